@@ -55,6 +55,11 @@ export interface Backend {
   download(src: Buf): HostArray;
   /** dst[0..n) = src[0..n). */
   copy(n: number, src: Buf, dst: Buf): void;
+  /**
+   * Strided 2-D copy: dst[r·ldd + c] = src[r·lds + c] for r < rows, c < cols (slicing and
+   * concatenation along an inner axis; use views for the start offsets).
+   */
+  copy2d(rows: number, cols: number, src: Buf, lds: number, dst: Buf, ldd: number): void;
   /** dst[0..n) = value. */
   fill(n: number, value: number, dst: Buf): void;
   /** Waits for queued work (device backends); host backends return at once. */
@@ -155,6 +160,7 @@ export interface Backend {
    * starts at h·headDim). cos/sin are seq × headDim tables.
    * out = x·cos + rot(x)·sin, rot([a, b]) = [−b, a] over the two halves of a head;
    * with `inverse`, sin is negated (the exact inverse and the backward of the forward rotation).
+   * In place allowed (out = x with ldo = ldx).
    */
   rope(
     batch: number,

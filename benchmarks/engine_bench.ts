@@ -1,0 +1,191 @@
+/**
+ * Engine benchmark (`deno task bench`): raw `cblas_sgemm` vs our `linear` forward+backward on the
+ * same shapes, in one run; RMSNorm / SwiGLU bandwidth and fused attention GFLOP/s; and the same
+ * figures from PyTorch CPU (benchmarks/peers/torch_engine.py) when /usr/bin/python3 has torch.
+ * Validates each kernel against the ref backend before timing it. Writes results/bench/engine.csv.
+ *
+ *   deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE]
+ */
+import { parseArgs } from "node:util";
+import { stringify } from "csv-stringify/sync";
+import { createCpuBackend } from "../engine/backends/cpu.ts";
+import { createRefBackend } from "../engine/backends/ref.ts";
+import { backward } from "../engine/autograd.ts";
+import { linear, rmsnorm, swiglu } from "../engine/ops.ts";
+import { attention, sum } from "../engine/ops_nn.ts";
+import { Rng } from "../engine/rng.ts";
+import { type Tensor, tensor } from "../engine/tensor.ts";
+import { machineInfo } from "./provenance.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    threads: { type: "string" },
+    reps: { type: "string", default: "5" },
+    quick: { type: "boolean", default: false },
+    "no-torch": { type: "boolean", default: false },
+    out: { type: "string", default: "results/bench/engine.csv" },
+  },
+});
+const threads = Number(args.threads ?? navigator.hardwareConcurrency);
+const reps = Number(args.reps);
+const rng = new Rng(0);
+const be = createCpuBackend({ threads, blas: "openblas" });
+const ref = createRefBackend();
+
+interface Row {
+  name: string;
+  shape: string;
+  impl: string;
+  metric: string;
+  value: number;
+  unit: string;
+  ratio_to: string;
+  ratio: number | "";
+}
+const rows: Row[] = [];
+function add(r: Omit<Row, "ratio_to" | "ratio"> & { ratio_to?: string; ratio?: number }) {
+  const row: Row = { ratio_to: "", ratio: "", ...r };
+  rows.push(row);
+  const ratio = row.ratio === "" ? "" : `  (${row.ratio.toFixed(3)}× ${row.ratio_to})`;
+  console.log(`${r.name.padEnd(18)} ${r.shape.padEnd(16)} ${r.impl.padEnd(8)} ${r.value.toFixed(1).padStart(8)} ${r.unit}${ratio}`);
+}
+
+function bestTime(fn: () => void, n = reps): number {
+  fn();
+  let best = Infinity;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    be.sync();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+function randT(shape: number[], requiresGrad = false, backend = be): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) d[i] = rng.normal();
+  return tensor(backend, d, shape, { requiresGrad });
+}
+
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+function validate(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-4) {
+  const e = maxRelErr(got, want);
+  if (!(e <= tol)) throw new Error(`${name}: cpu differs from ref before timing: max rel err ${e}`);
+}
+
+// Raw OpenBLAS, called directly (the floor our linear is compared with).
+const blasPath = String(be.info.blas ?? "libopenblas.so.0");
+const blas = Deno.dlopen(blasPath === "own" ? "libopenblas.so.0" : blasPath, {
+  cblas_sgemm: {
+    parameters: ["i32", "i32", "i32", "i32", "i32", "i32", "f32", "buffer", "i32", "buffer", "i32", "f32", "buffer", "i32"],
+    result: "void",
+  },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+});
+blas.symbols.openblas_set_num_threads(threads);
+
+console.log(`engine benchmark: backend cpu, ${threads} threads, blas ${blasPath}`);
+const gemms: [number, number, number][] = args.quick
+  ? [[512, 2048, 512], [4096, 512, 512]]
+  : [[512, 2048, 512], [4096, 512, 512], [768 * 97, 512, 1536]];
+for (const [m, k, n] of gemms) {
+  const shape = `${m}x${k}x${n}`;
+  const a = new Float32Array(m * k).map(() => rng.normal());
+  const b = new Float32Array(k * n).map(() => rng.normal());
+  const c = new Float32Array(m * n);
+  const tRaw = bestTime(() => blas.symbols.cblas_sgemm(101, 111, 111, m, n, k, 1, a, k, b, n, 0, c, n));
+  const raw = (2 * m * k * n) / tRaw / 1e9;
+  add({ name: "gemm", shape, impl: "openblas", metric: "gflops", value: raw, unit: "GFLOP/s" });
+
+  const x = randT([m, k], true), w = randT([n, k], true), g = randT([m, n]);
+  const step = () => {
+    x.grad = null;
+    w.grad = null;
+    backward(linear(x, w), g);
+  };
+  const tLin = bestTime(step);
+  const ours = (6 * m * k * n) / tLin / 1e9;
+  add({ name: "linear_fwd_bwd", shape, impl: "ours", metric: "gflops", value: ours, unit: "GFLOP/s", ratio_to: "openblas gemm", ratio: ours / raw });
+}
+
+{
+  const [r, c] = [8192, 512];
+  const x = randT([r, c]);
+  const xr = tensor(ref, x.toArray(), [r, c]);
+  validate("rmsnorm", rmsnorm(x).toArray(), rmsnorm(xr).toArray());
+  const t = bestTime(() => rmsnorm(x));
+  add({ name: "rmsnorm", shape: `${r}x${c}`, impl: "ours", metric: "gbps", value: (2 * r * c * 4) / t / 1e9, unit: "GB/s" });
+  const inter = 1536;
+  const gu = randT([r, 2 * inter]);
+  const t2 = bestTime(() => swiglu(gu));
+  add({ name: "swiglu", shape: `${r}x${inter}`, impl: "ours", metric: "gbps", value: (3 * r * inter * 4) / t2 / 1e9, unit: "GB/s" });
+}
+
+for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
+  const [h, d] = [8, 64];
+  const shape = `${b}x${l}x${h}x${d}`;
+  const qkv = randT([b, l, 3 * h * d], true);
+  if (b === 1) {
+    const qr = tensor(ref, qkv.toArray(), qkv.shape);
+    validate("attention", attention(qkv, h).toArray(), attention(qr, h).toArray());
+  }
+  const t = bestTime(() => attention(qkv, h));
+  add({ name: "attention_fwd", shape, impl: "ours", metric: "gflops", value: (4 * b * h * l * l * d) / t / 1e9, unit: "GFLOP/s" });
+  const go = randT([b, l, h * d]);
+  const t2 = bestTime(() => {
+    qkv.grad = null;
+    backward(attention(qkv, h), go);
+  });
+  add({ name: "attention_fwd_bwd", shape, impl: "ours", metric: "gflops", value: (12 * b * h * l * l * d) / t2 / 1e9, unit: "GFLOP/s" });
+}
+void sum;
+
+// PyTorch CPU peer, same shapes, same machine, same run.
+if (!args["no-torch"]) {
+  const py = "/usr/bin/python3";
+  const script = new URL("./peers/torch_engine.py", import.meta.url).pathname;
+  const out = new Deno.Command(py, {
+    args: [script, "--threads", String(threads), "--reps", String(reps), ...(args.quick ? ["--quick"] : [])],
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  if (!out.success) {
+    console.warn(`PyTorch peer skipped: ${new TextDecoder().decode(out.stderr).trim().split("\n").pop()} (apt-get install python3-torch)`);
+  } else {
+    for (const line of new TextDecoder().decode(out.stdout).trim().split("\n")) {
+      const o = JSON.parse(line);
+      if (o.metric === "version") continue;
+      const mine = rows.find((r) => r.name === o.name && r.shape === o.shape && r.impl !== "openblas");
+      add({
+        name: o.name,
+        shape: o.shape,
+        impl: "torch",
+        metric: o.metric,
+        value: o.value,
+        unit: o.unit,
+        ...(mine ? { ratio_to: "ours", ratio: o.value / mine.value } : {}),
+      });
+    }
+  }
+}
+
+const info = { ...machineInfo(), backend: "cpu", threads, blas: blasPath, source_hash: String(be.info.sourceHash ?? "") };
+const csv = stringify(rows.map((r) => ({ ...r, ...info })), { header: true });
+await Deno.mkdir(new URL(".", `file://${Deno.cwd()}/${args.out}`).pathname, { recursive: true });
+await Deno.writeTextFile(`${args.out}.tmp`, csv);
+await Deno.rename(`${args.out}.tmp`, args.out);
+console.log(`wrote ${args.out}`);
+
+const lin = rows.filter((r) => r.name === "linear_fwd_bwd" && r.impl === "ours");
+const worst = Math.min(...lin.map((r) => r.ratio as number));
+console.log(`linear fwd+bwd / raw cblas_sgemm: worst ratio ${worst.toFixed(3)} (target ≥ 0.95): ${worst >= 0.95 ? "met" : "MISSED"}`);

@@ -1,0 +1,143 @@
+/**
+ * Reverse-mode autograd over recorded operations.
+ *
+ * Every differentiable op (engine/ops.ts) calls `record` with its output, its inputs and its
+ * backward rule. `noGrad` turns recording off (TRM runs T−1 of its T recursion cycles this way, so
+ * those cycles keep no activations alive). `backward` walks the recorded graph in reverse
+ * topological order, sums gradients of tensors used more than once and accumulates into `.grad`
+ * of leaf tensors (gradient accumulation across calls, until `zeroGrad`). The graph is released as
+ * it is consumed, like PyTorch's default `retain_graph=False`.
+ */
+import { type Node, Tensor, zeros } from "./tensor.ts";
+import { fmtShape } from "./errors.ts";
+
+let gradEnabled = true;
+
+/** Whether operations are being recorded. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` without recording operations (restores the previous state, also on throw). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/**
+ * Records `out = op(inputs)` when gradients are enabled and any input requires grad; marks `out`
+ * as requiring grad in that case. Returns `out`.
+ */
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: readonly Tensor[],
+  backward: (grad: Tensor) => (Tensor | null)[],
+): Tensor {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  out.requiresGrad = true;
+  out.node = { op, inputs, backward } satisfies Node;
+  return out;
+}
+
+/** Adds `g` into `acc` in place (both on one backend, same size). */
+function accumulate(acc: Tensor, g: Tensor): void {
+  acc.backend.axpby(acc.size, 1, g.buf, 1, acc.buf, acc.buf);
+}
+
+/**
+ * Backpropagates from `root`. Without `grad`, root must have one element and its gradient is 1.
+ * Leaf tensors with requiresGrad receive (accumulate) their gradient in `.grad`.
+ */
+export function backward(root: Tensor, grad?: Tensor): void {
+  if (!root.requiresGrad) {
+    throw new TypeError(`backward: root does not require grad: ${root}`);
+  }
+  if (!grad) {
+    if (root.size !== 1) {
+      throw new TypeError(`backward: implicit gradient needs a 1-element root: ${fmtShape(root.shape)}`);
+    }
+    grad = zeros(root.backend, root.shape);
+    root.backend.fill(1, 1, grad.buf);
+  } else if (grad.size !== root.size) {
+    throw new TypeError(
+      `backward: gradient shape ${fmtShape(grad.shape)} differs from root ${fmtShape(root.shape)}`,
+    );
+  } else grad = copyOf(grad); // the caller keeps its tensor; ours may be adopted and written
+
+  // Reverse topological order by iterative DFS (graphs can be thousands of nodes deep).
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, idx] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (idx < inputs.length) {
+      top[1]++;
+      const c = inputs[idx];
+      if (c.requiresGrad && !seen.has(c)) {
+        seen.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+
+  const grads = new Map<Tensor, Tensor>([[root, grad]]);
+  for (let j = order.length - 1; j >= 0; j--) {
+    const t = order[j];
+    const g = grads.get(t);
+    grads.delete(t);
+    if (!g) continue;
+    const node = t.node;
+    if (!node) {
+      // A leaf: accumulate into .grad.
+      // Every gradient in `grads` owns its buffer (see below), so a leaf can adopt it as is.
+      if (t.grad) accumulate(t.grad, g);
+      else t.grad = new Tensor(t.backend, g.buf, t.shape, "f32");
+      continue;
+    }
+    const gin = node.backward(g);
+    t.node = null; // release the graph as it is consumed
+    // g's buffer may be handed on once without a copy; a second taker gets its own copy, since
+    // accumulation writes in place.
+    let gTaken = false;
+    node.inputs.forEach((inp, k) => {
+      const gi = gin[k];
+      if (!gi || !inp.requiresGrad) return;
+      if (gi.size !== inp.size) {
+        throw new TypeError(
+          `backward of ${node.op}: gradient ${fmtShape(gi.shape)} for input ${fmtShape(inp.shape)}`,
+        );
+      }
+      const prev = grads.get(inp);
+      if (prev) accumulate(prev, gi);
+      else if (gi.buf === g.buf) {
+        grads.set(inp, gTaken ? copyOf(gi) : gi);
+        gTaken = true;
+      } else grads.set(inp, gi);
+    });
+  }
+}
+
+function copyOf(t: Tensor): Tensor {
+  const c = zeros(t.backend, t.shape);
+  t.backend.copy(t.size, t.buf, c.buf);
+  return c;
+}
+
+/** Clears `.grad` of the given tensors. */
+export function zeroGrad(params: Iterable<Tensor>): void {
+  for (const p of params) p.grad = null;
+}
+
+export { Tensor };
