@@ -12,7 +12,7 @@ import { createCpuBackend } from "../engine/backends/cpu.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { backward } from "../engine/autograd.ts";
 import { linear, rmsnorm, swiglu } from "../engine/ops.ts";
-import { attention, sum } from "../engine/ops_nn.ts";
+import { attention } from "../engine/ops_nn.ts";
 import { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import { machineInfo } from "./provenance.ts";
@@ -47,7 +47,11 @@ function add(r: Omit<Row, "ratio_to" | "ratio"> & { ratio_to?: string; ratio?: n
   const row: Row = { ratio_to: "", ratio: "", ...r };
   rows.push(row);
   const ratio = row.ratio === "" ? "" : `  (${row.ratio.toFixed(3)}× ${row.ratio_to})`;
-  console.log(`${r.name.padEnd(18)} ${r.shape.padEnd(16)} ${r.impl.padEnd(8)} ${r.value.toFixed(1).padStart(8)} ${r.unit}${ratio}`);
+  console.log(
+    `${r.name.padEnd(18)} ${r.shape.padEnd(16)} ${r.impl.padEnd(8)} ${
+      r.value.toFixed(1).padStart(8)
+    } ${r.unit}${ratio}`,
+  );
 }
 
 function bestTime(fn: () => void, n = reps): number {
@@ -87,7 +91,22 @@ function validate(name: string, got: ArrayLike<number>, want: ArrayLike<number>,
 const blasPath = String(be.info.blas ?? "libopenblas.so.0");
 const blas = Deno.dlopen(blasPath === "own" ? "libopenblas.so.0" : blasPath, {
   cblas_sgemm: {
-    parameters: ["i32", "i32", "i32", "i32", "i32", "i32", "f32", "buffer", "i32", "buffer", "i32", "f32", "buffer", "i32"],
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
     result: "void",
   },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
@@ -103,7 +122,9 @@ for (const [m, k, n] of gemms) {
   const a = new Float32Array(m * k).map(() => rng.normal());
   const b = new Float32Array(k * n).map(() => rng.normal());
   const c = new Float32Array(m * n);
-  const tRaw = bestTime(() => blas.symbols.cblas_sgemm(101, 111, 111, m, n, k, 1, a, k, b, n, 0, c, n));
+  const tRaw = bestTime(() =>
+    blas.symbols.cblas_sgemm(101, 111, 111, m, n, k, 1, a, k, b, n, 0, c, n)
+  );
   const raw = (2 * m * k * n) / tRaw / 1e9;
   add({ name: "gemm", shape, impl: "openblas", metric: "gflops", value: raw, unit: "GFLOP/s" });
 
@@ -115,7 +136,16 @@ for (const [m, k, n] of gemms) {
   };
   const tLin = bestTime(step);
   const ours = (6 * m * k * n) / tLin / 1e9;
-  add({ name: "linear_fwd_bwd", shape, impl: "ours", metric: "gflops", value: ours, unit: "GFLOP/s", ratio_to: "openblas gemm", ratio: ours / raw });
+  add({
+    name: "linear_fwd_bwd",
+    shape,
+    impl: "ours",
+    metric: "gflops",
+    value: ours,
+    unit: "GFLOP/s",
+    ratio_to: "openblas gemm",
+    ratio: ours / raw,
+  });
 }
 
 {
@@ -124,11 +154,25 @@ for (const [m, k, n] of gemms) {
   const xr = tensor(ref, x.toArray(), [r, c]);
   validate("rmsnorm", rmsnorm(x).toArray(), rmsnorm(xr).toArray());
   const t = bestTime(() => rmsnorm(x));
-  add({ name: "rmsnorm", shape: `${r}x${c}`, impl: "ours", metric: "gbps", value: (2 * r * c * 4) / t / 1e9, unit: "GB/s" });
+  add({
+    name: "rmsnorm",
+    shape: `${r}x${c}`,
+    impl: "ours",
+    metric: "gbps",
+    value: (2 * r * c * 4) / t / 1e9,
+    unit: "GB/s",
+  });
   const inter = 1536;
   const gu = randT([r, 2 * inter]);
   const t2 = bestTime(() => swiglu(gu));
-  add({ name: "swiglu", shape: `${r}x${inter}`, impl: "ours", metric: "gbps", value: (3 * r * inter * 4) / t2 / 1e9, unit: "GB/s" });
+  add({
+    name: "swiglu",
+    shape: `${r}x${inter}`,
+    impl: "ours",
+    metric: "gbps",
+    value: (3 * r * inter * 4) / t2 / 1e9,
+    unit: "GB/s",
+  });
 }
 
 for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
@@ -140,32 +184,58 @@ for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
     validate("attention", attention(qkv, h).toArray(), attention(qr, h).toArray());
   }
   const t = bestTime(() => attention(qkv, h));
-  add({ name: "attention_fwd", shape, impl: "ours", metric: "gflops", value: (4 * b * h * l * l * d) / t / 1e9, unit: "GFLOP/s" });
+  add({
+    name: "attention_fwd",
+    shape,
+    impl: "ours",
+    metric: "gflops",
+    value: (4 * b * h * l * l * d) / t / 1e9,
+    unit: "GFLOP/s",
+  });
   const go = randT([b, l, h * d]);
   const t2 = bestTime(() => {
     qkv.grad = null;
     backward(attention(qkv, h), go);
   });
-  add({ name: "attention_fwd_bwd", shape, impl: "ours", metric: "gflops", value: (12 * b * h * l * l * d) / t2 / 1e9, unit: "GFLOP/s" });
+  add({
+    name: "attention_fwd_bwd",
+    shape,
+    impl: "ours",
+    metric: "gflops",
+    value: (12 * b * h * l * l * d) / t2 / 1e9,
+    unit: "GFLOP/s",
+  });
 }
-void sum;
 
 // PyTorch CPU peer, same shapes, same machine, same run.
 if (!args["no-torch"]) {
   const py = "/usr/bin/python3";
   const script = new URL("./peers/torch_engine.py", import.meta.url).pathname;
   const out = new Deno.Command(py, {
-    args: [script, "--threads", String(threads), "--reps", String(reps), ...(args.quick ? ["--quick"] : [])],
+    args: [
+      script,
+      "--threads",
+      String(threads),
+      "--reps",
+      String(reps),
+      ...(args.quick ? ["--quick"] : []),
+    ],
     stdout: "piped",
     stderr: "piped",
   }).outputSync();
   if (!out.success) {
-    console.warn(`PyTorch peer skipped: ${new TextDecoder().decode(out.stderr).trim().split("\n").pop()} (apt-get install python3-torch)`);
+    console.warn(
+      `PyTorch peer skipped: ${
+        new TextDecoder().decode(out.stderr).trim().split("\n").pop()
+      } (apt-get install python3-torch)`,
+    );
   } else {
     for (const line of new TextDecoder().decode(out.stdout).trim().split("\n")) {
       const o = JSON.parse(line);
       if (o.metric === "version") continue;
-      const mine = rows.find((r) => r.name === o.name && r.shape === o.shape && r.impl !== "openblas");
+      const mine = rows.find((r) =>
+        r.name === o.name && r.shape === o.shape && r.impl !== "openblas"
+      );
       add({
         name: o.name,
         shape: o.shape,
@@ -179,7 +249,13 @@ if (!args["no-torch"]) {
   }
 }
 
-const info = { ...machineInfo(), backend: "cpu", threads, blas: blasPath, source_hash: String(be.info.sourceHash ?? "") };
+const info = {
+  ...machineInfo(),
+  backend: "cpu",
+  threads,
+  blas: blasPath,
+  source_hash: String(be.info.sourceHash ?? ""),
+};
 const csv = stringify(rows.map((r) => ({ ...r, ...info })), { header: true });
 await Deno.mkdir(new URL(".", `file://${Deno.cwd()}/${args.out}`).pathname, { recursive: true });
 await Deno.writeTextFile(`${args.out}.tmp`, csv);
@@ -188,4 +264,8 @@ console.log(`wrote ${args.out}`);
 
 const lin = rows.filter((r) => r.name === "linear_fwd_bwd" && r.impl === "ours");
 const worst = Math.min(...lin.map((r) => r.ratio as number));
-console.log(`linear fwd+bwd / raw cblas_sgemm: worst ratio ${worst.toFixed(3)} (target ≥ 0.95): ${worst >= 0.95 ? "met" : "MISSED"}`);
+console.log(
+  `linear fwd+bwd / raw cblas_sgemm: worst ratio ${worst.toFixed(3)} (target ≥ 0.95): ${
+    worst >= 0.95 ? "met" : "MISSED"
+  }`,
+);

@@ -74,12 +74,26 @@ export function sliceAxis1(x: Tensor, start: number, len: number): Tensor {
   const out = like(x, shape);
   const be = x.backend;
   if (len > 0 && b > 0) {
-    be.copy2d(b, len * inner, be.view(x.buf, start * inner, x.size - start * inner), l * inner, out.buf, len * inner);
+    be.copy2d(
+      b,
+      len * inner,
+      be.view(x.buf, start * inner, x.size - start * inner),
+      l * inner,
+      out.buf,
+      len * inner,
+    );
   }
   return record(out, "slice", [x], (g) => {
     const gx = like(x);
     if (len > 0 && b > 0) {
-      be.copy2d(b, len * inner, g.buf, len * inner, be.view(gx.buf, start * inner, x.size - start * inner), l * inner);
+      be.copy2d(
+        b,
+        len * inner,
+        g.buf,
+        len * inner,
+        be.view(gx.buf, start * inner, x.size - start * inner),
+        l * inner,
+      );
     }
     return [gx];
   });
@@ -89,9 +103,13 @@ export function sliceAxis1(x: Tensor, start: number, len: number): Tensor {
 export function concatAxis1(a: Tensor, b: Tensor): Tensor {
   const be = sameBackend("concatAxis1", a, b);
   needF32("concatAxis1", a, b);
-  if (a.rank < 2 || a.rank !== b.rank || a.shape[0] !== b.shape[0] ||
-    a.shape.slice(2).some((d, k) => d !== b.shape[k + 2])) {
-    throw new TypeError(`concatAxis1: incompatible shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (
+    a.rank < 2 || a.rank !== b.rank || a.shape[0] !== b.shape[0] ||
+    a.shape.slice(2).some((d, k) => d !== b.shape[k + 2])
+  ) {
+    throw new TypeError(
+      `concatAxis1: incompatible shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
+    );
   }
   const [nb, l1] = a.shape, l2 = b.shape[1];
   const inner = numel(a.shape.slice(2));
@@ -100,7 +118,14 @@ export function concatAxis1(a: Tensor, b: Tensor): Tensor {
   if (nb > 0) {
     if (l1 > 0) be.copy2d(nb, l1 * inner, a.buf, l1 * inner, out.buf, l * inner);
     if (l2 > 0) {
-      be.copy2d(nb, l2 * inner, b.buf, l2 * inner, be.view(out.buf, l1 * inner, out.size - l1 * inner), l * inner);
+      be.copy2d(
+        nb,
+        l2 * inner,
+        b.buf,
+        l2 * inner,
+        be.view(out.buf, l1 * inner, out.size - l1 * inner),
+        l * inner,
+      );
     }
   }
   return record(out, "concat", [a, b], (g) => [sliceAxis1(g, 0, l1), sliceAxis1(g, l1, l2)]);
@@ -152,7 +177,9 @@ export function addRowVector(x: Tensor, v: Tensor): Tensor {
   needF32("addRowVector", x, v);
   const c = last(x);
   if (v.size !== c) {
-    throw new TypeError(`addRowVector: vector ${fmtShape(v.shape)} for rows of ${c}: ${fmtShape(x.shape)}`);
+    throw new TypeError(
+      `addRowVector: vector ${fmtShape(v.shape)} for rows of ${c}: ${fmtShape(x.shape)}`,
+    );
   }
   const rows = x.size / c;
   const out = like(x);
@@ -209,7 +236,9 @@ export function linear(x: Tensor, w: Tensor): Tensor {
   const be = sameBackend("linear", x, w);
   needF32("linear", x, w);
   if (w.rank !== 2 || last(x) !== w.shape[1]) {
-    throw new TypeError(`linear: input ${fmtShape(x.shape)} does not fit weight ${fmtShape(w.shape)}`);
+    throw new TypeError(
+      `linear: input ${fmtShape(x.shape)} does not fit weight ${fmtShape(w.shape)}`,
+    );
   }
   const [n, k] = w.shape, m = x.size / k;
   const out = like(x, [...x.shape.slice(0, -1), n]);
@@ -236,7 +265,9 @@ export function bmm(a: Tensor, b: Tensor, transA = false, transB = false): Tenso
   const be = sameBackend("bmm", a, b);
   needF32("bmm", a, b);
   if (a.rank !== 3 || b.rank !== 3) {
-    throw new TypeError(`bmm: expected rank-3 operands: ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+    throw new TypeError(
+      `bmm: expected rank-3 operands: ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
+    );
   }
   const [ba, ar, ac] = a.shape, [bb, br, bc] = b.shape;
   const m = transA ? ac : ar, ka = transA ? ar : ac;
@@ -244,7 +275,9 @@ export function bmm(a: Tensor, b: Tensor, transA = false, transB = false): Tenso
   const batch = Math.max(ba, bb);
   if (ka !== kb || (ba !== bb && ba !== 1 && bb !== 1)) {
     throw new TypeError(
-      `bmm: incompatible ${fmtShape(a.shape)}${transA ? "ᵀ" : ""} x ${fmtShape(b.shape)}${transB ? "ᵀ" : ""}`,
+      `bmm: incompatible ${fmtShape(a.shape)}${transA ? "ᵀ" : ""} x ${fmtShape(b.shape)}${
+        transB ? "ᵀ" : ""
+      }`,
     );
   }
   const k = ka;
@@ -256,11 +289,11 @@ export function bmm(a: Tensor, b: Tensor, transA = false, transB = false): Tenso
     if (a.requiresGrad) {
       // d op(A) = G · op(B)ᵀ; stored A = transA ? (G·op(B)ᵀ)ᵀ = op(B)·Gᵀ : G·op(B)ᵀ.
       ga = like(a);
-      gradOperand(be, g, b.buf, transA, transB, true, m, n, k, ar, ac, bc, batch, sA, sB, ga);
+      gradOperand(be, g, b.buf, transA, transB, true, m, n, k, ac, bc, batch, sA, sB, ga);
     }
     if (b.requiresGrad) {
       gb = like(b);
-      gradOperand(be, g, a.buf, transA, transB, false, m, n, k, br, bc, ac, batch, sB, sA, gb);
+      gradOperand(be, g, a.buf, transA, transB, false, m, n, k, bc, ac, batch, sB, sA, gb);
     }
     return [ga, gb];
   });
@@ -277,7 +310,6 @@ function gradOperand(
   m: number,
   n: number,
   k: number,
-  rows: number,
   cols: number,
   ldOther: number,
   batch: number,
@@ -299,23 +331,94 @@ function gradOperand(
       const tA = transA, tB = transB;
       if (!tA) {
         // dA[m×k] = G · op(B)ᵀ: op(B)ᵀ stored: tB ? B[n×k] (no trans) : B[k×n] (trans)
-        be.gemm(false, !tB, m, k, n, 1, gBuf, n, oBuf, ldOther, beta, out.buf, cols, nb, m * n, sO, sSelf);
+        be.gemm(
+          false,
+          !tB,
+          m,
+          k,
+          n,
+          1,
+          gBuf,
+          n,
+          oBuf,
+          ldOther,
+          beta,
+          out.buf,
+          cols,
+          nb,
+          m * n,
+          sO,
+          sSelf,
+        );
       } else {
         // A stored [k×m]: dA = op(B) · Gᵀ, op(B) [k×n]
-        be.gemm(tB, true, k, m, n, 1, oBuf, ldOther, gBuf, n, beta, out.buf, cols, nb, sO, m * n, sSelf);
+        be.gemm(
+          tB,
+          true,
+          k,
+          m,
+          n,
+          1,
+          oBuf,
+          ldOther,
+          gBuf,
+          n,
+          beta,
+          out.buf,
+          cols,
+          nb,
+          sO,
+          m * n,
+          sSelf,
+        );
       }
     } else {
       const tA = transA, tB = transB;
       if (!tB) {
         // dB[k×n] = op(A)ᵀ · G: op(A)ᵀ stored: tA ? A[k×m] (no trans) : A[m×k] (trans)
-        be.gemm(!tA, false, k, n, m, 1, oBuf, ldOther, gBuf, n, beta, out.buf, cols, nb, sO, m * n, sSelf);
+        be.gemm(
+          !tA,
+          false,
+          k,
+          n,
+          m,
+          1,
+          oBuf,
+          ldOther,
+          gBuf,
+          n,
+          beta,
+          out.buf,
+          cols,
+          nb,
+          sO,
+          m * n,
+          sSelf,
+        );
       } else {
         // B stored [n×k]: dB = Gᵀ · op(A), op(A) [m×k]
-        be.gemm(true, tA, n, k, m, 1, gBuf, n, oBuf, ldOther, beta, out.buf, cols, nb, m * n, sO, sSelf);
+        be.gemm(
+          true,
+          tA,
+          n,
+          k,
+          m,
+          1,
+          gBuf,
+          n,
+          oBuf,
+          ldOther,
+          beta,
+          out.buf,
+          cols,
+          nb,
+          m * n,
+          sO,
+          sSelf,
+        );
       }
     }
   }
-  void rows;
 }
 
 // ------------------------------------------------------------------ normalisation, softmax
@@ -335,7 +438,16 @@ export function rmsnorm(x: Tensor, eps = 1e-5, weight: Tensor | null = null): Te
   return record(out, "rmsnorm", inputs, (g) => {
     const gx = like(x);
     const gw = weight ? like(weight) : null;
-    be.rmsnormBackward(rows, c, x.buf, weight?.buf ?? null, rstd.buf, g.buf, gx.buf, gw?.buf ?? null);
+    be.rmsnormBackward(
+      rows,
+      c,
+      x.buf,
+      weight?.buf ?? null,
+      rstd.buf,
+      g.buf,
+      gx.buf,
+      gw?.buf ?? null,
+    );
     return weight ? [gx, gw] : [gx];
   });
 }
@@ -360,7 +472,9 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   const be = sameBackend("embedding", table, ids);
   needF32("embedding", table);
   if (ids.dtype !== "i32") throw new TypeError(`embedding: ids must be i32, got ${ids.dtype}`);
-  if (table.rank !== 2) throw new TypeError(`embedding: table must be [V, D]: ${fmtShape(table.shape)}`);
+  if (table.rank !== 2) {
+    throw new TypeError(`embedding: table must be [V, D]: ${fmtShape(table.shape)}`);
+  }
   const d = table.shape[1];
   const out = like(table, [...ids.shape, d]);
   be.embedding(ids.size, d, ids.buf, table.buf, out.buf);
