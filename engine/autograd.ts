@@ -60,7 +60,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   if (!grad) {
     if (root.size !== 1) {
-      throw new TypeError(`backward: implicit gradient needs a 1-element root: ${fmtShape(root.shape)}`);
+      throw new TypeError(
+        `backward: implicit gradient needs a 1-element root: ${fmtShape(root.shape)}`,
+      );
     }
     grad = zeros(root.backend, root.shape);
     root.backend.fill(1, 1, grad.buf);

@@ -13,7 +13,10 @@ Deno.test("noGrad records nothing and restores the previous state, also on throw
   assert.equal(y.requiresGrad, false);
   assert.equal(y.node, null);
   assert.equal(isGradEnabled(), true);
-  assert.throws(() => noGrad(() => { throw new Error("boom"); }), /boom/);
+  assert.throws(() =>
+    noGrad(() => {
+      throw new Error("boom");
+    }), /boom/);
   assert.equal(isGradEnabled(), true);
   assert.equal(mul(x, x).requiresGrad, true);
 });

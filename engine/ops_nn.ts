@@ -96,7 +96,9 @@ export function stablemaxXent(logits: Tensor, labels: Tensor, ignoreLabel = -100
   const [b, t, v] = logits.shape;
   if (labels.dtype !== "i32" || labels.size !== b * t) {
     throw new TypeError(
-      `stablemaxXent: labels must be i32 [${b}, ${t}]: got ${labels.dtype} ${fmtShape(labels.shape)}`,
+      `stablemaxXent: labels must be i32 [${b}, ${t}]: got ${labels.dtype} ${
+        fmtShape(labels.shape)
+      }`,
     );
   }
   const loss = zeros(be, [b]);

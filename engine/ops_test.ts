@@ -18,8 +18,13 @@ const be = createRefBackend({ precision: "f64" });
 function rand(rng: Rng, shape: number[], opts: { std?: number; special?: boolean } = {}): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const specials = [0, -0.001, 0.001, -3, 3, -25, 25];
-  const d = Array.from({ length: n }, (_, i) =>
-    opts.special && i % 5 === 0 ? specials[(i / 5) % specials.length] : rng.normal() * (opts.std ?? 1));
+  const d = Array.from(
+    { length: n },
+    (_, i) =>
+      opts.special && i % 5 === 0
+        ? specials[(i / 5) % specials.length]
+        : rng.normal() * (opts.std ?? 1),
+  );
   return tensor(be, d, shape, { requiresGrad: true });
 }
 
@@ -30,7 +35,11 @@ function ints(data: number[], shape: number[]): Tensor {
 function check(name: string, f: (...x: Tensor[]) => Tensor, inputs: Tensor[], opts = {}) {
   const r = gradcheck(f, inputs, opts);
   assert.ok(r.checked > 0, `${name}: nothing checked`);
-  assert.deepEqual(r.failures.slice(0, 3), [], `${name}: ${r.failures.length} mismatches, max err ${r.maxErr}`);
+  assert.deepEqual(
+    r.failures.slice(0, 3),
+    [],
+    `${name}: ${r.failures.length} mismatches, max err ${r.maxErr}`,
+  );
 }
 
 Deno.test("gradcheck detects a wrong backward rule", () => {
@@ -67,7 +76,12 @@ Deno.test("unary ops: silu, softplus, exp, sigmoid at zero, negative and large i
   check("exp", ops.exp, [small], { rtol: 1e-6 });
   // softplus is linear above 20 (PyTorch's threshold) and log1p(eˣ) below.
   const sp = ops.softplus(tensor(be, [25, 20, -30, 0], [4])).toList();
-  assert.deepEqual(sp.map((v) => +v.toFixed(12)), [25, +Math.log1p(Math.exp(20)).toFixed(12), +Math.log1p(Math.exp(-30)).toFixed(12), +Math.log(2).toFixed(12)]);
+  assert.deepEqual(sp.map((v) => +v.toFixed(12)), [
+    25,
+    +Math.log1p(Math.exp(20)).toFixed(12),
+    +Math.log1p(Math.exp(-30)).toFixed(12),
+    +Math.log(2).toFixed(12),
+  ]);
 });
 
 Deno.test("swiglu and transpose", () => {
@@ -105,7 +119,9 @@ Deno.test("rmsnorm with and without weight, softmax", () => {
   check("rmsnorm weighted", (t, w) => ops.rmsnorm(t, 1e-5, w), [x, rand(rng, [9])]);
   check("softmax", ops.softmax, [rand(rng, [3, 6], { std: 3 })]);
   const y = ops.rmsnorm(tensor(be, [3, 4], [1, 2]), 0).toList();
-  assert.ok(Math.abs(y[0] - 3 / Math.sqrt(12.5)) < 1e-12 && Math.abs(y[1] - 4 / Math.sqrt(12.5)) < 1e-12);
+  assert.ok(
+    Math.abs(y[0] - 3 / Math.sqrt(12.5)) < 1e-12 && Math.abs(y[1] - 4 / Math.sqrt(12.5)) < 1e-12,
+  );
 });
 
 Deno.test("embedding with repeated ids, slice and concat along axis 1, reshape", () => {
@@ -139,7 +155,12 @@ Deno.test("attention forward equals softmax(QKᵀ/√d)V built from primitive op
   const [l, d] = [6, 4];
   const qkv = rand(rng, [1, l, 3 * d]);
   const host = qkv.toList();
-  const pick = (o: number) => tensor(be, Array.from({ length: l * d }, (_, i) => host[Math.floor(i / d) * 3 * d + o + (i % d)]), [1, l, d]);
+  const pick = (o: number) =>
+    tensor(
+      be,
+      Array.from({ length: l * d }, (_, i) => host[Math.floor(i / d) * 3 * d + o + (i % d)]),
+      [1, l, d],
+    );
   const [q, k, v] = [pick(0), pick(d), pick(2 * d)];
   const p = ops.softmax(ops.scale(ops.bmm(q, k, false, true), 1 / Math.sqrt(d)));
   const want = ops.bmm(p, v).toList();
@@ -200,10 +221,19 @@ Deno.test("gradients accumulate across backward calls and sum over reuse", () =>
 
 Deno.test("shape and dtype errors name the shapes", () => {
   const a = tensor(be, [1, 2, 3, 4, 5, 6], [2, 3]), b = tensor(be, [1, 2], [2, 1]);
-  assert.throws(() => ops.add(a, b), (e: Error) => e instanceof TypeError && /\[2, 3\].*\[2, 1\]/.test(e.message));
-  assert.throws(() => ops.linear(a, b), (e: Error) => e instanceof TypeError && /\[2, 3\]/.test(e.message));
+  assert.throws(
+    () => ops.add(a, b),
+    (e: Error) => e instanceof TypeError && /\[2, 3\].*\[2, 1\]/.test(e.message),
+  );
+  assert.throws(
+    () => ops.linear(a, b),
+    (e: Error) => e instanceof TypeError && /\[2, 3\]/.test(e.message),
+  );
   assert.throws(() => ops.reshape(a, [4]), TypeError);
-  assert.throws(() => ops.silu(ints([1], [1])), (e: Error) => e instanceof TypeError && /i32/.test(e.message));
+  assert.throws(
+    () => ops.silu(ints([1], [1])),
+    (e: Error) => e instanceof TypeError && /i32/.test(e.message),
+  );
   assert.throws(() => ops.sliceAxis1(a, 2, 5), RangeError);
   assert.throws(() => tensor(be, [1, 2, 3], [2, 2]), TypeError);
 });

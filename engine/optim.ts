@@ -3,7 +3,7 @@
  * weights, sparse sign-SGD for embedding rows, and an EMA shadow. Updates run as backend kernels;
  * only scalars (lr, bias corrections) are computed on the host.
  */
-import { zeros, type Tensor } from "./tensor.ts";
+import { type Tensor, zeros } from "./tensor.ts";
 import { fmtShape } from "./errors.ts";
 
 export interface AdamATan2Options {
@@ -46,7 +46,9 @@ export class AdamATan2 {
     this.params.forEach((p, i) => {
       const g = p.grad ?? zeros(p.backend, p.shape);
       if (g.size !== p.size) {
-        throw new TypeError(`AdamATan2: grad ${fmtShape(g.shape)} for parameter ${fmtShape(p.shape)}`);
+        throw new TypeError(
+          `AdamATan2: grad ${fmtShape(g.shape)} for parameter ${fmtShape(p.shape)}`,
+        );
       }
       p.backend.adamAtan2(
         p.size,
@@ -79,7 +81,9 @@ export function signSgdRows(
   const d = table.shape[1];
   if (table.rank !== 2 || ids.dtype !== "i32" || grads.size !== ids.size * d) {
     throw new TypeError(
-      `signSgdRows: table ${fmtShape(table.shape)}, ids ${ids.dtype} ${fmtShape(ids.shape)}, grads ${fmtShape(grads.shape)}`,
+      `signSgdRows: table ${fmtShape(table.shape)}, ids ${ids.dtype} ${
+        fmtShape(ids.shape)
+      }, grads ${fmtShape(grads.shape)}`,
     );
   }
   table.backend.signSgdRows(ids.size, d, ids.buf, grads.buf, table.buf, lr, weightDecay);

@@ -21,7 +21,9 @@ Deno.test("AdamATan2 matches the fused kernel's formula step by step (decay befo
       v[i] += 0.05 * (g[i] * g[i] - v[i]);
       want[i] -= (0.01 / bc1) * Math.atan2(m[i], Math.sqrt(v[i]) / Math.sqrt(bc2));
     }
-    p.toList().forEach((x, i) => assert.ok(Math.abs(x - want[i]) < 1e-14, `step ${t} [${i}]: ${x} vs ${want[i]}`));
+    p.toList().forEach((x, i) =>
+      assert.ok(Math.abs(x - want[i]) < 1e-14, `step ${t} [${i}]: ${x} vs ${want[i]}`)
+    );
   });
   // The first step moves every element with a nonzero gradient by ≈ lr (atan2 of equal signs → π/4·…)
   assert.equal(opt.step, 3);

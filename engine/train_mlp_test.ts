@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { Backend } from "./backend.ts";
 import { createRefBackend } from "./backends/ref.ts";
-import { nativeStatus, getBackend } from "./backends/mod.ts";
+import { getBackend, nativeStatus } from "./backends/mod.ts";
 import { backward } from "./autograd.ts";
 import { lecunNormal } from "./init.ts";
 import { linear, rmsnorm, silu } from "./ops.ts";
@@ -25,8 +25,10 @@ function trainMlp(be: Backend, seed: number, steps: number): number[] {
   for (let s = 0; s < steps; s++) {
     const x = new Float32Array(batch * seq * din).map(() => rng.normal());
     // Labels: a fixed function of the input, so the loss can fall; a few ignored positions.
-    const labels = Array.from({ length: batch * seq }, (_, i) =>
-      i % 6 === 5 ? -100 : Math.abs(Math.floor(x[i * din] * 3)) % vocab);
+    const labels = Array.from(
+      { length: batch * seq },
+      (_, i) => i % 6 === 5 ? -100 : Math.abs(Math.floor(x[i * din] * 3)) % vocab,
+    );
     const xt = tensor(be, x, [batch, seq, din]);
     const h = rmsnorm(silu(linear(xt, w1)));
     const logits = linear(h, w2);
@@ -61,7 +63,9 @@ Deno.test({
     const c = trainMlp(getBackend("cpu"), 3, 20), r = trainMlp(createRefBackend(), 3, 20);
     // f32 rounding differs between backends (FMA, summation order) and compounds through the
     // optimiser; 1e-3 relative over 20 steps is what such drift allows.
-    c.forEach((v, i) => assert.ok(Math.abs(v - r[i]) <= 1e-3 * Math.abs(r[i]), `step ${i}: cpu ${v} vs ref ${r[i]}`));
+    c.forEach((v, i) =>
+      assert.ok(Math.abs(v - r[i]) <= 1e-3 * Math.abs(r[i]), `step ${i}: cpu ${v} vs ref ${r[i]}`)
+    );
   },
 });
 

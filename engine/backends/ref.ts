@@ -350,7 +350,9 @@ export function createRefBackend(opts: RefOptions = {}): Backend {
           const row = b * seq + t, lab = L[row];
           if (lab === ignore) continue;
           if (lab < 0 || lab >= vocab) {
-            throw new RangeError(`stablemaxXent: label ${lab} at row ${row} outside vocab ${vocab}`);
+            throw new RangeError(
+              `stablemaxXent: label ${lab} at row ${row} outside vocab ${vocab}`,
+            );
           }
           let z = 0;
           for (let c = 0; c < vocab; c++) z += smax(X[row * vocab + c]);
