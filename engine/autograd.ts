@@ -58,6 +58,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
   if (!root.requiresGrad) {
     throw new TypeError(`backward: root does not require grad: ${root}`);
   }
+  const borrowed = new Set(grad ? [grad.buf] : []);
   if (!grad) {
     if (root.size !== 1) {
       throw new TypeError(
@@ -70,7 +71,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
     throw new TypeError(
       `backward: gradient shape ${fmtShape(grad.shape)} differs from root ${fmtShape(root.shape)}`,
     );
-  } else grad = copyOf(grad); // the caller keeps its tensor; ours may be adopted and written
+  }
+  // A caller-supplied gradient stays the caller's: its buffer is "borrowed" and copied only
+  // before something would write into it (accumulation, or adoption as a leaf's .grad).
+  const own = (t: Tensor): Tensor => (borrowed.has(t.buf) ? copyOf(t) : t);
 
   // Reverse topological order by iterative DFS (graphs can be thousands of nodes deep).
   const order: Tensor[] = [];
@@ -105,7 +109,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
       // A leaf: accumulate into .grad.
       // Every gradient in `grads` owns its buffer (see below), so a leaf can adopt it as is.
       if (t.grad) accumulate(t.grad, g);
-      else t.grad = new Tensor(t.backend, g.buf, t.shape, "f32");
+      else t.grad = new Tensor(t.backend, own(g).buf, t.shape, "f32");
       continue;
     }
     const gin = node.backward(g);
@@ -122,8 +126,11 @@ export function backward(root: Tensor, grad?: Tensor): void {
         );
       }
       const prev = grads.get(inp);
-      if (prev) accumulate(prev, gi);
-      else if (gi.buf === g.buf) {
+      if (prev) {
+        const mine = own(prev);
+        if (mine !== prev) grads.set(inp, mine);
+        accumulate(mine, gi);
+      } else if (gi.buf === g.buf) {
         grads.set(inp, gTaken ? copyOf(gi) : gi);
         gTaken = true;
       } else grads.set(inp, gi);

@@ -8,7 +8,8 @@
  * sizes), and the kernels that take indices check them in C and report the first bad one.
  *
  * Options: `threads` (default `TRM_THREADS`, else `navigator.hardwareConcurrency`) and `blas`:
- * "auto" (OpenBLAS if it loads, else own), "openblas" (required), "own". `TRM_OPENBLAS` names the
+ * "auto" (our GEMM where built with AVX-512, else OpenBLAS if it loads, else ours), "openblas"
+ * (required), "own"; `TRM_BLAS` sets it from the environment. `TRM_OPENBLAS` names the
  * OpenBLAS library to load.
  *
  * @example
@@ -29,7 +30,7 @@ import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/
 export interface CpuOptions {
   /** Threads for our kernels and OpenBLAS. */
   threads?: number;
-  /** GEMM implementation: OpenBLAS if available ("auto"), OpenBLAS or fail, or our own. */
+  /** GEMM: "auto" (ours with AVX-512, else OpenBLAS when it loads), OpenBLAS or fail, or ours. */
   blas?: "auto" | "openblas" | "own";
 }
 
@@ -39,6 +40,7 @@ const I32 = "i32" as const, VOID = "void" as const;
 const SYMBOLS = {
   trm_num_threads: { parameters: [], result: I32 },
   trm_set_num_threads: { parameters: [I32], result: VOID },
+  trm_simd_width: { parameters: [], result: I32 },
   trm_gemm: {
     parameters: [
       I32,
@@ -222,7 +224,7 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
   if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(`createCpuBackend: threads must be a positive integer: ${threads}`);
   }
-  const blasMode = opts.blas ?? "auto";
+  const blasMode = opts.blas ?? (Deno.env.get("TRM_BLAS") as CpuOptions["blas"]) ?? "auto";
   if (!["auto", "openblas", "own"].includes(blasMode)) {
     throw new RangeError(`createCpuBackend: blas must be auto, openblas or own: ${blasMode}`);
   }
@@ -230,7 +232,11 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
   const L = lib;
   let blas: BlasLib | null = null;
   let blasPath = "own";
-  if (blasMode !== "own") {
+  // "auto": our AVX-512 GEMM measured 1.6–1.8× OpenBLAS 0.3.21 on the build machine (Zen 5,
+  // 2 threads; benchmarks/engine_bench.ts) and shares the OpenMP thread pool with the other kernels,
+  // so it is preferred where it was compiled with AVX-512; elsewhere OpenBLAS when it loads.
+  const ownFirst = blasMode === "auto" && L.trm_simd_width() >= 16;
+  if (blasMode === "openblas" || (blasMode === "auto" && !ownFirst)) {
     const r = loadBlas();
     if ("lib" in r) {
       blas = r.lib;

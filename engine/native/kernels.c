@@ -12,6 +12,15 @@ TRM_EXPORT int trm_num_threads(void) { return trm_threads_; }
 
 TRM_EXPORT void trm_set_num_threads(int n) { trm_threads_ = n < 1 ? 1 : n; }
 
+/* Float lanes of the widest vector path compiled in: 16 with AVX-512, else 1 (portable C). */
+TRM_EXPORT int trm_simd_width(void) {
+#ifdef __AVX512F__
+  return 16;
+#else
+  return 1;
+#endif
+}
+
 /* Thread-local, grow-only, 64-byte-aligned buffers. They live as long as the thread (OpenMP keeps
  * its pool), so steady-state calls never allocate or page-fault. */
 static __thread float *scratch_ptr[TRM_SCRATCH_SLOTS];

@@ -1,0 +1,291 @@
+/**
+ * Builds a prepared ARC dataset (spec-datasets §1.2–1.6) without materialising tokens: it stores
+ * the raw tasks, every version's augmentation parameters, and the fixed translation offsets of
+ * every training example; `openArc` (./dataset.ts) encodes batches on the fly.
+ *
+ * Splits: demonstration pairs of every task → train; test pairs of tasks in a test subset
+ * (`evaluation` by default) → test; test pairs of other subsets → train. Each task is one group
+ * (original first, then its versions). Puzzle identifiers start at 1 (0 = blank), train split
+ * first; the test split reuses the identifiers of the same versions.
+ *
+ * Files: `tasks.json` (raw tasks in group order), `versions.bin` (u8 per puzzle: t, map[0..9]),
+ * `offsets.bin` (u8 per train example: r0, c0), `identifiers.json`, `test_puzzles.json`,
+ * `metadata.json`.
+ */
+import { Rng } from "../../engine/rng.ts";
+import { gridToRows } from "../grid.ts";
+import { AtomicDir, ContentHash, progressBar } from "../io.ts";
+import { type DatasetMetadata, FORMAT, type SourceRecord } from "../dataset.ts";
+import { type ArcAug, augName, findAugmentations, IDENTITY_AUG } from "./augment.ts";
+import { ARC_CANVAS, ARC_SEQ_LEN, ARC_VOCAB } from "./encode.ts";
+import type { ArcPair, ArcTask } from "./load.ts";
+
+export const ARC_BUILDER = "tasks/arc@1";
+
+/** Options of an ARC build. */
+export interface ArcBuildOptions {
+  seed: number;
+  /** Augmented versions wanted per task (TRM 1000). */
+  maxAug: number;
+  /** Attempts per wanted version (TRM 5). */
+  retryFactor: number;
+  /** Subsets in processing order, e.g. ["training", "evaluation", "concept"]. */
+  subsets: string[];
+  /** Subsets whose test pairs form the test split. */
+  testSubsets: string[];
+  /** Keep only this many tasks per subset (a seeded random sample); null = all. */
+  tasksPerSubset: number | null;
+  progress: boolean;
+}
+
+/** One group of the build. */
+export interface ArcGroup {
+  readonly task: ArcTask;
+  /** Whether the task's test pairs go to the test split. */
+  readonly inTestSplit: boolean;
+  /** Versions, identity first. */
+  readonly versions: ArcAug[];
+  /** Attempts used to find the versions. */
+  readonly tries: number;
+}
+
+/** An ARC build in memory. */
+export interface ArcBuild {
+  readonly options: ArcBuildOptions;
+  readonly groups: ArcGroup[];
+  /** Per train example (puzzle-major, then example), r0 and c0. */
+  readonly offsets: Uint8Array;
+  readonly numPuzzles: number;
+  readonly trainExamples: number;
+}
+
+/** Examples of a group's train-split puzzles: demonstrations, plus test pairs unless held out. */
+export function trainPairs(g: { task: ArcTask; inTestSplit: boolean }): readonly ArcPair[] {
+  return g.inTestSplit ? g.task.train : [...g.task.train, ...g.task.test];
+}
+
+/** Draws the translation offsets of one puzzle: one random pair stays at (0, 0). */
+function drawOffsets(
+  pairs: readonly ArcPair[],
+  aug: ArcAug,
+  rng: Rng,
+  out: Uint8Array,
+  at: number,
+) {
+  const keep = rng.int(pairs.length);
+  const swap = aug.t === 1 || aug.t === 3 || aug.t === 6 || aug.t === 7;
+  for (let e = 0; e < pairs.length; e++) {
+    if (e === keep) {
+      out[at + 2 * e] = 0, out[at + 2 * e + 1] = 0;
+      continue;
+    }
+    const { input, output } = pairs[e];
+    const h = Math.max(input.h, output.h), w = Math.max(input.w, output.w);
+    const maxH = swap ? w : h, maxW = swap ? h : w;
+    out[at + 2 * e] = rng.int(ARC_CANVAS - maxH + 1);
+    out[at + 2 * e + 1] = rng.int(ARC_CANVAS - maxW + 1);
+  }
+}
+
+/**
+ * Builds groups, versions and offsets from tasks by subset. Randomness: the task order of each
+ * subset comes from `fork("order/<subset>")`, each task's versions and offsets from
+ * `fork("task/<subset>/<id>")`, so a reduced build has the same versions for the tasks it keeps.
+ */
+export function buildArc(subsets: Map<string, ArcTask[]>, options: ArcBuildOptions): ArcBuild {
+  const root = new Rng(options.seed);
+  const chosen: ArcGroup[] = [];
+  for (const name of options.subsets) {
+    const tasks = subsets.get(name);
+    if (!tasks) {
+      throw new RangeError(
+        `arc build: subset ${name} not found in the sources: have ${
+          [...subsets.keys()].join(", ")
+        }`,
+      );
+    }
+    const order = [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    root.fork(`order/${name}`).shuffle(order);
+    const n = options.tasksPerSubset === null
+      ? order.length
+      : Math.min(options.tasksPerSubset, order.length);
+    for (const task of order.slice(0, n)) {
+      chosen.push({
+        task,
+        inTestSplit: options.testSubsets.includes(name),
+        versions: [],
+        tries: 0,
+      });
+    }
+  }
+  for (const t of options.testSubsets) {
+    if (!options.subsets.includes(t)) {
+      throw new RangeError(`arc build: test subset ${t} is not among the subsets built`);
+    }
+  }
+  const bar = progressBar("arc augment", chosen.length, options.progress);
+  const groups: ArcGroup[] = [];
+  const offsetChunks: Uint8Array[] = [];
+  let numPuzzles = 0, trainExamples = 0;
+  for (const g of chosen) {
+    const rng = root.fork(`task/${g.task.subset}/${g.task.id}`);
+    const found = findAugmentations(g.task, options.maxAug, rng, options.retryFactor);
+    const versions = [IDENTITY_AUG, ...found.augs];
+    const pairs = trainPairs(g);
+    const off = new Uint8Array(versions.length * pairs.length * 2);
+    versions.forEach((aug, v) => drawOffsets(pairs, aug, rng, off, v * pairs.length * 2));
+    offsetChunks.push(off);
+    groups.push({ ...g, versions, tries: found.tries });
+    numPuzzles += versions.length;
+    trainExamples += versions.length * pairs.length;
+    bar.tick();
+  }
+  bar.stop();
+  const offsets = new Uint8Array(trainExamples * 2);
+  let at = 0;
+  for (const c of offsetChunks) offsets.set(c, at), at += c.length;
+  return { options, groups, offsets, numPuzzles, trainExamples };
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Counts and distributions of a build (also written to metadata.report). */
+export function arcReport(b: ArcBuild): Record<string, unknown> {
+  const full = b.options.maxAug + 1;
+  const bySubset: Record<string, Record<string, number>> = {};
+  const counts = b.groups.map((g) => g.versions.length).sort((x, y) => x - y);
+  for (const g of b.groups) {
+    const s = (bySubset[g.task.subset] ??= {
+      tasks: 0,
+      demoPairs: 0,
+      testPairs: 0,
+      tasksBelowFullVersions: 0,
+    });
+    s.tasks++;
+    s.demoPairs += g.task.train.length;
+    s.testPairs += g.task.test.length;
+    if (g.versions.length < full) s.tasksBelowFullVersions++;
+  }
+  const test = b.groups.filter((g) => g.inTestSplit);
+  const histogram: Record<string, number> = {};
+  for (const c of counts) {
+    const bucket = c >= full
+      ? `${full}`
+      : c < 100
+      ? "<100"
+      : `${Math.floor(c / 100) * 100}-${Math.floor(c / 100) * 100 + 99}`;
+    histogram[bucket] = (histogram[bucket] ?? 0) + 1;
+  }
+  return {
+    groups: b.groups.length,
+    bySubset,
+    testSplitTasks: test.length,
+    heldOutTestInputs: test.reduce((a, g) => a + g.task.test.length, 0),
+    testSubsetDemoPairsInTrain: test.reduce((a, g) => a + g.task.train.length, 0),
+    trainExamplesPerEpoch: b.groups.reduce((a, g) => a + trainPairs(g).length, 0),
+    versionsPerTask: {
+      full,
+      tasksAtFull: counts.filter((c) => c >= full).length,
+      tasksBelowFull: counts.filter((c) => c < full).length,
+      min: counts[0] ?? 0,
+      median: quantile(counts, 0.5),
+      smallest: counts.slice(0, 10),
+      histogram,
+    },
+    attempts: b.groups.reduce((a, g) => a + g.tries, 0),
+  };
+}
+
+function pairsJson(pairs: readonly ArcPair[]) {
+  return pairs.map((p) => ({ input: gridToRows(p.input), output: gridToRows(p.output) }));
+}
+
+/** Writes a build to `out` atomically; returns its metadata. */
+export async function writeArc(
+  b: ArcBuild,
+  out: string,
+  sources: SourceRecord[],
+  opts: { force?: boolean; name?: string } = {},
+): Promise<DatasetMetadata> {
+  const tasksJson = JSON.stringify(b.groups.map((g) => ({
+    id: g.task.id,
+    subset: g.task.subset,
+    inTestSplit: g.inTestSplit,
+    versions: g.versions.length,
+    train: pairsJson(g.task.train),
+    test: pairsJson(g.task.test),
+  })));
+  const versions = new Uint8Array(b.numPuzzles * 11);
+  const identifiers: string[] = ["<blank>"];
+  let p = 0;
+  for (const g of b.groups) {
+    for (const aug of g.versions) {
+      versions[p * 11] = aug.t;
+      versions.set(aug.map, p * 11 + 1);
+      identifiers.push(augName(g.task.id, aug));
+      p++;
+    }
+  }
+  const testPuzzles: Record<string, unknown> = {};
+  for (const g of b.groups) {
+    if (g.inTestSplit) {
+      testPuzzles[g.task.id] = { train: pairsJson(g.task.train), test: pairsJson(g.task.test) };
+    }
+  }
+  const files: [string, Uint8Array | string][] = [
+    ["tasks.json", tasksJson],
+    ["versions.bin", versions],
+    ["offsets.bin", b.offsets],
+    ["identifiers.json", JSON.stringify(identifiers)],
+    ["test_puzzles.json", JSON.stringify(testPuzzles)],
+  ];
+  const hash = new ContentHash();
+  for (const [name, data] of files) hash.add(name, data);
+  const test = b.groups.filter((g) => g.inTestSplit);
+  const testPuzzlesCount = test.reduce((a, g) => a + g.versions.length, 0);
+  const testExamples = test.reduce((a, g) => a + g.versions.length * g.task.test.length, 0);
+  const metadata: DatasetMetadata = {
+    format: FORMAT,
+    kind: "arc",
+    name: opts.name ?? out.replace(/\/+$/, "").replace(/.*\//, ""),
+    builder: ARC_BUILDER,
+    seed: b.options.seed,
+    seqLen: ARC_SEQ_LEN,
+    vocabSize: ARC_VOCAB,
+    padId: 0,
+    ignoreLabelToken: 0,
+    blankIdentifierId: 0,
+    numPuzzleIdentifiers: b.numPuzzles + 1,
+    splits: {
+      train: {
+        groups: b.groups.length,
+        puzzles: b.numPuzzles,
+        examples: b.trainExamples,
+        meanPuzzleExamples: b.trainExamples / b.numPuzzles,
+      },
+      test: {
+        groups: test.length,
+        puzzles: testPuzzlesCount,
+        examples: testExamples,
+        meanPuzzleExamples: testPuzzlesCount ? testExamples / testPuzzlesCount : 0,
+      },
+    },
+    sources,
+    options: { ...b.options, progress: undefined },
+    report: arcReport(b),
+    contentHash: hash.hex(),
+  };
+  const dir = await AtomicDir.open(out, { force: opts.force });
+  try {
+    for (const [name, data] of files) await dir.write(name, data);
+    await dir.writeJson("metadata.json", metadata, true);
+    await dir.commit();
+  } catch (e) {
+    await dir.abort();
+    throw e;
+  }
+  return metadata;
+}

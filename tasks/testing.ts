@@ -1,0 +1,50 @@
+/** Helpers for tests in tasks/: temporary folders, the shared data location, fixture tasks. */
+import type { Rng } from "../engine/rng.ts";
+
+/** `../shared/data` relative to the repository, or null (with a loud warning) when missing. */
+export function sharedData(): string | null {
+  const dir = new URL("../../shared/data", import.meta.url).pathname;
+  try {
+    if (Deno.statSync(`${dir}/arc-agi-1/training`).isDirectory) return dir;
+  } catch {
+    // fall through
+  }
+  console.warn(`SKIP: ${dir} not found; tests on the real ARC data are ignored`);
+  return null;
+}
+
+/** A random ARC-style grid as rows. */
+export function randomRows(rng: Rng, h: number, w: number, colours = 10): number[][] {
+  return Array.from({ length: h }, () => Array.from({ length: w }, () => rng.int(colours)));
+}
+
+/** A random task JSON object with `demos` demonstration and `tests` test pairs. */
+export function randomTaskJson(rng: Rng, demos: number, tests: number) {
+  const pair = () => {
+    const h = 1 + rng.int(6), w = 1 + rng.int(6);
+    return {
+      input: randomRows(rng, h, w),
+      output: randomRows(rng, 1 + rng.int(6), 1 + rng.int(6)),
+    };
+  };
+  return {
+    train: Array.from({ length: demos }, pair),
+    test: Array.from({ length: tests }, pair),
+  };
+}
+
+/** Writes an ARC repository layout (training/, evaluation/) of random tasks under `dir`. */
+export async function writeMiniArc(
+  dir: string,
+  rng: Rng,
+  counts: { training: number; evaluation: number },
+): Promise<void> {
+  for (const [subset, n] of Object.entries(counts)) {
+    await Deno.mkdir(`${dir}/${subset}`, { recursive: true });
+    for (let k = 0; k < n; k++) {
+      const id = `${subset.slice(0, 2)}${k.toString().padStart(6, "0")}`;
+      const task = randomTaskJson(rng, 2 + rng.int(3), 1 + rng.int(2));
+      await Deno.writeTextFile(`${dir}/${subset}/${id}.json`, JSON.stringify(task));
+    }
+  }
+}
