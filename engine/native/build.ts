@@ -32,7 +32,14 @@ export const NATIVE_CFLAGS: readonly string[] = [
 const LDLIBS = ["-lm", "-Wl,-z,nodelete"];
 
 const SOURCE_DIR = new URL("./", import.meta.url);
-const BUILD_DIR = new URL("./build/", import.meta.url);
+/** Output folder: engine/native/build/, or $TRM_NATIVE_BUILD_DIR (tests, read-only checkouts). */
+const BUILD_DIR = buildDir();
+
+function buildDir(): URL {
+  const env = Deno.env.get("TRM_NATIVE_BUILD_DIR");
+  if (!env) return new URL("./build/", import.meta.url);
+  return new URL(`file://${env.startsWith("/") ? env : `${Deno.cwd()}/${env}`}/`);
+}
 
 /** The C sources and headers of the library, sorted by name. */
 export function nativeSources(): string[] {
