@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 import { stringify } from "csv-stringify/sync";
 import { createCpuBackend } from "../engine/backends/cpu.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
-import { backward } from "../engine/autograd.ts";
+import { withPool } from "../engine/backends/pool.ts";
+import { backward, zeroGrad } from "../engine/autograd.ts";
 import { linear, rmsnorm, swiglu } from "../engine/ops.ts";
 import { attention } from "../engine/ops_nn.ts";
 import { Rng } from "../engine/rng.ts";
@@ -30,7 +31,7 @@ const threads = Number(args.threads ?? navigator.hardwareConcurrency);
 const reps = Number(args.reps);
 const rng = new Rng(0);
 /** The backend our ops run on: the default ("auto") GEMM choice. */
-const be = createCpuBackend({ threads });
+const be = withPool(createCpuBackend({ threads }));
 /** Our own GEMM, called raw on preallocated buffers (its floor). */
 const own = createCpuBackend({ threads, blas: "own" });
 const ref = createRefBackend();
@@ -161,10 +162,12 @@ for (const [m, k, n] of gemms) {
   const gs = new Float32Array(m * n).map(() => rng.normal());
   const ys = new Float32Array(m * n), dxs = new Float32Array(m * k), dws = new Float32Array(n * k);
   const x = randT([m, k], true), w = randT([n, k], true), g = randT([m, n]);
+  // As a training step does: gradients released by zeroGrad, the output when no longer needed.
   const step = () => {
-    x.grad = null;
-    w.grad = null;
-    backward(linear(x, w), g);
+    zeroGrad([x, w]);
+    const y = linear(x, w);
+    backward(y, g);
+    y.dispose();
   };
   const [tFloor, tLin] = bestTimes([
     () => {
@@ -211,7 +214,7 @@ for (const [m, k, n] of gemms) {
   const x = randT([r, c]);
   const xr = tensor(ref, x.toArray(), [r, c]);
   validate("rmsnorm", rmsnorm(x).toArray(), rmsnorm(xr).toArray());
-  const t = bestTime(() => rmsnorm(x));
+  const t = bestTime(() => rmsnorm(x).dispose());
   add({
     name: "rmsnorm",
     shape: `${r}x${c}`,
@@ -222,7 +225,7 @@ for (const [m, k, n] of gemms) {
   });
   const inter = 1536;
   const gu = randT([r, 2 * inter]);
-  const t2 = bestTime(() => swiglu(gu));
+  const t2 = bestTime(() => swiglu(gu).dispose());
   add({
     name: "swiglu",
     shape: `${r}x${inter}`,
@@ -241,7 +244,7 @@ for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
     const qr = tensor(ref, qkv.toArray(), qkv.shape);
     validate("attention", attention(qkv, h).toArray(), attention(qr, h).toArray());
   }
-  const t = bestTime(() => attention(qkv, h));
+  const t = bestTime(() => attention(qkv, h).dispose());
   add({
     name: "attention_fwd",
     shape,
@@ -252,8 +255,10 @@ for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
   });
   const go = randT([b, l, h * d]);
   const t2 = bestTime(() => {
-    qkv.grad = null;
-    backward(attention(qkv, h), go);
+    zeroGrad([qkv]);
+    const o = attention(qkv, h);
+    backward(o, go);
+    o.dispose();
   });
   add({
     name: "attention_fwd_bwd",
@@ -322,7 +327,9 @@ await Deno.writeTextFile(`${args.out}.tmp`, csv);
 await Deno.rename(`${args.out}.tmp`, args.out);
 console.log(`wrote ${args.out}`);
 
-const lin = rows.filter((r) => r.name === "linear_fwd_bwd" && r.metric === "gflops");
+const lin = rows.filter((r) =>
+  r.name === "linear_fwd_bwd" && r.metric === "gflops" && r.impl === "ours"
+);
 const worst = Math.min(...lin.map((r) => r.ratio as number));
 const vsBlas = rows.filter((r) => r.metric === "gflops_vs_openblas");
 console.log(

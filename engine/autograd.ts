@@ -32,6 +32,9 @@ export function noGrad<T>(fn: () => T): T {
 /**
  * Records `out = op(inputs)` when gradients are enabled and any input requires grad; marks `out`
  * as requiring grad in that case. Returns `out`.
+ *
+ * A backward rule must return, per input, null, a tensor it allocated, or `grad` itself (or a
+ * view of it): `backward` owns what it returns and releases it once consumed.
  */
 export function record(
   out: Tensor,
@@ -75,6 +78,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
   // A caller-supplied gradient stays the caller's: its buffer is "borrowed" and copied only
   // before something would write into it (accumulation, or adoption as a leaf's .grad).
   const own = (t: Tensor): Tensor => (borrowed.has(t.buf) ? copyOf(t) : t);
+  // A consumed gradient goes back to the backend (a pool reuses it) unless it is the caller's.
+  const release = (t: Tensor): void => {
+    if (!borrowed.has(t.buf)) (t.base ?? t).dispose();
+  };
 
   // Reverse topological order by iterative DFS (graphs can be thousands of nodes deep).
   const order: Tensor[] = [];
@@ -108,8 +115,13 @@ export function backward(root: Tensor, grad?: Tensor): void {
     if (!node) {
       // A leaf: accumulate into .grad.
       // Every gradient in `grads` owns its buffer (see below), so a leaf can adopt it as is.
-      if (t.grad) accumulate(t.grad, g);
-      else t.grad = new Tensor(t.backend, own(g).buf, t.shape, "f32");
+      if (t.grad) {
+        accumulate(t.grad, g);
+        release(g);
+      } else {
+        const mine = own(g);
+        t.grad = new Tensor(t.backend, mine.buf, t.shape, "f32", false, mine.base);
+      }
       continue;
     }
     const gin = node.backward(g);
@@ -130,11 +142,13 @@ export function backward(root: Tensor, grad?: Tensor): void {
         const mine = own(prev);
         if (mine !== prev) grads.set(inp, mine);
         accumulate(mine, gi);
+        if (gi.buf !== g.buf) release(gi);
       } else if (gi.buf === g.buf) {
         grads.set(inp, gTaken ? copyOf(gi) : gi);
         gTaken = true;
       } else grads.set(inp, gi);
     });
+    if (!gTaken) release(g);
   }
 }
 
@@ -144,9 +158,12 @@ function copyOf(t: Tensor): Tensor {
   return c;
 }
 
-/** Clears `.grad` of the given tensors. */
+/** Clears `.grad` of the given tensors, releasing their buffers for reuse. */
 export function zeroGrad(params: Iterable<Tensor>): void {
-  for (const p of params) p.grad = null;
+  for (const p of params) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
 }
 
 export { Tensor };

@@ -43,9 +43,15 @@ export interface Backend {
   readonly info: Record<string, string | number>;
 
   // ---------------------------------------------------------------- buffers
-  /** A new zero-filled buffer of `n` elements. */
-  alloc(dtype: DType, n: number): Buf;
-  /** Releases a buffer (a no-op on garbage-collected host backends). */
+  /**
+   * A new buffer of `n` elements, zero-filled unless `zero` is false (then its contents are
+   * unspecified: the caller overwrites every element). Implementations may always zero.
+   */
+  alloc(dtype: DType, n: number, zero?: boolean): Buf;
+  /**
+   * Releases a buffer made by `alloc` (not a view). The caller guarantees nothing uses it
+   * afterwards; a pooling backend may hand it out again. A no-op on plain host backends.
+   */
   free(buf: Buf): void;
   /** A view of `n` elements of `buf` starting at element `offset`; shares memory, no copy. */
   view(buf: Buf, offset: number, n: number): Buf;

@@ -6,7 +6,7 @@
 import type { Backend, UnaryOp } from "./backend.ts";
 import { record } from "./autograd.ts";
 import { fmtShape } from "./errors.ts";
-import { numel, Tensor, zeros } from "./tensor.ts";
+import { empty, numel, type Tensor, zeros } from "./tensor.ts";
 
 // ------------------------------------------------------------------ checks
 
@@ -37,8 +37,9 @@ function last(t: Tensor): number {
   return t.shape[t.rank - 1];
 }
 
+/** An uninitialised f32 tensor on t's backend, for outputs a kernel overwrites entirely. */
 function like(t: Tensor, shape: readonly number[] = t.shape): Tensor {
-  return zeros(t.backend, shape);
+  return empty(t.backend, shape);
 }
 
 // ------------------------------------------------------------------ shape ops
@@ -48,7 +49,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (numel(shape) !== x.size) {
     throw new TypeError(`reshape: ${fmtShape(x.shape)} cannot become ${fmtShape(shape)}`);
   }
-  const out = new Tensor(x.backend, x.buf, [...shape], x.dtype);
+  const out = x.view(shape);
   return record(out, "reshape", [x], (g) => [reshape(g, x.shape)]);
 }
 
@@ -84,7 +85,7 @@ export function sliceAxis1(x: Tensor, start: number, len: number): Tensor {
     );
   }
   return record(out, "slice", [x], (g) => {
-    const gx = like(x);
+    const gx = zeros(x.backend, x.shape);
     if (len > 0 && b > 0) {
       be.copy2d(
         b,
@@ -432,10 +433,10 @@ export function rmsnorm(x: Tensor, eps = 1e-5, weight: Tensor | null = null): Te
     throw new TypeError(`rmsnorm: weight ${fmtShape(weight.shape)} for rows of ${c}`);
   }
   const out = like(x);
-  const rstd = zeros(be, [rows]);
+  const rstd = empty(be, [rows]);
   be.rmsnorm(rows, c, x.buf, weight?.buf ?? null, eps, out.buf, rstd.buf);
   const inputs = weight ? [x, weight] : [x];
-  return record(out, "rmsnorm", inputs, (g) => {
+  record(out, "rmsnorm", inputs, (g) => {
     const gx = like(x);
     const gw = weight ? like(weight) : null;
     be.rmsnormBackward(
@@ -448,8 +449,11 @@ export function rmsnorm(x: Tensor, eps = 1e-5, weight: Tensor | null = null): Te
       gx.buf,
       gw?.buf ?? null,
     );
+    rstd.dispose(); // internal to this node, and a graph runs backward once
     return weight ? [gx, gw] : [gx];
   });
+  if (!out.node) rstd.dispose(); // not recorded: nothing will read it
+  return out;
 }
 
 /** Softmax over the last axis. */
@@ -479,7 +483,7 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   const out = like(table, [...ids.shape, d]);
   be.embedding(ids.size, d, ids.buf, table.buf, out.buf);
   return record(out, "embedding", [table, ids], (g) => {
-    const gt = like(table);
+    const gt = zeros(be, table.shape); // scatter-add accumulates
     be.embeddingBackward(ids.size, d, ids.buf, g.buf, gt.buf);
     return [gt, null];
   });

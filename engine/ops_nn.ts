@@ -3,7 +3,7 @@
  */
 import { record } from "./autograd.ts";
 import { fmtShape } from "./errors.ts";
-import { Tensor, zeros } from "./tensor.ts";
+import { empty, type Tensor, zeros } from "./tensor.ts";
 
 /** Rotary tables for `attention`: cos and sin, each [seq, headDim]. */
 export interface RopeTables {
@@ -63,25 +63,34 @@ export function attention(
   // With RoPE, rotate q and k (2H heads of D, adjacent in each token) into a copy of qkv.
   let src = qkv;
   if (rope) {
-    src = zeros(be, qkv.shape);
+    src = empty(be, qkv.shape);
     be.copy(qkv.size, qkv.buf, src.buf);
     be.rope(b, l, 2 * heads, hd, src.buf, w, rope.cos.buf, rope.sin.buf, false, src.buf, w);
   }
   const q = be.view(src.buf, 0, src.size);
   const k = be.view(src.buf, od, src.size - od);
   const v = be.view(src.buf, 2 * od, src.size - 2 * od);
-  const out = zeros(be, [b, l, od]);
-  const lse = zeros(be, [b, heads, l]);
+  const out = empty(be, [b, l, od]);
+  const lse = empty(be, [b, heads, l]);
   be.attention(b, l, heads, hd, scale, q, k, v, w, out.buf, lse.buf);
-  return record(out, "attention", [qkv], (g) => {
-    const d = zeros(be, qkv.shape);
+  // Internals (the rotated copy of qkv, the log-sum-exps) are released as soon as nothing can
+  // read them: right away without a graph, else after this node's backward (which runs once).
+  const release = () => {
+    lse.dispose();
+    if (src !== qkv) src.dispose();
+  };
+  record(out, "attention", [qkv], (g) => {
+    const d = empty(be, qkv.shape);
     const dq = be.view(d.buf, 0, d.size);
     const dk = be.view(d.buf, od, d.size - od);
     const dv = be.view(d.buf, 2 * od, d.size - 2 * od);
     be.attentionBackward(b, l, heads, hd, scale, q, k, v, w, out.buf, lse.buf, g.buf, dq, dk, dv);
     if (rope) be.rope(b, l, 2 * heads, hd, d.buf, w, rope.cos.buf, rope.sin.buf, true, d.buf, w);
+    release();
     return [d];
   });
+  if (!out.node) release();
+  return out;
 }
 
 /**
@@ -101,10 +110,10 @@ export function stablemaxXent(logits: Tensor, labels: Tensor, ignoreLabel = -100
       }`,
     );
   }
-  const loss = zeros(be, [b]);
+  const loss = empty(be, [b]);
   be.stablemaxXent(b, t, v, logits.buf, labels.buf, ignoreLabel, loss.buf);
   return record(loss, "stablemaxXent", [logits, labels], (g) => {
-    const d = zeros(be, logits.shape);
+    const d = empty(be, logits.shape);
     be.stablemaxXentBackward(b, t, v, logits.buf, labels.buf, ignoreLabel, g.buf, d.buf);
     return [d, null];
   });
@@ -116,10 +125,10 @@ export function bceWithLogits(x: Tensor, target: Tensor): Tensor {
     throw new TypeError(`bceWithLogits: need f32 tensors of one size: ${x} and ${target}`);
   }
   const be = x.backend;
-  const out = zeros(be, x.shape);
+  const out = empty(be, x.shape);
   be.bceWithLogits(x.size, x.buf, target.buf, out.buf);
   return record(out, "bceWithLogits", [x], (g) => {
-    const d = zeros(be, x.shape);
+    const d = empty(be, x.shape);
     be.bceWithLogitsBackward(x.size, x.buf, target.buf, g.buf, d.buf);
     return [d];
   });

@@ -38,6 +38,8 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType = "f32",
     public requiresGrad = false,
+    /** The tensor owning `buf` when this one is a view of it (reshape, detach); null = owner. */
+    readonly base: Tensor | null = null,
   ) {
     this.size = numel(shape);
     if (buf.length < this.size) {
@@ -69,14 +71,22 @@ export class Tensor {
     return this.toArray()[0];
   }
 
-  /** Same data, no autograd history. */
+  /** Same data, no autograd history (a view: shares the buffer). */
   detach(): Tensor {
-    return new Tensor(this.backend, this.buf, this.shape, this.dtype, false);
+    return this.view(this.shape);
   }
 
-  /** Releases the buffer (device backends); the tensor must not be used afterwards. */
+  /** A tensor sharing this one's buffer, with another shape of the same size (no autograd). */
+  view(shape: readonly number[]): Tensor {
+    return new Tensor(this.backend, this.buf, [...shape], this.dtype, false, this.base ?? this);
+  }
+
+  /**
+   * Releases the buffer now (to a pooling or device backend) instead of waiting for the garbage
+   * collector. Nothing may use this tensor or any view of it afterwards. A no-op on views.
+   */
   dispose(): void {
-    this.backend.free(this.buf);
+    if (this.base === null) this.backend.free(this.buf);
   }
 
   toString(): string {
@@ -115,6 +125,15 @@ export function zeros(
     dtype,
     opts.requiresGrad ?? false,
   );
+}
+
+/** A tensor whose contents are unspecified: for outputs that a kernel overwrites entirely. */
+export function empty(
+  backend: Backend,
+  shape: readonly number[],
+  dtype: DType = "f32",
+): Tensor {
+  return new Tensor(backend, backend.alloc(dtype, numel(shape), false), [...shape], dtype, false);
 }
 
 /** A tensor filled with one value. */

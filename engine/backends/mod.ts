@@ -1,12 +1,14 @@
 /**
  * Backend selection. `getBackend("auto")` returns the native `cpu` backend when its library can be
  * built and loaded, otherwise the `ref` backend with a one-line warning saying why and how to fix
- * it. `TRM_BACKEND` (ref | cpu | auto) overrides the default choice.
+ * it. `TRM_BACKEND` (ref | cpu | auto) overrides the default choice. The cpu backend comes wrapped
+ * in the caching allocator of pool.ts (`TRM_POOL=0` turns it off).
  */
 import type { Backend } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { createCpuBackend } from "./cpu.ts";
 import { createRefBackend } from "./ref.ts";
+import { withPool } from "./pool.ts";
 
 export type BackendName = "auto" | "ref" | "cpu";
 
@@ -23,10 +25,10 @@ export function getBackend(name?: BackendName): Backend {
   if (hit) return hit;
   let be: Backend;
   if (want === "ref") be = createRefBackend();
-  else if (want === "cpu") be = createCpuBackend();
+  else if (want === "cpu") be = pooled(createCpuBackend());
   else {
     try {
-      be = createCpuBackend();
+      be = pooled(createCpuBackend());
     } catch (e) {
       if (!(e instanceof NativeUnavailableError)) throw e;
       if (!warned) {
@@ -38,6 +40,10 @@ export function getBackend(name?: BackendName): Backend {
   }
   cache.set(want, be);
   return be;
+}
+
+function pooled(be: Backend): Backend {
+  return Deno.env.get("TRM_POOL") === "0" ? be : withPool(be);
 }
 
 /** Whether the native cpu backend can be created here; the reason when it cannot. */
