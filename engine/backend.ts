@@ -295,4 +295,102 @@ export interface Backend {
   ): void;
   /** EMA: shadow ← decay·shadow + (1 − decay)·p. */
   ema(n: number, shadow: Buf, p: Buf, decay: number): void;
+
+  // ---------------------------------------------------------------- Mamba-2
+  /**
+   * Causal depthwise conv1d over a channels-last sequence (Mamba-2's conv; its SiLU is a separate
+   * `unary`). x, out [batch, seq, ch]; w [ch, k] (PyTorch's [ch, 1, k]); bias [ch]:
+   * out[b, t, c] = bias[c] + Σ_{j<k} w[c, j] · x[b, t − k + 1 + j, c], with x = 0 before t = 0.
+   * Tap k−1 multiplies the current token (PyTorch's cross-correlation with padding k−1, cut to
+   * the first seq outputs). Accumulated in at least f32.
+   */
+  conv1dCausal(
+    batch: number,
+    seq: number,
+    ch: number,
+    k: number,
+    x: Buf,
+    w: Buf,
+    bias: Buf,
+    out: Buf,
+  ): void;
+  /**
+   * Backward of `conv1dCausal`: writes dx [batch, seq, ch],
+   * dw[c, j] = Σ_{b,t} dy[b, t, c] · x[b, t − k + 1 + j, c] and dbias[c] = Σ_{b,t} dy[b, t, c].
+   * Deterministic (fixed summation order).
+   */
+  conv1dCausalBackward(
+    batch: number,
+    seq: number,
+    ch: number,
+    k: number,
+    x: Buf,
+    w: Buf,
+    dy: Buf,
+    dx: Buf,
+    dw: Buf,
+    dbias: Buf,
+  ): void;
+  /**
+   * Mamba-2's selective scan (SSD, spec-mamba2 §2.1), per batch b and head h with group
+   * g = floor(h / (heads/groups)):
+   *   a_t = dt[b,t,h]·A[h];  S_t = exp(a_t)·S_{t−1} + dt[b,t,h] · x[b,t,h,:] ⊗ Bm[b,t,g,:];
+   *   y[b,t,h,:] = S_t · Cm[b,t,g,:] + D[h] · x[b,t,h,:];  S_{−1} = init[b,h] (or 0 when null).
+   * Buffers: x, y [batch, seq, heads, headDim]; dt [batch, seq, heads] (Δ after softplus, ≥ 0);
+   * A [heads] (< 0); Bm, Cm [batch, seq, groups, dState]; D [heads]; init, finalState
+   * [batch, heads, headDim, dState] (finalState = S_{seq−1}; not written when null).
+   * `dims.chunk` is the chunk length of a chunked implementation (the result does not depend on
+   * it beyond rounding; `ref` runs the plain recurrence and ignores it). Implementations keep
+   * Δ, the decay cumsums, every exp and the states in at least f32 and never form exp(Λ_i − Λ_j)
+   * as a product of two exps (spec-mamba2 §2.7).
+   */
+  ssdScan(
+    dims: SsdDims,
+    x: Buf,
+    dt: Buf,
+    A: Buf,
+    Bm: Buf,
+    Cm: Buf,
+    D: Buf,
+    init: Buf | null,
+    y: Buf,
+    finalState: Buf | null,
+  ): void;
+  /**
+   * Backward of `ssdScan` for the loss ⟨dy, y⟩ + ⟨dFinal, finalState⟩ (dFinal null: 0). Recomputes
+   * what it needs from the inputs (a chunked implementation keeps only chunk-boundary states).
+   * Writes dx, ddt, dBm, dCm (shaped like x, dt, Bm, Cm), dA [heads] and dD [heads] (summed over
+   * batch and time), and dInit (like init) when given. dA and dD are reduced in a fixed order, so
+   * the result is deterministic.
+   */
+  ssdScanBackward(
+    dims: SsdDims,
+    x: Buf,
+    dt: Buf,
+    A: Buf,
+    Bm: Buf,
+    Cm: Buf,
+    D: Buf,
+    init: Buf | null,
+    dy: Buf,
+    dFinal: Buf | null,
+    dx: Buf,
+    ddt: Buf,
+    dA: Buf,
+    dBm: Buf,
+    dCm: Buf,
+    dD: Buf,
+    dInit: Buf | null,
+  ): void;
+}
+
+/** Sizes of `ssdScan` / `ssdScanBackward`; heads must be a multiple of groups, chunk ≥ 1. */
+export interface SsdDims {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  groups: number;
+  dState: number;
+  chunk: number;
 }

@@ -488,3 +488,24 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
     return [gt, null];
   });
 }
+
+/** x[..., start:start+len] along the last axis (a copy); the backward scatters into zeros. */
+export function sliceLastAxis(x: Tensor, start: number, len: number): Tensor {
+  needF32("sliceLastAxis", x);
+  const w = last(x), rows = x.size / (w || 1);
+  if (!Number.isInteger(start) || !Number.isInteger(len) || start < 0 || len < 0) {
+    throw new RangeError(`sliceLastAxis: bad range: start=${start}, len=${len}`);
+  }
+  if (start + len > w) {
+    throw new RangeError(`sliceLastAxis: [${start}, ${start + len}) outside axis of ${w}`);
+  }
+  const be = x.backend;
+  const out = like(x, [...x.shape.slice(0, -1), len]);
+  const at = (buf: Tensor["buf"], n: number) => be.view(buf, start, n - start);
+  if (rows > 0 && len > 0) be.copy2d(rows, len, at(x.buf, x.size), w, out.buf, len);
+  return record(out, "sliceLastAxis", [x], (g) => {
+    const gx = zeros(be, x.shape);
+    if (rows > 0 && len > 0) be.copy2d(rows, len, g.buf, len, at(gx.buf, gx.size), w);
+    return [gx];
+  });
+}

@@ -22,7 +22,7 @@
  * console.log(be.download(out)[0]); // 10
  * ```
  */
-import type { Backend, Buf, DType, HostArray, UnaryOp } from "../backend.ts";
+import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/build.ts";
 
@@ -106,6 +106,29 @@ const SYMBOLS = {
   },
   trm_sign_sgd_rows: { parameters: [I64, I64, BUF, BUF, BUF, I64, F64, F64], result: I64 },
   trm_ema: { parameters: [I64, BUF, BUF, F64], result: VOID },
+  trm_conv1d_causal: { parameters: [I64, I64, I64, I64, BUF, BUF, BUF, BUF], result: VOID },
+  trm_conv1d_causal_backward: {
+    parameters: [I64, I64, I64, I64, BUF, BUF, BUF, BUF, BUF, BUF],
+    result: VOID,
+  },
+  trm_ssd_scan: {
+    parameters: [I64, I64, I64, I64, I64, I64, I64, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF],
+    result: VOID,
+  },
+  trm_ssd_scan_backward: {
+    parameters: [
+      I64,
+      I64,
+      I64,
+      I64,
+      I64,
+      I64,
+      I64,
+      ...[BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF],
+      ...[BUF, BUF, BUF, BUF, BUF, BUF, BUF],
+    ],
+    result: VOID,
+  },
 } as const;
 
 const BLAS_SYMBOLS = {
@@ -699,7 +722,151 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       const [S, P] = flat("ema", n, { shadow, p });
       nat().trm_ema(n, S, P, decay);
     },
+
+    conv1dCausal(batch, seq, ch, k, x, w, bias, out) {
+      const K = "conv1dCausal";
+      nonneg(K, { batch, seq, ch, k });
+      const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
+      const [X, W, Bv, O] = sized(K, sizes, [
+        ["x", x, n],
+        ["w", w, ch * k],
+        ["bias", bias, ch],
+        ["out", out, n],
+      ]);
+      if (n > 0) nat().trm_conv1d_causal(batch, seq, ch, k, X, W, Bv, O);
+    },
+    conv1dCausalBackward(batch, seq, ch, k, x, w, dy, dx, dw, dbias) {
+      const K = "conv1dCausalBackward";
+      nonneg(K, { batch, seq, ch, k });
+      const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
+      const [X, W, DY, DX, DW, DB] = sized(K, sizes, [
+        ["x", x, n],
+        ["w", w, ch * k],
+        ["dy", dy, n],
+        ["dx", dx, n],
+        ["dw", dw, ch * k],
+        ["dbias", dbias, ch],
+      ]);
+      if (ch === 0) return;
+      if (n === 0) {
+        DW.fill(0, 0, ch * k);
+        DB.fill(0, 0, ch);
+        return;
+      }
+      nat().trm_conv1d_causal_backward(batch, seq, ch, k, X, W, DY, DX, DW, DB);
+    },
+    ssdScan(dims, x, dt, A, Bm, Cm, D, init, y, finalState) {
+      const K = "ssdScan";
+      const z = ssdSizes(K, dims);
+      const [X, DT, AA, BB, CC, DD, Y] = sized(K, z.sizes, [
+        ["x", x, z.x],
+        ["dt", dt, z.dt],
+        ["A", A, dims.heads],
+        ["Bm", Bm, z.bc],
+        ["Cm", Cm, z.bc],
+        ["D", D, dims.heads],
+        ["y", y, z.x],
+      ]);
+      const [I] = init ? sized(K, z.sizes, [["init", init, z.state]]) : [null];
+      const [F] = finalState ? sized(K, z.sizes, [["finalState", finalState, z.state]]) : [null];
+      const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
+      nat().trm_ssd_scan(
+        batch,
+        seq,
+        heads,
+        headDim,
+        groups,
+        dState,
+        chunk,
+        X,
+        DT,
+        AA,
+        BB,
+        CC,
+        DD,
+        I,
+        Y,
+        F,
+      );
+    },
+    ssdScanBackward(dims, x, dt, A, Bm, Cm, D, init, dy, dFinal, dx, ddt, dA, dBm, dCm, dD, dInit) {
+      const K = "ssdScanBackward";
+      const z = ssdSizes(K, dims);
+      const [X, DT, AA, BB, CC, DD, DY, DX, DDT, DA, DBB, DCC, DDD] = sized(K, z.sizes, [
+        ["x", x, z.x],
+        ["dt", dt, z.dt],
+        ["A", A, dims.heads],
+        ["Bm", Bm, z.bc],
+        ["Cm", Cm, z.bc],
+        ["D", D, dims.heads],
+        ["dy", dy, z.x],
+        ["dx", dx, z.x],
+        ["ddt", ddt, z.dt],
+        ["dA", dA, dims.heads],
+        ["dBm", dBm, z.bc],
+        ["dCm", dCm, z.bc],
+        ["dD", dD, dims.heads],
+      ]);
+      const opt = (name: string, b: Buf | null) =>
+        b ? sized(K, z.sizes, [[name, b, z.state]])[0] : null;
+      const I = opt("init", init), DF = opt("dFinal", dFinal), DI = opt("dInit", dInit);
+      const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
+      nat().trm_ssd_scan_backward(
+        batch,
+        seq,
+        heads,
+        headDim,
+        groups,
+        dState,
+        chunk,
+        X,
+        DT,
+        AA,
+        BB,
+        CC,
+        DD,
+        I,
+        DY,
+        DF,
+        DX,
+        DDT,
+        DA,
+        DBB,
+        DCC,
+        DDD,
+        DI,
+      );
+    },
   };
+
+  /** Checks f32 buffers against their needed lengths (one sizes string for the messages). */
+  function sized(kernel: string, sizes: string, bufs: [string, Buf, number][]): Float32Array[] {
+    return bufs.map(([name, b, len]) => {
+      const a = f(b, kernel, name);
+      need(kernel, name, a, len, sizes);
+      return a;
+    });
+  }
+
+  /** Validates SSD dims; returns the element counts of its buffers. */
+  function ssdSizes(kernel: string, dims: SsdDims) {
+    const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
+    nonneg(kernel, { batch, seq, heads, headDim, groups, dState, chunk });
+    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ` +
+      `groups=${groups}, dState=${dState}, chunk=${chunk}`;
+    if (groups < 1 || heads % groups !== 0 || chunk < 1) {
+      throw new RangeError(
+        `${kernel}: heads must be a multiple of groups (>= 1) and chunk >= 1: ${sizes}`,
+      );
+    }
+    return {
+      sizes,
+      x: batch * seq * heads * headDim,
+      dt: batch * seq * heads,
+      bc: batch * seq * groups * dState,
+      state: batch * heads * headDim * dState,
+    };
+  }
 
   /**
    * Checks attention buffers: `strided` ones are [batch, seq, heads, headDim] with token stride

@@ -1,0 +1,327 @@
+/**
+ * op-check: runs one operator forward and backward on tensors from a CASE safetensors file and
+ * writes the results, so other frameworks (benchmarks/peers/torch_ops.py) can check us and we them.
+ *
+ *   deno task op-check CASE.safetensors OUT.safetensors [--backend ref|cpu|auto]
+ *
+ * CASE `__metadata__`: `op` (attention | swiglu | mlp_t | rmsnorm | mamba2), `config` (JSON of the
+ * op's options, snake_case as in PyTorch; unknown keys are rejected), optional `backend`
+ * (ref | cpu | auto, default auto). CASE tensors (F32 or F64; computed in the backend's
+ * precision): `input` [B, L, D], `grad_output` [B, L, D] and every parameter under its PyTorch
+ * state-dict name. The operator runs bare (no residual, no post-norm); OUT (F32) holds `output`,
+ * `grad.input` and `grad.<param>` for every parameter.
+ *
+ * Config keys and defaults:
+ * - attention: hidden, num_heads (required), rope (true), rope_base (10000), prefix_len (16)
+ * - swiglu: hidden (required), expansion (4)
+ * - mlp_t: seq_len (required), expansion (4)
+ * - rmsnorm: eps (1e-5)
+ * - mamba2: d_model (required), d_state, d_conv, expand, headdim, ngroups, chunk_size,
+ *   bidirectional (the module's defaults)
+ *
+ * @example
+ * ```ts
+ * import { runOpCheck } from "./op_check.ts";
+ * const x = { dtype: "F32" as const, shape: [1, 2, 2], data: new Float32Array([1, 2, 3, 4]) };
+ * const out = runOpCheck({ input: x, grad_output: x }, { op: "rmsnorm", config: "{}" });
+ * ```
+ */
+import { parseArgs } from "node:util";
+import type { Backend } from "../engine/backend.ts";
+import { backward } from "../engine/autograd.ts";
+import { type BackendName, getBackend } from "../engine/backends/mod.ts";
+import { fmtShape } from "../engine/errors.ts";
+import { fromSafeTensor, toSafeTensor } from "../engine/io.ts";
+import { Rng } from "../engine/rng.ts";
+import { readSafetensors, type SafeTensor, writeSafetensors } from "../engine/safetensors.ts";
+import { type Tensor, zeros } from "../engine/tensor.ts";
+import { createOperator, type OperatorSpec } from "./mod.ts";
+import { RMS_EPS, rmsNorm } from "./rmsnorm.ts";
+
+/** The ops op-check runs: the operators plus the bare RMSNorm. */
+export type OpName = "attention" | "swiglu" | "mlp_t" | "rmsnorm" | "mamba2";
+
+type KeyType = "int" | "number" | "bool" | "bool|string";
+interface KeySpec {
+  type: KeyType;
+  required?: boolean;
+}
+
+/** Allowed config keys per op (snake_case, as the PyTorch side writes them). */
+export const CONFIG_KEYS: Readonly<Record<OpName, Readonly<Record<string, KeySpec>>>> = {
+  attention: {
+    hidden: { type: "int", required: true },
+    num_heads: { type: "int", required: true },
+    rope: { type: "bool" },
+    rope_base: { type: "number" },
+    prefix_len: { type: "int" },
+  },
+  swiglu: { hidden: { type: "int", required: true }, expansion: { type: "number" } },
+  mlp_t: { seq_len: { type: "int", required: true }, expansion: { type: "number" } },
+  rmsnorm: { eps: { type: "number" } },
+  mamba2: {
+    d_model: { type: "int", required: true },
+    d_state: { type: "int" },
+    d_conv: { type: "int" },
+    expand: { type: "int" },
+    headdim: { type: "int" },
+    ngroups: { type: "int" },
+    chunk_size: { type: "int" },
+    bidirectional: { type: "bool|string" },
+  },
+};
+
+/** A parsed CASE: which op, its typed options, and the backend it asks for. */
+export type OpCase =
+  | { op: "rmsnorm"; eps: number; backend: BackendName }
+  | { op: Exclude<OpName, "rmsnorm">; spec: OperatorSpec; backend: BackendName };
+
+function isOpName(s: string): s is OpName {
+  return Object.hasOwn(CONFIG_KEYS, s);
+}
+
+function checkValue(op: string, key: string, spec: KeySpec, v: unknown): void {
+  const ok = spec.type === "int"
+    ? Number.isSafeInteger(v) && (v as number) > 0
+    : spec.type === "number"
+    ? typeof v === "number" && Number.isFinite(v)
+    : spec.type === "bool"
+    ? typeof v === "boolean"
+    : typeof v === "boolean" || typeof v === "string";
+  if (!ok) {
+    throw new TypeError(
+      `op-check: config key "${key}" of ${op} must be ${
+        spec.type === "int" ? "a positive integer" : spec.type
+      }: got ${JSON.stringify(v)}`,
+    );
+  }
+}
+
+/** Parses and validates CASE metadata (unknown op or config keys, bad JSON, bad types throw). */
+export function parseOpCase(metadata: Record<string, string>): OpCase {
+  const op = metadata.op;
+  if (op === undefined) throw new TypeError(`op-check: CASE metadata has no "op"`);
+  if (!isOpName(op)) {
+    throw new RangeError(
+      `op-check: unknown op: ${JSON.stringify(op)} (expected one of ${
+        Object.keys(CONFIG_KEYS).join(", ")
+      })`,
+    );
+  }
+  const backend = (metadata.backend ?? "auto") as BackendName;
+  if (!["auto", "ref", "cpu"].includes(backend)) {
+    throw new RangeError(`op-check: unknown backend: ${JSON.stringify(backend)} (ref, cpu, auto)`);
+  }
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(metadata.config ?? "{}");
+  } catch (e) {
+    throw new SyntaxError(
+      `op-check: config is not valid JSON: ${(e as Error).message}: ${metadata.config}`,
+    );
+  }
+  if (typeof cfg !== "object" || cfg === null || Array.isArray(cfg)) {
+    throw new TypeError(`op-check: config must be a JSON object: ${metadata.config}`);
+  }
+  const c = cfg as Record<string, unknown>;
+  const keys = CONFIG_KEYS[op];
+  for (const k of Object.keys(c)) {
+    if (!Object.hasOwn(keys, k)) {
+      throw new TypeError(
+        `op-check: unknown config key "${k}" for ${op} (allowed: ${Object.keys(keys).join(", ")})`,
+      );
+    }
+    checkValue(op, k, keys[k], c[k]);
+  }
+  for (const [k, s] of Object.entries(keys)) {
+    if (s.required && !(k in c)) throw new TypeError(`op-check: config of ${op} lacks "${k}"`);
+  }
+  const num = (k: string) => c[k] as number | undefined;
+  switch (op) {
+    case "rmsnorm":
+      return { op, eps: num("eps") ?? RMS_EPS, backend };
+    case "attention":
+      return {
+        op,
+        backend,
+        spec: {
+          kind: op,
+          hidden: num("hidden")!,
+          numHeads: num("num_heads")!,
+          rope: (c.rope as boolean | undefined) ?? true,
+          ropeBase: num("rope_base"),
+          prefixLen: num("prefix_len"),
+        },
+      };
+    case "swiglu":
+      return {
+        op,
+        backend,
+        spec: { kind: op, hidden: num("hidden")!, expansion: num("expansion") },
+      };
+    case "mlp_t":
+      return {
+        op,
+        backend,
+        spec: { kind: op, seqLen: num("seq_len")!, expansion: num("expansion") },
+      };
+    case "mamba2":
+      return {
+        op,
+        backend,
+        spec: {
+          kind: op,
+          dModel: num("d_model")!,
+          dState: num("d_state"),
+          dConv: num("d_conv"),
+          expand: num("expand"),
+          headdim: num("headdim"),
+          ngroups: num("ngroups"),
+          chunkSize: num("chunk_size"),
+          bidirectional: c.bidirectional as boolean | "shared" | undefined,
+        },
+      };
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** The CASE tensor `name`, checked for presence, float dtype and (when given) its shape. */
+function take(
+  tensors: Record<string, SafeTensor>,
+  name: string,
+  expected?: readonly number[],
+): SafeTensor {
+  const t = tensors[name];
+  if (!t) {
+    throw new TypeError(
+      `op-check: CASE lacks tensor "${name}"${
+        expected ? ` (expected shape ${fmtShape(expected)})` : ""
+      }: it has ${Object.keys(tensors).join(", ") || "no tensors"}`,
+    );
+  }
+  if (t.dtype !== "F32" && t.dtype !== "F64") {
+    throw new TypeError(`op-check: tensor "${name}" must be F32 or F64: got ${t.dtype}`);
+  }
+  if (expected && !sameShape(t.shape, expected)) {
+    throw new TypeError(
+      `op-check: tensor "${name}" has shape ${fmtShape(t.shape)}, expected ${fmtShape(expected)}`,
+    );
+  }
+  return t;
+}
+
+/** What the op needs of the input's shape [B, L, D], as a message when it does not hold. */
+function inputProblem(c: OpCase, shape: readonly number[]): string | null {
+  if (shape.length !== 3) return "a rank-3 [B, L, D] tensor";
+  if (c.op === "rmsnorm") return null;
+  const s = c.spec;
+  const need = s.kind === "mlp_t"
+    ? { axis: 1, size: s.seqLen, key: "seq_len" }
+    : { axis: 2, size: s.kind === "mamba2" ? s.dModel : s.hidden, key: "hidden" };
+  if (shape[need.axis] === need.size) return null;
+  const want = need.axis === 1 ? `[B, ${need.size}, D]` : `[B, L, ${need.size}]`;
+  return `${want} (config ${s.kind === "mamba2" ? "d_model" : need.key} = ${need.size})`;
+}
+
+/**
+ * Runs the op of a CASE (its tensors and metadata) forward and backward and returns the OUT
+ * tensors (F32). `opts.backend` overrides the CASE's backend (tests run fixtures on each).
+ * Throws TypeError/RangeError/SyntaxError on a bad CASE, naming the tensor and both shapes.
+ */
+export function runOpCheck(
+  caseTensors: Record<string, SafeTensor>,
+  metadata: Record<string, string>,
+  opts: { backend?: Backend } = {},
+): Record<string, SafeTensor> {
+  const c = parseOpCase(metadata);
+  const be = opts.backend ?? getBackend(c.backend);
+  const inp = take(caseTensors, "input");
+  const problem = inputProblem(c, inp.shape);
+  if (problem) {
+    throw new TypeError(
+      `op-check: tensor "input" has shape ${fmtShape(inp.shape)}, expected ${problem}`,
+    );
+  }
+  const gout = take(caseTensors, "grad_output", inp.shape);
+
+  const x = fromSafeTensor(be, "input", inp);
+  x.requiresGrad = true;
+  let params: Record<string, Tensor> = {};
+  let forward: (x: Tensor) => Tensor;
+  if (c.op === "rmsnorm") {
+    forward = (t) => rmsNorm(t, c.eps);
+  } else {
+    const op = createOperator(be, new Rng(0), c.spec);
+    params = op.params;
+    for (const [name, p] of Object.entries(params)) {
+      be.upload(p.buf, take(caseTensors, name, p.shape).data as ArrayLike<number>);
+    }
+    forward = (t) => op.forward(t);
+  }
+  const known = new Set(["input", "grad_output", ...Object.keys(params)]);
+  const extra = Object.keys(caseTensors).filter((k) => !known.has(k));
+  if (extra.length) {
+    throw new TypeError(
+      `op-check: CASE has unexpected tensors for ${c.op}: ${extra.join(", ")} (expected ${
+        [...known].join(", ")
+      })`,
+    );
+  }
+  const y = forward(x);
+  backward(y, fromSafeTensor(be, "grad_output", gout));
+  const out: Record<string, SafeTensor> = {
+    output: toSafeTensor(y),
+    "grad.input": toSafeTensor(x.grad ?? zeros(be, x.shape)),
+  };
+  for (const [name, p] of Object.entries(params)) {
+    out[`grad.${name}`] = toSafeTensor(p.grad ?? zeros(be, p.shape));
+  }
+  return out;
+}
+
+const USAGE = "usage: deno task op-check CASE.safetensors OUT.safetensors [--backend ref|cpu|auto]";
+
+/** The CLI: reads CASE, writes OUT; exit 1 on a bad CASE (message on stderr), 2 on bad usage. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { backend: { type: "string" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (e) {
+    console.error(`op-check: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length !== 2) {
+    console.error(`op-check: expected 2 paths, got ${parsed.positionals.length}\n${USAGE}`);
+    return 2;
+  }
+  const [casePath, outPath] = parsed.positionals;
+  try {
+    const { tensors, metadata } = await readSafetensors(casePath);
+    const name = parsed.values.backend as BackendName | undefined;
+    const backend = name ? getBackend(name) : undefined;
+    const out = runOpCheck(tensors, metadata, { backend });
+    await writeSafetensors(outPath, out, {
+      op: metadata.op,
+      config: metadata.config ?? "{}",
+      backend: (backend ?? getBackend((metadata.backend ?? "auto") as BackendName)).name,
+    });
+    return 0;
+  } catch (e) {
+    if (!(e instanceof Error)) throw e;
+    console.error(`op-check: ${casePath}: ${e.message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

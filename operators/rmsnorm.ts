@@ -1,0 +1,28 @@
+/**
+ * RMSNorm as TRM uses it: x / √(mean(x²) + 1e-5) over the last axis, computed in f32, with no
+ * learnable scale; and the post-norm sub-layer h ← RMSNorm(h + f(h)) every operator's `block` is.
+ *
+ * @example
+ * ```ts
+ * import { getBackend } from "../engine/backends/mod.ts";
+ * import { tensor } from "../engine/tensor.ts";
+ * import { rmsNorm } from "./rmsnorm.ts";
+ * const be = getBackend("ref");
+ * const y = rmsNorm(tensor(be, [3, 4], [1, 2])); // ≈ [0.849, 1.131]
+ * ```
+ */
+import { add, rmsnorm } from "../engine/ops.ts";
+import type { Tensor } from "../engine/tensor.ts";
+
+/** TRM's RMSNorm epsilon. */
+export const RMS_EPS = 1e-5;
+
+/** RMSNorm over the last axis without weight (TRM's norm; also the `rmsnorm` op of op-check). */
+export function rmsNorm(x: Tensor, eps: number = RMS_EPS): Tensor {
+  return rmsnorm(x, eps);
+}
+
+/** The post-norm residual sub-layer: RMSNorm(x + f(x)) over the last axis. */
+export function postNorm(x: Tensor, f: (x: Tensor) => Tensor, eps: number = RMS_EPS): Tensor {
+  return rmsnorm(add(x, f(x)), eps);
+}
