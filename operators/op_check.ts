@@ -311,11 +311,14 @@ export async function main(argv: string[]): Promise<number> {
     const name = parsed.values.backend as BackendName | undefined;
     const backend = name ? getBackend(name) : undefined;
     const out = runOpCheck(tensors, metadata, { backend });
+    const used = (backend ?? getBackend((metadata.backend ?? "auto") as BackendName)).name;
     await writeSafetensors(outPath, out, {
       op: metadata.op,
       config: metadata.config ?? "{}",
-      backend: (backend ?? getBackend((metadata.backend ?? "auto") as BackendName)).name,
+      backend: used,
     });
+    const names = Object.keys(out).sort();
+    console.log(`op-check: ${metadata.op} on ${used}: wrote ${outPath} (${names.join(", ")})`);
     return 0;
   } catch (e) {
     if (!(e instanceof Error)) throw e;
