@@ -134,6 +134,11 @@ export interface DatasetMetadata {
   contentHash: string;
 }
 
+/** The dataset name: `name` if given, else the last component of the folder `out`. */
+export function datasetName(out: string, name?: string): string {
+  return name ?? out.replace(/\/+$/, "").replace(/.*\//, "");
+}
+
 /** A prepared dataset, opened. */
 export interface TaskDataset {
   readonly dir: string;
@@ -171,6 +176,17 @@ function emptyBatch(size: number, seqLen: number): Batch & { valid: number } {
     exampleIndex: new Int32Array(size).fill(-1),
     valid: 0,
   };
+}
+
+/** Writes example e of puzzle p into the next row of `batch`; true when that fills the batch. */
+function addExample(batch: Batch & { valid: number }, split: SplitStore, p: number, e: number) {
+  const row = batch.valid;
+  split.writeExample(p, e, batch.inputs, batch.labels, row);
+  batch.puzzleIdentifiers[row] = split.puzzleIdentifier(p);
+  batch.puzzleIndex[row] = p;
+  batch.exampleIndex[row] = e;
+  batch.valid++;
+  return batch.valid === batch.size;
 }
 
 function permutation(n: number, rng: RandomSource): Int32Array {
@@ -218,13 +234,7 @@ export function* trainBatches(split: SplitStore, opts: TrainBatchOptions): Gener
       const p = start + rng.int(end - start);
       const exOrder = permutation(split.puzzleExamples(p), rng);
       for (const e of exOrder) {
-        const row = batch.valid;
-        split.writeExample(p, e, batch.inputs, batch.labels, row);
-        batch.puzzleIdentifiers[row] = split.puzzleIdentifier(p);
-        batch.puzzleIndex[row] = p;
-        batch.exampleIndex[row] = e;
-        batch.valid++;
-        if (batch.valid === batchSize) {
+        if (addExample(batch, split, p, e)) {
           yield batch;
           batch = emptyBatch(batchSize, split.seqLen);
           break; // the rest of this puzzle is dropped for this visit
@@ -246,13 +256,7 @@ export function* evalBatches(split: SplitStore, batchSize: number): Generator<Ba
   for (let p = 0; p < split.numPuzzles; p++) {
     const n = split.puzzleExamples(p);
     for (let e = 0; e < n; e++) {
-      const row = batch.valid;
-      split.writeExample(p, e, batch.inputs, batch.labels, row);
-      batch.puzzleIdentifiers[row] = split.puzzleIdentifier(p);
-      batch.puzzleIndex[row] = p;
-      batch.exampleIndex[row] = e;
-      batch.valid++;
-      if (batch.valid === batchSize) {
+      if (addExample(batch, split, p, e)) {
         yield batch;
         batch = emptyBatch(batchSize, split.seqLen);
       }

@@ -8,6 +8,7 @@
 import { unzipSync } from "fflate";
 import { createHash } from "node:crypto";
 import { AtomicDir, exists, progressBar, sha256File, writeFileAtomic } from "./io.ts";
+import type { SourceRecord } from "./dataset.ts";
 
 /** One file to fetch. */
 export interface DownloadSpec {
@@ -73,6 +74,34 @@ export const CSV_DOWNLOADS: Record<"sudoku" | "maze", readonly DownloadSpec[]> =
     },
   ],
 };
+
+/**
+ * Downloads the official CSVs of `kind` into `cacheDir`, appending a source record for each to
+ * `sources`; returns the folder they are in.
+ */
+export async function downloadCsvs(
+  kind: keyof typeof CSV_DOWNLOADS,
+  o: { cacheDir: string; progress: boolean; mirror?: string },
+  sources: SourceRecord[],
+): Promise<string | null> {
+  let dir: string | null = null;
+  for (const spec of CSV_DOWNLOADS[kind]) {
+    const got = await download(spec, o.cacheDir, { progress: o.progress, mirror: o.mirror });
+    sources.push({ kind: "download", location: got.url, sha256: got.sha256 });
+    dir = got.path.replace(/\/[^/]*$/, "");
+  }
+  return dir;
+}
+
+/** Source records of a local folder's `train.csv` and `test.csv`. */
+export async function localCsvSources(dir: string): Promise<SourceRecord[]> {
+  const out: SourceRecord[] = [];
+  for (const f of ["train.csv", "test.csv"]) {
+    const location = `${dir}/${f}`;
+    out.push({ kind: "local", location, sha256: await sha256File(location) });
+  }
+  return out;
+}
 
 /** Replaces the scheme and host of `url` with `mirror` (for mirrors and tests). */
 export function mirrored(url: string, mirror: string | undefined): string {

@@ -6,8 +6,18 @@
  * Files: `train_inputs.bin`, `train_labels.bin`, `test_inputs.bin`, `test_labels.bin` (u8 tokens,
  * [count × seqLen]), `train_versions.bin` (u8, [trainCount × versions × augBytes]).
  */
-import { ContentHash } from "./io.ts";
-import { type DatasetMetadata, IGNORE_LABEL, type SplitStore } from "./dataset.ts";
+import { ContentHash, writeFolderAtomically } from "./io.ts";
+import {
+  type Augmentation,
+  type DatasetMetadata,
+  datasetName,
+  FORMAT,
+  IGNORE_LABEL,
+  type SourceRecord,
+  type SplitStore,
+  type TaskDataset,
+} from "./dataset.ts";
+import { taskCsvText } from "./csv.ts";
 
 /** Rewrites one token sequence under packed version parameters. */
 export type TokenTransform = (
@@ -152,4 +162,159 @@ export function gridLayout(m: DatasetMetadata, dir: string) {
     throw new TypeError(`${dir}/metadata.json: report.layout must hold side, versions, augBytes`);
   }
   return l as { side: number; versions: number; augBytes: number };
+}
+
+/** A puzzle to store: question and full answer grid (one value per cell). */
+export interface GridItem {
+  readonly source: string;
+  readonly question: Uint8Array;
+  readonly answer: Uint8Array;
+  readonly rating: number;
+}
+
+/** What `writeGridDataset` writes. */
+export interface GridBuild {
+  kind: DatasetMetadata["kind"];
+  builder: string;
+  seed: number;
+  /** Grid side (stored in `report.layout`); sequences are `seqLen` tokens. */
+  side: number;
+  seqLen: number;
+  vocabSize: number;
+  train: readonly GridItem[];
+  test: readonly GridItem[];
+  /** Writes one grid's values as tokens at `dst[at..]`. */
+  toTokens: (values: Uint8Array, dst: Uint8Array, at: number) => void;
+  /** Versions per training group, and the packed parameters of each ([train × versions × augBytes]). */
+  versions: number;
+  augBytes: number;
+  trainVersions: Uint8Array;
+  sources: SourceRecord[];
+  options: Record<string, unknown>;
+  report: Record<string, unknown>;
+  /** When given, also write `train.csv` / `test.csv` with grids as this text. */
+  csvGrid?: (values: Uint8Array) => string;
+}
+
+/** Builds a grid-store dataset and writes it atomically to `out`; returns the metadata. */
+export async function writeGridDataset(
+  out: string,
+  b: GridBuild,
+  opts: { force?: boolean; name?: string } = {},
+): Promise<DatasetMetadata> {
+  const { train, test, versions, seqLen: L } = b;
+  const enc = (items: readonly GridItem[]) => {
+    const inputs = new Uint8Array(items.length * L), labels = new Uint8Array(items.length * L);
+    items.forEach((
+      it,
+      k,
+    ) => (b.toTokens(it.question, inputs, k * L), b.toTokens(it.answer, labels, k * L)));
+    return { inputs, labels };
+  };
+  const tr = enc(train), te = enc(test);
+  const data: GridData = {
+    seqLen: L,
+    trainInputs: tr.inputs,
+    trainLabels: tr.labels,
+    testInputs: te.inputs,
+    testLabels: te.labels,
+    versions,
+    augBytes: b.augBytes,
+    trainVersions: b.trainVersions,
+  };
+  const metadata: DatasetMetadata = {
+    format: FORMAT,
+    kind: b.kind,
+    name: datasetName(out, opts.name),
+    builder: b.builder,
+    seed: b.seed,
+    seqLen: L,
+    vocabSize: b.vocabSize,
+    padId: 0,
+    ignoreLabelToken: 0,
+    blankIdentifierId: 0,
+    numPuzzleIdentifiers: 1,
+    splits: {
+      train: {
+        groups: train.length,
+        puzzles: train.length * versions,
+        examples: train.length * versions,
+        meanPuzzleExamples: 1,
+      },
+      test: {
+        groups: test.length,
+        puzzles: test.length,
+        examples: test.length,
+        meanPuzzleExamples: 1,
+      },
+    },
+    sources: b.sources,
+    options: b.options,
+    report: { ...b.report, layout: { side: b.side, versions, augBytes: b.augBytes } },
+    contentHash: gridContentHash(data),
+  };
+  const files: [string, Uint8Array | string][] = gridFiles(data);
+  const text = b.csvGrid;
+  if (text) {
+    const rows = (items: readonly GridItem[]) =>
+      items.map((it) => ({
+        source: it.source,
+        question: text(it.question),
+        answer: text(it.answer),
+        rating: it.rating,
+      }));
+    files.push(["train.csv", await taskCsvText(rows(train))]);
+    files.push(["test.csv", await taskCsvText(rows(test))]);
+  }
+  await writeFolderAtomically(out, files, metadata, { force: opts.force });
+  return metadata;
+}
+
+/**
+ * How training puzzle `p` (version `v`; 0 = the original) was derived, and its name tag (used after
+ * `|||` when v > 0).
+ */
+export type GridVersionInfo = (p: number, v: number) => { tag: string; augmentation: Augmentation };
+
+/** A grid-store folder's data as a `TaskDataset`. */
+export function gridDataset(
+  dir: string,
+  metadata: DatasetMetadata,
+  data: GridData,
+  transform: TokenTransform,
+  versionInfo: GridVersionInfo,
+): TaskDataset {
+  const { train, test } = gridStores(data, transform);
+  return {
+    dir,
+    metadata,
+    train,
+    test,
+    puzzleInfo(split, p) {
+      const store = split === "train" ? train : test;
+      if (!(Number.isInteger(p) && p >= 0 && p < store.numPuzzles)) {
+        throw new RangeError(
+          `puzzleInfo: ${split} puzzle ${p} out of range 0..${store.numPuzzles - 1}`,
+        );
+      }
+      if (split === "test") {
+        return {
+          name: `test/${p}`,
+          sourceId: `test/${p}`,
+          group: p,
+          identifier: 0,
+          augmentation: { kind: "none" },
+        };
+      }
+      const g = Math.floor(p / data.versions), v = p % data.versions;
+      const { tag, augmentation } = versionInfo(p, v);
+      return {
+        name: v === 0 ? `train/${g}` : `train/${g}|||${tag}`,
+        sourceId: `train/${g}`,
+        group: g,
+        identifier: 0,
+        augmentation,
+      };
+    },
+  };
 }

@@ -126,6 +126,27 @@ export class AtomicDir {
   }
 }
 
+/**
+ * Writes `files` and then `metadata.json` (pretty JSON) into the folder `out` atomically: on any
+ * failure the temporary folder is removed and nothing replaces `out`.
+ */
+export async function writeFolderAtomically(
+  out: string,
+  files: Iterable<[string, Uint8Array | string]>,
+  metadata: unknown,
+  opts: { force?: boolean } = {},
+): Promise<void> {
+  const dir = await AtomicDir.open(out, { force: opts.force });
+  try {
+    for (const [name, data] of files) await dir.write(name, data);
+    await dir.writeJson("metadata.json", metadata, true);
+    await dir.commit();
+  } catch (e) {
+    await dir.abort();
+    throw e;
+  }
+}
+
 /** A progress display: `tick` advances, `stop` ends it. No-op when disabled. */
 export interface Progress {
   tick(n?: number): void;

@@ -111,16 +111,19 @@ export async function main(args: string[]): Promise<DatasetMetadata> {
   const size = int(values.size, "size", kind === "sudoku" ? 9 : 30)!;
   const train = int(values.train, "train", 1000)!;
   const origin = source !== null ? "csv" : values.download ? "official" : "gen";
+  const common = {
+    source,
+    download: values.download ?? false,
+    cacheDir,
+    mirror: values.mirror,
+    size,
+    train,
+  };
   if (kind === "sudoku") {
     const aug = int(values.aug, "aug", 1000)!;
     const test = int(values.test, "test", source !== null || values.download ? null : 1000);
     return await prepareSudoku({
-      source,
-      download: values.download ?? false,
-      cacheDir,
-      mirror: values.mirror,
-      size,
-      train,
+      ...common,
       test,
       aug,
       seed,
@@ -138,12 +141,7 @@ export async function main(args: string[]): Promise<DatasetMetadata> {
     );
   }
   return await prepareMaze({
-    source,
-    download: values.download ?? false,
-    cacheDir,
-    mirror: values.mirror,
-    size,
-    train,
+    ...common,
     test: int(values.test, "test", 1000)!,
     minSteps: int(values["min-steps"], "min-steps", null),
     aug: versions === 8,

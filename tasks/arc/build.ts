@@ -14,8 +14,8 @@
  */
 import { Rng } from "../../engine/rng.ts";
 import { gridToRows } from "../grid.ts";
-import { AtomicDir, ContentHash, progressBar } from "../io.ts";
-import { type DatasetMetadata, FORMAT, type SourceRecord } from "../dataset.ts";
+import { ContentHash, progressBar, writeFolderAtomically } from "../io.ts";
+import { type DatasetMetadata, datasetName, FORMAT, type SourceRecord } from "../dataset.ts";
 import { type ArcAug, augName, findAugmentations, IDENTITY_AUG } from "./augment.ts";
 import { ARC_CANVAS, ARC_SEQ_LEN, ARC_VOCAB } from "./encode.ts";
 import type { ArcPair, ArcTask } from "./load.ts";
@@ -250,7 +250,7 @@ export async function writeArc(
   const metadata: DatasetMetadata = {
     format: FORMAT,
     kind: "arc",
-    name: opts.name ?? out.replace(/\/+$/, "").replace(/.*\//, ""),
+    name: datasetName(out, opts.name),
     builder: ARC_BUILDER,
     seed: b.options.seed,
     seqLen: ARC_SEQ_LEN,
@@ -278,14 +278,6 @@ export async function writeArc(
     report: arcReport(b),
     contentHash: hash.hex(),
   };
-  const dir = await AtomicDir.open(out, { force: opts.force });
-  try {
-    for (const [name, data] of files) await dir.write(name, data);
-    await dir.writeJson("metadata.json", metadata, true);
-    await dir.commit();
-  } catch (e) {
-    await dir.abort();
-    throw e;
-  }
+  await writeFolderAtomically(out, files, metadata, { force: opts.force });
   return metadata;
 }

@@ -4,8 +4,8 @@
  */
 import { Rng } from "../../engine/rng.ts";
 import type { DatasetMetadata, SourceRecord } from "../dataset.ts";
-import { CSV_DOWNLOADS, download } from "../download.ts";
-import { ContentHash, progressBar, sha256File } from "../io.ts";
+import { downloadCsvs, localCsvSources } from "../download.ts";
+import { ContentHash, progressBar } from "../io.ts";
 import { type MazeItem, writeMaze } from "./build.ts";
 import { defaultMinSteps, generateMazes } from "./generate.ts";
 import { readMazeCsv } from "./load.ts";
@@ -55,11 +55,7 @@ export async function prepareMaze(o: PrepareMazeOptions): Promise<DatasetMetadat
   let report: Record<string, unknown>;
   let dir = o.source;
   if (dir === null && o.download) {
-    for (const spec of CSV_DOWNLOADS.maze) {
-      const got = await download(spec, o.cacheDir, { progress: o.progress, mirror: o.mirror });
-      sources.push({ kind: "download", location: got.url, sha256: got.sha256 });
-      dir = got.path.replace(/\/[^/]*$/, "");
-    }
+    dir = await downloadCsvs("maze", o, sources);
   }
   if (dir !== null) {
     const tr = await readMazeCsv(`${dir}/train.csv`), te = await readMazeCsv(`${dir}/test.csv`);
@@ -68,15 +64,7 @@ export async function prepareMaze(o: PrepareMazeOptions): Promise<DatasetMetadat
     }
     n = tr.side;
     train = tr.rows, test = te.rows;
-    if (o.source !== null) {
-      for (const f of ["train.csv", "test.csv"]) {
-        sources.push({
-          kind: "local",
-          location: `${dir}/${f}`,
-          sha256: await sha256File(`${dir}/${f}`),
-        });
-      }
-    }
+    if (o.source !== null) sources.push(...await localCsvSources(dir));
     const keys = new Set(tr.rows.map((m) => mazeDihedralKey(m.question, n)));
     report = {
       train: describe(train, n, tr.rows.map((m) => m.steps)),

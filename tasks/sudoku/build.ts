@@ -5,10 +5,8 @@
  * random symmetries (no dedup, as TRM), stored as parameters; test: the puzzles as they are.
  */
 import { Rng } from "../../engine/rng.ts";
-import { type DatasetMetadata, FORMAT, type SourceRecord } from "../dataset.ts";
-import { gridContentHash, gridFiles, type TokenTransform } from "../grid_store.ts";
-import { taskCsvText } from "../csv.ts";
-import { AtomicDir } from "../io.ts";
+import type { DatasetMetadata, SourceRecord } from "../dataset.ts";
+import { type GridItem, type TokenTransform, writeGridDataset } from "../grid_store.ts";
 import {
   applySudokuAug,
   identitySudokuAug,
@@ -22,12 +20,7 @@ import { boardToString, type SudokuShape } from "./shape.ts";
 export const SUDOKU_BUILDER = "tasks/sudoku@1";
 
 /** A puzzle to store (question 0 = blank). */
-export interface SudokuItem {
-  readonly source: string;
-  readonly question: Uint8Array;
-  readonly answer: Uint8Array;
-  readonly rating: number;
-}
+export type SudokuItem = GridItem;
 
 /** Writes values 0..n as tokens v + 1. */
 function toTokens(values: Uint8Array, out: Uint8Array, at: number): void {
@@ -65,20 +58,10 @@ export async function writeSudoku(
   input: SudokuBuildInput,
   opts: { force?: boolean; name?: string } = {},
 ): Promise<DatasetMetadata> {
-  const { shape, train, test, numAug } = input;
-  const L = shape.cells;
+  const { shape, train, numAug } = input;
   const versions = numAug + 1;
   const augBytes = sudokuAugBytes(shape.n);
   const rng = new Rng(input.seed).fork("sudoku/augment");
-  const enc = (items: readonly SudokuItem[]) => {
-    const inputs = new Uint8Array(items.length * L), labels = new Uint8Array(items.length * L);
-    items.forEach((
-      it,
-      k,
-    ) => (toTokens(it.question, inputs, k * L), toTokens(it.answer, labels, k * L)));
-    return { inputs, labels };
-  };
-  const tr = enc(train), te = enc(test);
   const trainVersions = new Uint8Array(train.length * versions * augBytes);
   const identity = identitySudokuAug(shape);
   for (let g = 0; g < train.length; g++) {
@@ -87,66 +70,22 @@ export async function writeSudoku(
       packSudokuAug(aug, shape.n, trainVersions, (g * versions + v) * augBytes);
     }
   }
-  const data = {
-    seqLen: L,
-    trainInputs: tr.inputs,
-    trainLabels: tr.labels,
-    testInputs: te.inputs,
-    testLabels: te.labels,
+  return await writeGridDataset(out, {
+    kind: "sudoku",
+    builder: SUDOKU_BUILDER,
+    seed: input.seed,
+    side: shape.n,
+    seqLen: shape.cells,
+    vocabSize: shape.n + 2,
+    train,
+    test: input.test,
+    toTokens,
     versions,
     augBytes,
     trainVersions,
-  };
-  const metadata: DatasetMetadata = {
-    format: FORMAT,
-    kind: "sudoku",
-    name: opts.name ?? out.replace(/\/+$/, "").replace(/.*\//, ""),
-    builder: SUDOKU_BUILDER,
-    seed: input.seed,
-    seqLen: L,
-    vocabSize: shape.n + 2,
-    padId: 0,
-    ignoreLabelToken: 0,
-    blankIdentifierId: 0,
-    numPuzzleIdentifiers: 1,
-    splits: {
-      train: {
-        groups: train.length,
-        puzzles: train.length * versions,
-        examples: train.length * versions,
-        meanPuzzleExamples: 1,
-      },
-      test: {
-        groups: test.length,
-        puzzles: test.length,
-        examples: test.length,
-        meanPuzzleExamples: 1,
-      },
-    },
     sources: input.sources,
     options: input.options,
-    report: { ...input.report, layout: { side: shape.n, versions, augBytes } },
-    contentHash: gridContentHash(data),
-  };
-  const dir = await AtomicDir.open(out, { force: opts.force });
-  try {
-    for (const [name, bytes] of gridFiles(data)) await dir.write(name, bytes);
-    if (input.writeCsv) {
-      const rows = (items: readonly SudokuItem[]) =>
-        items.map((it) => ({
-          source: it.source,
-          question: boardToString(it.question),
-          answer: boardToString(it.answer),
-          rating: it.rating,
-        }));
-      await dir.write("train.csv", await taskCsvText(rows(train)));
-      await dir.write("test.csv", await taskCsvText(rows(test)));
-    }
-    await dir.writeJson("metadata.json", metadata, true);
-    await dir.commit();
-  } catch (e) {
-    await dir.abort();
-    throw e;
-  }
-  return metadata;
+    report: input.report,
+    csvGrid: input.writeCsv ? boardToString : undefined,
+  }, opts);
 }

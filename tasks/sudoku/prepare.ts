@@ -4,8 +4,8 @@
  */
 import { Rng } from "../../engine/rng.ts";
 import type { DatasetMetadata, SourceRecord } from "../dataset.ts";
-import { CSV_DOWNLOADS, download } from "../download.ts";
-import { ContentHash, progressBar, sha256File } from "../io.ts";
+import { downloadCsvs, localCsvSources } from "../download.ts";
+import { ContentHash, progressBar } from "../io.ts";
 import { type SudokuItem, writeSudoku } from "./build.ts";
 import { defaultSudokuGen, generateSudokus, ratingReport } from "./generate.ts";
 import { readSudokuCsv } from "./load.ts";
@@ -48,11 +48,7 @@ export async function prepareSudoku(o: PrepareSudokuOptions): Promise<DatasetMet
         `sudoku: the official data is 9x9; --size ${o.size} needs the generator`,
       );
     }
-    for (const spec of CSV_DOWNLOADS.sudoku) {
-      const got = await download(spec, o.cacheDir, { progress: o.progress, mirror: o.mirror });
-      sources.push({ kind: "download", location: got.url, sha256: got.sha256 });
-      dir = got.path.replace(/\/[^/]*$/, "");
-    }
+    dir = await downloadCsvs("sudoku", o, sources);
   }
   if (dir !== null) {
     const trainFile = `${dir}/train.csv`, testFile = `${dir}/test.csv`;
@@ -65,10 +61,7 @@ export async function prepareSudoku(o: PrepareSudokuOptions): Promise<DatasetMet
       sample: o.test === null ? undefined : { count: o.test, rng: rng.fork("sudoku/sample-test") },
     });
     train = tr.rows, test = te.rows;
-    if (o.source !== null) {
-      sources.push({ kind: "local", location: trainFile, sha256: await sha256File(trainFile) });
-      sources.push({ kind: "local", location: testFile, sha256: await sha256File(testFile) });
-    }
+    if (o.source !== null) sources.push(...await localCsvSources(dir));
     report = {
       rowsRead: { train: tr.total, test: te.total },
       ratings: { train: ratingReport(train), test: ratingReport(test) },
