@@ -119,8 +119,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
         accumulate(t.grad, g);
         release(g);
       } else {
+        // A view of the gradient's owner (never a second owner of one buffer).
         const mine = own(g);
-        t.grad = new Tensor(t.backend, mine.buf, t.shape, "f32", false, mine.base);
+        t.grad = new Tensor(t.backend, mine.buf, t.shape, "f32", false, mine.base ?? mine);
       }
       continue;
     }
@@ -161,7 +162,7 @@ function copyOf(t: Tensor): Tensor {
 /** Clears `.grad` of the given tensors, releasing their buffers for reuse. */
 export function zeroGrad(params: Iterable<Tensor>): void {
   for (const p of params) {
-    p.grad?.dispose();
+    if (p.grad) (p.grad.base ?? p.grad).dispose();
     p.grad = null;
   }
 }

@@ -63,7 +63,8 @@ export interface Backend {
   copy(n: number, src: Buf, dst: Buf): void;
   /**
    * Strided 2-D copy: dst[r·ldd + c] = src[r·lds + c] for r < rows, c < cols (slicing and
-   * concatenation along an inner axis; use views for the start offsets).
+   * concatenation along an inner axis; use views for the start offsets). lds = 0 broadcasts one
+   * source row to every destination row.
    */
   copy2d(rows: number, cols: number, src: Buf, lds: number, dst: Buf, ldd: number): void;
   /** dst[0..n) = value. */

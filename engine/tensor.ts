@@ -6,6 +6,7 @@
  */
 import type { Backend, Buf, DType, HostArray } from "./backend.ts";
 import { fmtShape } from "./errors.ts";
+import { trackTensor } from "./scope.ts";
 
 /** A recorded operation: its inputs and the rule mapping the output gradient to input gradients. */
 export interface Node {
@@ -48,6 +49,7 @@ export class Tensor {
     if (requiresGrad && dtype !== "f32") {
       throw new TypeError(`tensor: only f32 tensors can require grad: got ${dtype}`);
     }
+    if (base === null) trackTensor(this);
   }
 
   get rank(): number {
@@ -83,11 +85,15 @@ export class Tensor {
 
   /**
    * Releases the buffer now (to a pooling or device backend) instead of waiting for the garbage
-   * collector. Nothing may use this tensor or any view of it afterwards. A no-op on views.
+   * collector. Nothing may use this tensor or any view of it afterwards. A no-op on views and
+   * on a tensor already disposed.
    */
   dispose(): void {
-    if (this.base === null) this.backend.free(this.buf);
+    if (this.base === null && !this.#disposed) this.backend.free(this.buf);
+    this.#disposed = true;
   }
+
+  #disposed = false;
 
   toString(): string {
     return `Tensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.backend.name})`;

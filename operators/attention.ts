@@ -19,6 +19,7 @@ import { attention, type RopeTables, ropeTables } from "../engine/ops_nn.ts";
 import type { Rng } from "../engine/rng.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
+import { untracked } from "../engine/scope.ts";
 import { postNorm } from "./rmsnorm.ts";
 import { lecunWeight } from "./swiglu.ts";
 
@@ -58,7 +59,8 @@ export function createAttention(be: Backend, rng: Rng, cfg: AttentionConfig): Op
   let tables: RopeTables | null = null;
   const ropeFor = (seq: number): RopeTables => {
     if (!tables || tables.cos.shape[0] < seq) {
-      tables = ropeTables(be, Math.max(seq, cfg.maxSeq ?? 0), headDim, base);
+      // A cache: it must outlive any disposal scope the first call happens in.
+      tables = untracked(() => ropeTables(be, Math.max(seq, cfg.maxSeq ?? 0), headDim, base));
     }
     return tables;
   };

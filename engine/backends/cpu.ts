@@ -388,7 +388,10 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       if (s.constructor !== d.constructor) throw new TypeError(`${K}: src and dst dtypes differ`);
       if (rows === 0 || cols === 0) return;
       const sizes = `rows=${rows}, cols=${cols}, lds=${lds}, ldd=${ldd}`;
-      if (lds < cols || ldd < cols) throw new RangeError(`${K}: row stride below cols: ${sizes}`);
+      // lds = 0 broadcasts one source row; otherwise rows must not overlap.
+      if ((lds !== 0 && lds < cols) || ldd < cols) {
+        throw new RangeError(`${K}: row stride below cols: ${sizes}`);
+      }
       need(K, "src", s, (rows - 1) * lds + cols, sizes);
       need(K, "dst", d, (rows - 1) * ldd + cols, sizes);
       // i32 and f32 are both 4-byte elements: the C copy moves bits

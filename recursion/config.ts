@@ -1,0 +1,123 @@
+/**
+ * Model configuration: the four models of the paper are four operator stacks on one scaffold
+ * (spec-trm §A.2, §C.4). Everything a model needs is in `ModelConfig`; `operatorStack` turns it
+ * into the typed list of operator specs the scaffold instantiates.
+ */
+import type { OperatorSpec } from "../operators/mod.ts";
+
+export const MODEL_NAMES = ["trm-attn", "trm-mlp-t", "tr-mamba2attn", "tr-mamba2mlpt"] as const;
+export type ModelName = typeof MODEL_NAMES[number];
+
+export interface MambaSettings {
+  dState: number;
+  dConv: number;
+  expand: number;
+  headdim: number;
+  ngroups: number;
+  chunkSize: number;
+  /** Scan direction: causal (false) or forward + flipped scan with shared weights. */
+  bidirectional: false | "shared";
+}
+
+export interface ModelConfig {
+  model: ModelName;
+  /** Token vocabulary (ARC 12, Sudoku 11, Maze 6). */
+  vocab: number;
+  /** Grid tokens L (81, 900); the sequence the operators see is L' = L + prefixLen. */
+  seqLen: number;
+  /** Width D (paper 512). */
+  hidden: number;
+  /** Attention heads (paper 8, head dim 64). */
+  heads: number;
+  /** SwiGLU expansion (paper 4). */
+  expansion: number;
+  /** Puzzle-embedding prefix positions (paper 16; only slot 0 carries the learned vector). */
+  prefixLen: number;
+  /** T: recursion cycles per ACT step (T−1 without gradient). */
+  hCycles: number;
+  /** n: latent updates per cycle (paper 6; the official ARC/Maze commands use 4). */
+  lCycles: number;
+  /** RoPE in attention (TRM: on). */
+  rope: boolean;
+  mamba: MambaSettings;
+  /** Rows of the puzzle-embedding table (ids; 0 = blank). */
+  numPuzzleIds: number;
+  /** ACT: maximum supervision steps (paper 16) and exploration probability (0.1). */
+  haltMaxSteps: number;
+  haltExploration: number;
+}
+
+/** Mamba-2 defaults of the reference module (spec-mamba2 §1.1); they reproduce 6.86M. */
+export const MAMBA_DEFAULTS: MambaSettings = {
+  dState: 128,
+  dConv: 4,
+  expand: 2,
+  headdim: 64,
+  ngroups: 1,
+  chunkSize: 256,
+  bidirectional: false,
+};
+
+/** The paper-size configuration for a task's vocabulary and grid length. */
+export function paperConfig(
+  model: ModelName,
+  task: { vocab: number; seqLen: number; numPuzzleIds: number; lCycles: number },
+): ModelConfig {
+  return {
+    model,
+    vocab: task.vocab,
+    seqLen: task.seqLen,
+    hidden: 512,
+    heads: 8,
+    expansion: 4,
+    prefixLen: 16,
+    hCycles: 3,
+    lCycles: task.lCycles,
+    rope: true,
+    mamba: { ...MAMBA_DEFAULTS },
+    numPuzzleIds: task.numPuzzleIds,
+    haltMaxSteps: 16,
+    haltExploration: 0.1,
+  };
+}
+
+/** The operator stack: layers × sub-layers, each sub-layer applied as RMSNorm(h + op(h)). */
+export function operatorStack(cfg: ModelConfig): OperatorSpec[][] {
+  const seq = cfg.seqLen + cfg.prefixLen;
+  const attention: OperatorSpec = {
+    kind: "attention",
+    hidden: cfg.hidden,
+    numHeads: cfg.heads,
+    rope: cfg.rope,
+    prefixLen: cfg.prefixLen,
+    maxSeq: seq,
+  };
+  const swiglu: OperatorSpec = { kind: "swiglu", hidden: cfg.hidden, expansion: cfg.expansion };
+  const mlpT: OperatorSpec = { kind: "mlp_t", seqLen: seq, expansion: cfg.expansion };
+  const m = cfg.mamba;
+  const mamba: OperatorSpec = {
+    kind: "mamba2",
+    dModel: cfg.hidden,
+    dState: m.dState,
+    dConv: m.dConv,
+    expand: m.expand,
+    headdim: m.headdim,
+    ngroups: m.ngroups,
+    chunkSize: m.chunkSize,
+    bidirectional: m.bidirectional,
+  };
+  switch (cfg.model) {
+    case "trm-attn":
+      return [[attention, swiglu], [attention, swiglu]];
+    case "trm-mlp-t":
+      return [[mlpT, swiglu], [mlpT, swiglu]];
+    case "tr-mamba2attn":
+      return [[mamba, mamba, attention, swiglu]];
+    case "tr-mamba2mlpt":
+      return [[mamba, mamba, mlpT, swiglu]];
+    default: {
+      const never: never = cfg.model;
+      throw new RangeError(`unknown model: ${never} (expected one of ${MODEL_NAMES.join(", ")})`);
+    }
+  }
+}

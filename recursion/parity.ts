@@ -1,0 +1,93 @@
+/**
+ * `deno task parity`: builds every model for every task at paper size and checks its trainable
+ * parameter count (puzzle embeddings and H/L init buffers excluded, as the papers count) against
+ * the published figures. Prints a table, writes results/parity.csv, and exits non-zero with the
+ * per-module breakdown when a count with a published figure differs.
+ */
+import { stringify } from "csv-stringify/sync";
+import { createRefBackend } from "../engine/backends/ref.ts";
+import { Rng } from "../engine/rng.ts";
+import { machineInfo } from "../benchmarks/provenance.ts";
+import { MODEL_NAMES, type ModelName, paperConfig } from "./config.ts";
+import { createTrm, paramBreakdown, trmParamCount } from "./model.ts";
+
+/** Task shapes at paper size (spec-trm §C.1); n does not change the parameter count. */
+export const TASK_SHAPES = {
+  arc: { vocab: 12, seqLen: 900, numPuzzleIds: 1, lCycles: 4 },
+  sudoku: { vocab: 11, seqLen: 81, numPuzzleIds: 1, lCycles: 6 },
+  maze: { vocab: 6, seqLen: 900, numPuzzleIds: 1, lCycles: 4 },
+} as const;
+export type TaskName = keyof typeof TASK_SHAPES;
+
+/** Exact counts the papers' figures correspond to (spec-trm §D), with the figure as printed. */
+export const PUBLISHED: Partial<
+  Record<`${TaskName}/${ModelName}`, { exact: number; paper: string }>
+> = {
+  "arc/trm-attn": { exact: 6_829_058, paper: "6.83M (Wang & Reid); 7M (TRM)" },
+  "arc/tr-mamba2attn": { exact: 6_860_386, paper: "6.86M (Wang & Reid)" },
+  "sudoku/trm-mlp-t": { exact: 5_028_866, paper: "5M (TRM)" },
+  "arc/trm-mlp-t": { exact: 18_801_666, paper: "19M (TRM, 30x30)" },
+  "maze/trm-mlp-t": { exact: 18_795_522, paper: "19M (TRM, 30x30)" },
+  "sudoku/trm-attn": { exact: 6_828_034, paper: "7M (TRM)" },
+  "maze/trm-attn": { exact: 6_822_914, paper: "7M (TRM)" },
+  // Not published; computed in spec-trm §D.2 from the same layer formulas.
+  "sudoku/tr-mamba2attn": { exact: 6_859_362, paper: "none (spec §D.2, computed)" },
+  "maze/tr-mamba2attn": { exact: 6_854_242, paper: "none (spec §D.2, computed)" },
+  "sudoku/tr-mamba2mlpt": { exact: 5_959_778, paper: "none (spec §D.2, computed)" },
+};
+
+export interface ParityRow {
+  model: ModelName;
+  task: TaskName;
+  params: number;
+  expected: number | "";
+  paper: string;
+  match: "yes" | "no" | "no figure";
+  breakdown: string;
+}
+
+/** Builds one model at paper size (weights are drawn, on the ref backend) and counts. */
+export function parityRow(model: ModelName, task: TaskName): ParityRow {
+  const m = createTrm(createRefBackend(), new Rng(0), paperConfig(model, TASK_SHAPES[task]));
+  const params = trmParamCount(m);
+  const pub = PUBLISHED[`${task}/${model}`];
+  const breakdown = paramBreakdown(m).map((r) => `${r.module}(${r.kind})=${r.params}`).join(" ");
+  return {
+    model,
+    task,
+    params,
+    expected: pub?.exact ?? "",
+    paper: pub?.paper ?? "",
+    match: pub ? (pub.exact === params ? "yes" : "no") : "no figure",
+    breakdown,
+  };
+}
+
+if (import.meta.main) {
+  const rows: ParityRow[] = [];
+  for (const task of Object.keys(TASK_SHAPES) as TaskName[]) {
+    for (const model of MODEL_NAMES) {
+      const r = parityRow(model, task);
+      rows.push(r);
+      console.log(
+        `${task.padEnd(7)} ${model.padEnd(14)} ${r.params.toLocaleString("en-US").padStart(11)}  ${
+          r.expected === "" ? "" : `expected ${r.expected.toLocaleString("en-US")} `
+        }${r.paper ? `(${r.paper}) ` : ""}${r.match}`,
+      );
+    }
+  }
+  const info = machineInfo();
+  const csv = stringify(
+    rows.map(({ breakdown: _b, ...r }) => ({ ...r, commit: info.commit, date: info.date })),
+    { header: true },
+  );
+  await Deno.mkdir("results", { recursive: true });
+  await Deno.writeTextFile("results/parity.csv.tmp", csv);
+  await Deno.rename("results/parity.csv.tmp", "results/parity.csv");
+  console.log("wrote results/parity.csv");
+  const bad = rows.filter((r) => r.match === "no");
+  for (const r of bad) {
+    console.error(`MISMATCH ${r.task}/${r.model}: ${r.params} vs ${r.expected}\n  ${r.breakdown}`);
+  }
+  Deno.exit(bad.length ? 1 : 0);
+}
