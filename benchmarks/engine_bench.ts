@@ -7,7 +7,6 @@
  *   deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE]
  */
 import { parseArgs } from "node:util";
-import { stringify } from "csv-stringify/sync";
 import { createCpuBackend } from "../engine/backends/cpu.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { withPool } from "../engine/backends/pool.ts";
@@ -16,7 +15,13 @@ import { linear, rmsnorm, swiglu } from "../engine/ops.ts";
 import { attention } from "../engine/ops_nn.ts";
 import { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
-import { machineInfo } from "./provenance.ts";
+import {
+  bestTimes as timeInterleaved,
+  randomTensor,
+  type Row,
+  runPeer,
+  writeBenchCsv,
+} from "./bench_util.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -36,16 +41,6 @@ const be = withPool(createCpuBackend({ threads }));
 const own = createCpuBackend({ threads, blas: "own" });
 const ref = createRefBackend();
 
-interface Row {
-  name: string;
-  shape: string;
-  impl: string;
-  metric: string;
-  value: number;
-  unit: string;
-  ratio_to: string;
-  ratio: number | "";
-}
 const rows: Row[] = [];
 function add(r: Omit<Row, "ratio_to" | "ratio"> & { ratio_to?: string; ratio?: number }) {
   const row: Row = { ratio_to: "", ratio: "", ...r };
@@ -62,30 +57,13 @@ function bestTime(fn: () => void, n = reps): number {
   return bestTimes([fn], n)[0];
 }
 
-/**
- * Best-of-n times of several functions, measured interleaved (A, B, A, B, …) so that a change of
- * machine load or clock during the run hits all of them alike: ratios stay meaningful on a shared,
- * noisy machine.
- */
+/** Best-of-n times of several functions, measured interleaved (see bench_util.ts). */
 function bestTimes(fns: (() => void)[], n = reps): number[] {
-  for (const fn of fns) fn(); // warm-up
-  const best = fns.map(() => Infinity);
-  for (let i = 0; i < n; i++) {
-    fns.forEach((fn, j) => {
-      const t0 = performance.now();
-      fn();
-      be.sync();
-      best[j] = Math.min(best[j], (performance.now() - t0) / 1000);
-    });
-  }
-  return best;
+  return timeInterleaved(fns, n, () => be.sync());
 }
 
 function randT(shape: number[], requiresGrad = false, backend = be): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const d = new Float32Array(n);
-  for (let i = 0; i < n; i++) d[i] = rng.normal();
-  return tensor(backend, d, shape, { requiresGrad });
+  return randomTensor(backend, shape, rng, requiresGrad);
 }
 
 function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -272,30 +250,15 @@ for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
 
 // PyTorch CPU peer, same shapes, same machine, same run.
 if (!args["no-torch"]) {
-  const py = "/usr/bin/python3";
-  const script = new URL("./peers/torch_engine.py", import.meta.url).pathname;
-  const out = new Deno.Command(py, {
-    args: [
-      script,
-      "--threads",
-      String(threads),
-      "--reps",
-      String(reps),
-      ...(args.quick ? ["--quick"] : []),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!out.success) {
-    console.warn(
-      `PyTorch peer skipped: ${
-        new TextDecoder().decode(out.stderr).trim().split("\n").pop()
-      } (apt-get install python3-torch)`,
-    );
-  } else {
-    for (const line of new TextDecoder().decode(out.stdout).trim().split("\n")) {
-      const o = JSON.parse(line);
-      if (o.metric === "version") continue;
+  const peer = runPeer("torch_engine.py", [
+    "--threads",
+    String(threads),
+    "--reps",
+    String(reps),
+    ...(args.quick ? ["--quick"] : []),
+  ]);
+  if (peer) {
+    for (const o of peer) {
       const mine = rows.find((r) =>
         r.name === o.name && r.shape === o.shape && r.metric === o.metric && r.impl !== "openblas"
       );
@@ -312,20 +275,14 @@ if (!args["no-torch"]) {
   }
 }
 
-const info = {
-  ...machineInfo(),
+await writeBenchCsv(args.out, rows, {
   backend: "cpu",
   threads,
   gemm: String(be.info.blas),
   openblas: blasPath,
   glibc_tunables: Deno.env.get("GLIBC_TUNABLES") ?? "",
   source_hash: String(be.info.sourceHash ?? ""),
-};
-const csv = stringify(rows.map((r) => ({ ...r, ...info })), { header: true });
-await Deno.mkdir(new URL(".", `file://${Deno.cwd()}/${args.out}`).pathname, { recursive: true });
-await Deno.writeTextFile(`${args.out}.tmp`, csv);
-await Deno.rename(`${args.out}.tmp`, args.out);
-console.log(`wrote ${args.out}`);
+});
 
 const lin = rows.filter((r) =>
   r.name === "linear_fwd_bwd" && r.metric === "gflops" && r.impl === "ours"

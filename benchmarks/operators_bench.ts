@@ -21,16 +21,20 @@
  * machine load hits both alike.
  */
 import { parseArgs } from "node:util";
-import { stringify } from "csv-stringify/sync";
 import { backward, zeroGrad } from "../engine/autograd.ts";
 import type { Backend } from "../engine/backend.ts";
 import { getBackend } from "../engine/backends/mod.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { Rng } from "../engine/rng.ts";
-import { tensor } from "../engine/tensor.ts";
 import { createOperator, type OperatorSpec, swigluInter } from "../operators/mod.ts";
 import { assertBackendsAgree } from "../operators/testing.ts";
-import { machineInfo } from "./provenance.ts";
+import {
+  bestTimes,
+  randomTensor as randomTensorFrom,
+  type Row,
+  runPeer,
+  writeBenchCsv,
+} from "./bench_util.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -51,16 +55,6 @@ const be = getBackend("cpu");
 const threads = Number(be.info.threads ?? navigator.hardwareConcurrency);
 const rng = new Rng(0);
 
-interface Row {
-  name: string;
-  shape: string;
-  impl: string;
-  metric: string;
-  value: number;
-  unit: string;
-  ratio_to: string;
-  ratio: number | "";
-}
 const rows: Row[] = [];
 function add(r: Omit<Row, "ratio_to" | "ratio"> & { ratio_to?: string; ratio?: number }): Row {
   // Explicit column order for the CSV.
@@ -111,26 +105,8 @@ function forwardFlops(name: string, b: number, l: number): number {
   throw new RangeError(name);
 }
 
-/** Best-of-n seconds of each function, measured interleaved (A, B, A, B, …) after one warm-up. */
-function bestTimes(fns: (() => void)[], n = reps): number[] {
-  for (const fn of fns) fn();
-  const best = fns.map(() => Infinity);
-  for (let i = 0; i < n; i++) {
-    fns.forEach((fn, j) => {
-      const t0 = performance.now();
-      fn();
-      be.sync();
-      best[j] = Math.min(best[j], (performance.now() - t0) / 1000);
-    });
-  }
-  return best;
-}
-
 function randomTensor(b: Backend, shape: number[], requiresGrad = false) {
-  const n = shape.reduce((a, c) => a * c, 1);
-  const d = new Float32Array(n);
-  for (let i = 0; i < n; i++) d[i] = rng.normal();
-  return tensor(b, d, shape, { requiresGrad });
+  return randomTensorFrom(b, shape, rng, requiresGrad);
 }
 
 console.log(
@@ -160,7 +136,7 @@ for (const [b, l] of shapes) {
       zeroGrad([x, ...params]);
       backward(op.forward(x), g);
     };
-    const [tGemm, tOp] = bestTimes([gemm, step]);
+    const [tGemm, tOp] = bestTimes([gemm, step], reps, () => be.sync());
     const sgemm = (2 * m * n * k) / tGemm / 1e9;
     const flops = 3 * forwardFlops(name, b, l);
     add({ name, shape, impl: "ours", metric: "fwd_bwd_s", value: tOp, unit: "s" });
@@ -197,33 +173,19 @@ for (const [b, l] of shapes) {
 
 // PyTorch CPU peer: same shapes, same threads (a separate process, timed after ours).
 if (!args["no-torch"]) {
-  const script = new URL("./peers/torch_ops.py", import.meta.url).pathname;
-  const out = new Deno.Command("/usr/bin/python3", {
-    args: [
-      script,
-      "bench",
-      "--threads",
-      String(threads),
-      "--reps",
-      String(reps),
-      "--shapes",
-      args.shapes,
-      "--ops",
-      opNames.join(","),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!out.success) {
-    console.warn(
-      `PyTorch peer skipped: ${
-        new TextDecoder().decode(out.stderr).trim().split("\n").pop()
-      } (apt-get install python3-torch)`,
-    );
-  } else {
-    for (const line of new TextDecoder().decode(out.stdout).trim().split("\n")) {
-      const o = JSON.parse(line);
-      if (o.metric === "version") continue;
+  const peer = runPeer("torch_ops.py", [
+    "bench",
+    "--threads",
+    String(threads),
+    "--reps",
+    String(reps),
+    "--shapes",
+    args.shapes,
+    "--ops",
+    opNames.join(","),
+  ]);
+  if (peer) {
+    for (const o of peer) {
       const mine = rows.find((r) =>
         r.name === o.name && r.shape === o.shape && r.impl === "ours" && r.metric === "fwd_bwd_s"
       );
@@ -291,8 +253,7 @@ if (!verdict && opNames.includes("mamba2") && opNames.includes("attention")) {
   console.log("Mamba-2 / attention ratio at L=916: not measured (no L=916 shape in this run)");
 }
 
-const info = {
-  ...machineInfo(),
+await writeBenchCsv(args.out, rows, {
   backend: "cpu",
   threads,
   gemm: String(be.info.blas),
@@ -300,10 +261,4 @@ const info = {
   flop_convention: "matmul-like, 2/multiply-add, fwd+bwd = 3x fwd (see operators_bench.ts)",
   glibc_tunables: Deno.env.get("GLIBC_TUNABLES") ?? "",
   source_hash: String(be.info.sourceHash ?? ""),
-};
-const csv = stringify(rows.map((r) => ({ ...r, ...info })), { header: true });
-const dir = args.out.includes("/") ? args.out.slice(0, args.out.lastIndexOf("/")) : ".";
-await Deno.mkdir(dir, { recursive: true });
-await Deno.writeTextFile(`${args.out}.tmp`, csv);
-await Deno.rename(`${args.out}.tmp`, args.out);
-console.log(`wrote ${args.out}`);
+});

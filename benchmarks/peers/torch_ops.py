@@ -29,12 +29,15 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 import torch
 import torch.nn.functional as F
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# The peers share their timer; this folder on the path makes the import work from any directory.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_engine import best_time  # noqa: E402
 
 # ----------------------------------------------------------------------------- safetensors
 
@@ -421,16 +424,6 @@ def compare(case_dir, backend, out_dir):
 
 
 # ----------------------------------------------------------------------------- bench
-
-
-def best_time(fn, reps):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 M2_DEFAULT = {"d_model": 512, "d_state": 128, "d_conv": 4, "expand": 2, "headdim": 64, "ngroups": 1, "chunk_size": 256}
