@@ -760,48 +760,14 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     },
     ssdScan(dims, x, dt, A, Bm, Cm, D, init, y, finalState) {
       const K = "ssdScan";
-      const z = ssdSizes(K, dims);
-      const [X, DT, AA, BB, CC, DD, Y] = sized(K, z.sizes, [
-        ["x", x, z.x],
-        ["dt", dt, z.dt],
-        ["A", A, dims.heads],
-        ["Bm", Bm, z.bc],
-        ["Cm", Cm, z.bc],
-        ["D", D, dims.heads],
-        ["y", y, z.x],
-      ]);
-      const [I] = init ? sized(K, z.sizes, [["init", init, z.state]]) : [null];
-      const [F] = finalState ? sized(K, z.sizes, [["finalState", finalState, z.state]]) : [null];
-      const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
-      nat().trm_ssd_scan(
-        batch,
-        seq,
-        heads,
-        headDim,
-        groups,
-        dState,
-        chunk,
-        X,
-        DT,
-        AA,
-        BB,
-        CC,
-        DD,
-        I,
-        Y,
-        F,
-      );
+      const { z, state, args } = ssdInputs(K, dims, x, dt, A, Bm, Cm, D);
+      const [Y] = sized(K, z.sizes, [["y", y, z.x]]);
+      nat().trm_ssd_scan(...args, state("init", init), Y, state("finalState", finalState));
     },
     ssdScanBackward(dims, x, dt, A, Bm, Cm, D, init, dy, dFinal, dx, ddt, dA, dBm, dCm, dD, dInit) {
       const K = "ssdScanBackward";
-      const z = ssdSizes(K, dims);
-      const [X, DT, AA, BB, CC, DD, DY, DX, DDT, DA, DBB, DCC, DDD] = sized(K, z.sizes, [
-        ["x", x, z.x],
-        ["dt", dt, z.dt],
-        ["A", A, dims.heads],
-        ["Bm", Bm, z.bc],
-        ["Cm", Cm, z.bc],
-        ["D", D, dims.heads],
+      const { z, state, args } = ssdInputs(K, dims, x, dt, A, Bm, Cm, D);
+      const [DY, DX, DDT, DA, DBB, DCC, DDD] = sized(K, z.sizes, [
         ["dy", dy, z.x],
         ["dx", dx, z.x],
         ["ddt", ddt, z.dt],
@@ -810,35 +776,8 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
         ["dCm", dCm, z.bc],
         ["dD", dD, dims.heads],
       ]);
-      const opt = (name: string, b: Buf | null) =>
-        b ? sized(K, z.sizes, [[name, b, z.state]])[0] : null;
-      const I = opt("init", init), DF = opt("dFinal", dFinal), DI = opt("dInit", dInit);
-      const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
-      nat().trm_ssd_scan_backward(
-        batch,
-        seq,
-        heads,
-        headDim,
-        groups,
-        dState,
-        chunk,
-        X,
-        DT,
-        AA,
-        BB,
-        CC,
-        DD,
-        I,
-        DY,
-        DF,
-        DX,
-        DDT,
-        DA,
-        DBB,
-        DCC,
-        DDD,
-        DI,
-      );
+      const I = state("init", init), DF = state("dFinal", dFinal), DI = state("dInit", dInit);
+      nat().trm_ssd_scan_backward(...args, I, DY, DF, DX, DDT, DA, DBB, DCC, DDD, DI);
     },
   };
 
@@ -869,6 +808,42 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       bc: batch * seq * groups * dState,
       state: batch * heads * headDim * dState,
     };
+  }
+
+  /**
+   * Validates SSD dims and the inputs the scan and its backward share. Returns the sizes, a checker
+   * of optional [batch, heads, headDim, dState] state buffers (null stays null), and the leading
+   * native arguments: the seven dims, then x, dt, A, Bm, Cm, D.
+   */
+  function ssdInputs(K: string, dims: SsdDims, x: Buf, dt: Buf, A: Buf, Bm: Buf, Cm: Buf, D: Buf) {
+    const z = ssdSizes(K, dims);
+    const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
+    const [X, DT, AA, BB, CC, DD] = sized(K, z.sizes, [
+      ["x", x, z.x],
+      ["dt", dt, z.dt],
+      ["A", A, heads],
+      ["Bm", Bm, z.bc],
+      ["Cm", Cm, z.bc],
+      ["D", D, heads],
+    ]);
+    const state = (name: string, b: Buf | null) =>
+      b ? sized(K, z.sizes, [[name, b, z.state]])[0] : null;
+    const args = [
+      batch,
+      seq,
+      heads,
+      headDim,
+      groups,
+      dState,
+      chunk,
+      X,
+      DT,
+      AA,
+      BB,
+      CC,
+      DD,
+    ] as const;
+    return { z, state, args };
   }
 
   /**
