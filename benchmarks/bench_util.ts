@@ -81,9 +81,9 @@ export function runPeer(script: string, args: string[]): any[] | null {
  * Writes `rows` as CSV to `path` (atomically, creating its folder), each row followed by the
  * machine provenance and then `info`; says so on stdout.
  */
-export async function writeBenchCsv(
+export async function writeBenchCsv<R extends object = Row>(
   path: string,
-  rows: Row[],
+  rows: R[],
   info: Record<string, unknown>,
 ): Promise<void> {
   const all = { ...machineInfo(), ...info };
