@@ -1,0 +1,70 @@
+/** Helpers for the scoring tests: tasks from literal grids, encoded prediction rows, temp files. */
+import { ARC_SEQ_LEN, encodeGrid } from "../../tasks/arc/encode.ts";
+import type { ArcTask } from "../../tasks/arc/load.ts";
+import { type Grid, makeGrid } from "../../tasks/grid.ts";
+import type { ArcPrediction } from "./arc.ts";
+
+/** A grid from rows. */
+export function g(rows: number[][]): Grid {
+  return makeGrid(rows.length, rows[0].length, rows.flat());
+}
+
+/** A task with the given test pairs (and one dummy demonstration). */
+export function task(id: string, tests: { input: number[][]; output: number[][] }[]): ArcTask {
+  return {
+    id,
+    subset: "evaluation",
+    train: [{ input: g([[0]]), output: g([[0]]) }],
+    test: tests.map((t) => ({ input: g(t.input), output: g(t.output) })),
+  };
+}
+
+/** 900 tokens of a grid at (0, 0); a 0×0 grid gives an all-PAD canvas. */
+export function tokens(grid: Grid): number[] {
+  const out = new Int32Array(ARC_SEQ_LEN);
+  if (grid.h > 0) encodeGrid(grid, 0, 0, out);
+  return Array.from(out);
+}
+
+/** One prediction row. */
+export function row(puzzle: string, input: Grid, prediction: Grid, q: number): ArcPrediction {
+  return { puzzle, input: tokens(input), prediction: tokens(prediction), qHaltLogit: q };
+}
+
+/** The JSONL line of a prediction row. */
+export function jsonLine(p: ArcPrediction): string {
+  return JSON.stringify({
+    puzzle: p.puzzle,
+    input: Array.from(p.input),
+    prediction: Array.from(p.prediction),
+    q_halt_logit: p.qHaltLogit,
+  });
+}
+
+/** Writes tasks as a flat folder of task JSONs under a new temp dir; returns the folder. */
+export async function writeTasks(tasks: readonly ArcTask[]): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "score-tasks-" });
+  const rows = (x: Grid) =>
+    Array.from({ length: x.h }, (_, i) => Array.from(x.cells.subarray(i * x.w, (i + 1) * x.w)));
+  for (const t of tasks) {
+    const pairs = (ps: ArcTask["train"]) =>
+      ps.map((p) => ({ input: rows(p.input), output: rows(p.output) }));
+    await Deno.writeTextFile(
+      `${dir}/${t.id}.json`,
+      JSON.stringify({ train: pairs(t.train), test: pairs(t.test) }),
+    );
+  }
+  return dir;
+}
+
+/** The real ARC-AGI-1 data, or null (with a loud warning) when ../shared/data is missing. */
+export function arcAgi1(): string | null {
+  const dir = new URL("../../../shared/data/arc-agi-1", import.meta.url).pathname;
+  try {
+    if (Deno.statSync(`${dir}/evaluation`).isDirectory) return dir;
+  } catch {
+    // fall through
+  }
+  console.warn(`SKIP: ${dir} not found; scoring tests on the real ARC data are ignored`);
+  return null;
+}
