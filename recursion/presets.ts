@@ -1,0 +1,374 @@
+/**
+ * Run configuration: one typed object per training run, built from a named preset, parsed once
+ * (unknown keys are a RangeError naming the key), hashed, printed at start and written to
+ * `OUT/config.json`.
+ *
+ * Presets per task:
+ * - `paper`: the official TRM commands (spec-trm §B.2, §C.9–C.10): hidden 512, 8 heads, T = 3,
+ *   n = L_cycles (Sudoku 6; Maze and ARC 4 as the official commands — the paper says 6 for all; pass
+ *   `--l-cycles 6` to follow the paper, the value is recorded), global batch 768, lr 1e-4, 2000
+ *   warm-up steps then constant, β (0.9, 0.95), EMA 0.999, wd 1.0 (ARC 0.1), puzzle-embedding lr
+ *   1e-4 (ARC 1e-2) and wd = wd, 50k epochs (ARC 100k), evaluation (and a checkpoint) every 5000
+ *   epochs (ARC 10000).
+ * - `cpu-mini`: the same structure (prefix of 16, post-norm blocks, ACT with exploration, deep
+ *   supervision, AdamATan2 + sign-SGD + EMA) scaled so that it visibly learns on 2 CPU cores in a
+ *   few minutes. Choices and why:
+ *   - task: 4×4 Sudoku from our generator (tasks/sudoku, 500 training puzzles × 100 symmetries,
+ *     250 held-out inequivalent puzzles; 4–11 givens). Sequence 16 (+16 prefix = 32 positions),
+ *     vocab 6. 9×9 needs far more than minutes; 4×4 still needs every constraint of a row, column
+ *     and box, and exact accuracy by chance is ≈ 1e-4 (each blank right with p = 1/4);
+ *   - width 64, 4 heads (head dim 16), SwiGLU expansion 4: the smallest width at which the
+ *     attention heads keep a useful head dim; one step costs ~0.1 s on 2 cores;
+ *   - T = 2, n = 2 (the paper's "T=2, n=2" ablation: 6 network calls per ACT step, 3 with
+ *     gradient) to keep the step cheap; the recursion and its no-grad cycle are still exercised;
+ *   - Mamba-2: d_state 16, head dim 16 (4 heads at expand 2), chunk 64 (≥ the 32 positions), so
+ *     the SSD scan is one chunk; paper-size d_state 128 would dominate the cost at width 64;
+ *   - ACT at most 8 supervision steps (evaluation runs all 8 on every puzzle), exploration 0.1;
+ *   - batch 64, lr 1e-3 (10× the paper: a few thousand steps instead of 65k), 100 warm-up steps,
+ *     wd 0.1 (lr·wd = 1e-4, the paper's product), EMA 0.99 (horizon ~100 steps: the paper's 0.999
+ *     averages over 1000 steps, a third of the whole run here);
+ *   - evaluation every 250 steps on all 250 held-out puzzles, checkpoints every 500 steps.
+ *
+ * Overrides come from a JSON file of partial settings (`mergeConfig`) or from a few CLI flags;
+ * both go through the same checks.
+ */
+import { createHash } from "node:crypto";
+import { MAMBA_DEFAULTS, type MambaSettings, MODEL_NAMES, type ModelName } from "./config.ts";
+
+export const TASK_NAMES = ["sudoku", "maze", "arc"] as const;
+export type TaskName = typeof TASK_NAMES[number];
+export const PRESET_NAMES = ["paper", "cpu-mini"] as const;
+export type PresetName = typeof PRESET_NAMES[number];
+export const BACKEND_NAMES = ["auto", "ref", "cpu"] as const;
+export type BackendChoice = typeof BACKEND_NAMES[number];
+
+/** Architecture settings; vocab, sequence length and puzzle ids come from the dataset. */
+export interface ArchSettings {
+  hidden: number;
+  heads: number;
+  expansion: number;
+  prefixLen: number;
+  /** T */
+  hCycles: number;
+  /** n (official L_cycles) */
+  lCycles: number;
+  rope: boolean;
+  mamba: MambaSettings;
+  haltMaxSteps: number;
+  haltExploration: number;
+}
+
+/** A dataset our generator builds when no `--data` folder is given. */
+export interface GenerateSettings {
+  kind: "sudoku";
+  size: number;
+  train: number;
+  test: number;
+  aug: number;
+  seed: number;
+}
+
+export interface DataSettings {
+  /** A prepared dataset folder (tasks/prepare.ts); null = build `generate` into `cacheRoot`. */
+  dir: string | null;
+  generate: GenerateSettings | null;
+  cacheRoot: string;
+}
+
+export interface ScheduleSettings {
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  lrMinRatio: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  puzzleLr: number;
+  puzzleWeightDecay: number;
+  emaDecay: number;
+  /** TRM epochs; total steps = ⌊epochs · train examples / batch⌋ unless `steps` is set. */
+  epochs: number;
+  /** Epochs per iterator pass (TRM's eval_interval). */
+  epochsPerPass: number;
+  /** Explicit number of optimiser steps (null: from epochs). */
+  steps: number | null;
+  /** Evaluate every this many steps (null: once per iterator pass, as TRM). */
+  evalEvery: number | null;
+  /** Checkpoint every this many steps (null: at every evaluation, as TRM). */
+  checkpointEvery: number | null;
+  evalBatchSize: number;
+  /** Evaluate on the first this many test examples (null: all). */
+  evalMaxExamples: number | null;
+}
+
+/** Everything that determines a run's numbers (hashed; resume refuses a different hash). */
+export interface RunConfig {
+  task: TaskName;
+  model: ModelName;
+  preset: PresetName;
+  /** "paper" or an explicit label saying the run is reduced. */
+  scale: string;
+  seed: number;
+  backend: BackendChoice;
+  arch: ArchSettings;
+  data: DataSettings;
+  train: ScheduleSettings;
+}
+
+const PAPER_L_CYCLES: Record<TaskName, number> = { sudoku: 6, maze: 4, arc: 4 };
+
+/** The preset's configuration for a task and model. */
+export function presetConfig(
+  preset: PresetName,
+  task: TaskName,
+  model: ModelName,
+  seed = 0,
+): RunConfig {
+  if (!PRESET_NAMES.includes(preset)) {
+    throw new RangeError(`unknown preset: ${preset} (expected ${PRESET_NAMES.join(", ")})`);
+  }
+  if (!TASK_NAMES.includes(task)) {
+    throw new RangeError(`unknown task: ${task} (expected ${TASK_NAMES.join(", ")})`);
+  }
+  if (!MODEL_NAMES.includes(model)) {
+    throw new RangeError(`unknown model: ${model} (expected ${MODEL_NAMES.join(", ")})`);
+  }
+  // MLP-t replaces attention: the Sudoku MLP-t command sets positional encodings to none.
+  const rope = !model.endsWith("mlp-t") && !model.endsWith("mlpt");
+  if (preset === "paper") {
+    const arc = task === "arc";
+    return {
+      task,
+      model,
+      preset,
+      scale: "paper",
+      seed,
+      backend: "auto",
+      arch: {
+        hidden: 512,
+        heads: 8,
+        expansion: 4,
+        prefixLen: 16,
+        hCycles: 3,
+        lCycles: PAPER_L_CYCLES[task],
+        rope,
+        mamba: { ...MAMBA_DEFAULTS },
+        haltMaxSteps: 16,
+        haltExploration: 0.1,
+      },
+      data: { dir: null, generate: null, cacheRoot: ".cache/datasets" },
+      train: {
+        batchSize: 768,
+        lr: 1e-4,
+        warmupSteps: 2000,
+        lrMinRatio: 1,
+        weightDecay: arc ? 0.1 : 1.0,
+        beta1: 0.9,
+        beta2: 0.95,
+        puzzleLr: arc ? 1e-2 : 1e-4,
+        puzzleWeightDecay: arc ? 0.1 : 1.0,
+        emaDecay: 0.999,
+        epochs: arc ? 100_000 : 50_000,
+        epochsPerPass: arc ? 10_000 : 5_000,
+        steps: null,
+        evalEvery: null,
+        checkpointEvery: null,
+        evalBatchSize: 768,
+        evalMaxExamples: null,
+      },
+    };
+  }
+  if (task !== "sudoku") {
+    throw new RangeError(
+      `preset cpu-mini: defined for --task sudoku (a 4×4 generated Sudoku): got ${task}`,
+    );
+  }
+  return {
+    task,
+    model,
+    preset,
+    scale: "cpu-mini (reduced; NOT the paper's setting)",
+    seed,
+    backend: "auto",
+    arch: {
+      hidden: 64,
+      heads: 4,
+      expansion: 4,
+      prefixLen: 16,
+      hCycles: 2,
+      lCycles: 2,
+      rope,
+      mamba: { ...MAMBA_DEFAULTS, dState: 16, headdim: 16, chunkSize: 64 },
+      haltMaxSteps: 8,
+      haltExploration: 0.1,
+    },
+    data: {
+      dir: null,
+      generate: { kind: "sudoku", size: 4, train: 500, test: 250, aug: 100, seed: 42 },
+      cacheRoot: ".cache/datasets",
+    },
+    train: {
+      batchSize: 64,
+      lr: 1e-3,
+      warmupSteps: 100,
+      lrMinRatio: 1,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.95,
+      puzzleLr: 1e-3,
+      puzzleWeightDecay: 0.1,
+      emaDecay: 0.99,
+      epochs: 1_000_000,
+      epochsPerPass: 1,
+      steps: 3000,
+      evalEvery: 250,
+      checkpointEvery: 500,
+      evalBatchSize: 128,
+      evalMaxExamples: null,
+    },
+  };
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function kindOf(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+}
+
+/**
+ * Merges `patch` (partial settings, e.g. from a JSON file) into a copy of `base`. Every key must
+ * exist in `base` (a RangeError names the first unknown key by its path) and keep its type; `null`
+ * is allowed where the base allows it (nullable fields, documented above).
+ */
+export function mergeConfig(base: RunConfig, patch: unknown, where = "config"): RunConfig {
+  const nullable = new Set([
+    "data.dir",
+    "data.generate",
+    "train.steps",
+    "train.evalEvery",
+    "train.checkpointEvery",
+    "train.evalMaxExamples",
+  ]);
+  const merge = (b: Json, p: unknown, path: string): Json => {
+    if (kindOf(p) !== "object") {
+      throw new TypeError(`${where}: ${path || "(root)"} must be an object: ${JSON.stringify(p)}`);
+    }
+    const out: Record<string, Json> = { ...(b as Record<string, Json>) };
+    for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
+      const key = path ? `${path}.${k}` : k;
+      if (!Object.hasOwn(out, k)) throw new RangeError(`${where}: unknown key: ${key}`);
+      const cur = out[k];
+      if (v === null) {
+        if (!nullable.has(key)) throw new TypeError(`${where}: ${key} must not be null`);
+        out[k] = null;
+      } else if (cur === null) {
+        // A nullable field being set: objects are checked against the preset's shape.
+        if (key === "data.generate") {
+          out[k] = merge(
+            presetConfig("cpu-mini", "sudoku", "trm-attn").data.generate as Json,
+            v,
+            key,
+          );
+        } else if (kindOf(v) === "number" || kindOf(v) === "string") out[k] = v as Json;
+        else throw new TypeError(`${where}: ${key} has the wrong type: ${kindOf(v)}`);
+      } else if (kindOf(cur) === "object") out[k] = merge(cur, v, key);
+      else if (kindOf(v) !== kindOf(cur)) {
+        throw new TypeError(
+          `${where}: ${key} must be a ${kindOf(cur)}: got ${kindOf(v)} ${JSON.stringify(v)}`,
+        );
+      } else out[k] = v as Json;
+    }
+    return out;
+  };
+  const merged = merge(base as unknown as Json, patch, "") as unknown as RunConfig;
+  validateConfig(merged, where);
+  return merged;
+}
+
+/** Range checks of a complete configuration. */
+export function validateConfig(c: RunConfig, where = "config"): void {
+  const posInt = (v: number | null, key: string, allowNull = false) => {
+    if (v === null && allowNull) return;
+    if (!Number.isInteger(v) || (v as number) < 1) {
+      throw new RangeError(`${where}: ${key} must be a positive integer: ${v}`);
+    }
+  };
+  const nonNeg = (v: number, key: string) => {
+    if (!(Number.isFinite(v) && v >= 0)) {
+      throw new RangeError(`${where}: ${key} must be a finite number ≥ 0: ${v}`);
+    }
+  };
+  if (!TASK_NAMES.includes(c.task)) throw new RangeError(`${where}: unknown task: ${c.task}`);
+  if (!MODEL_NAMES.includes(c.model)) throw new RangeError(`${where}: unknown model: ${c.model}`);
+  if (!PRESET_NAMES.includes(c.preset)) {
+    throw new RangeError(`${where}: unknown preset: ${c.preset}`);
+  }
+  if (!BACKEND_NAMES.includes(c.backend)) {
+    throw new RangeError(`${where}: unknown backend: ${c.backend}`);
+  }
+  if (!Number.isSafeInteger(c.seed)) throw new RangeError(`${where}: seed: ${c.seed}`);
+  const a = c.arch;
+  for (const k of ["hidden", "heads", "expansion", "prefixLen", "hCycles", "lCycles"] as const) {
+    posInt(a[k], `arch.${k}`);
+  }
+  posInt(a.haltMaxSteps, "arch.haltMaxSteps");
+  if (a.hidden % a.heads !== 0) {
+    throw new RangeError(`${where}: arch.hidden ${a.hidden} not divisible by heads ${a.heads}`);
+  }
+  if (!(a.haltExploration >= 0 && a.haltExploration <= 1)) {
+    throw new RangeError(`${where}: arch.haltExploration must be in [0, 1]: ${a.haltExploration}`);
+  }
+  const t = c.train;
+  posInt(t.batchSize, "train.batchSize");
+  posInt(t.evalBatchSize, "train.evalBatchSize");
+  posInt(t.epochs, "train.epochs");
+  posInt(t.epochsPerPass, "train.epochsPerPass");
+  posInt(t.steps, "train.steps", true);
+  posInt(t.evalEvery, "train.evalEvery", true);
+  posInt(t.checkpointEvery, "train.checkpointEvery", true);
+  posInt(t.evalMaxExamples, "train.evalMaxExamples", true);
+  if (!Number.isInteger(t.warmupSteps) || t.warmupSteps < 0) {
+    throw new RangeError(`${where}: train.warmupSteps must be an integer ≥ 0: ${t.warmupSteps}`);
+  }
+  for (
+    const k of ["lr", "weightDecay", "puzzleLr", "puzzleWeightDecay", "lrMinRatio"] as const
+  ) nonNeg(t[k], `train.${k}`);
+  for (const k of ["beta1", "beta2", "emaDecay"] as const) {
+    if (!(t[k] >= 0 && t[k] < 1)) {
+      throw new RangeError(`${where}: train.${k} must be in [0, 1): ${t[k]}`);
+    }
+  }
+  if (c.data.dir === null && c.data.generate === null) {
+    throw new RangeError(
+      `${where}: no data: pass --data DIR (a prepared dataset) or set data.generate`,
+    );
+  }
+}
+
+/** JSON with object keys sorted at every level (arrays keep their order). */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  return `{${
+    Object.keys(o).sort().filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")
+  }}`;
+}
+
+/** SHA-256 of the canonical JSON of the configuration. */
+export function configHash(c: RunConfig): string {
+  return createHash("sha256").update(canonicalJson(c)).digest("hex");
+}
+
+/** Paths (a.b.c) whose values differ between two configurations (for resume errors). */
+export function configDiff(a: unknown, b: unknown, path = ""): string[] {
+  if (kindOf(a) === "object" && kindOf(b) === "object") {
+    const ka = a as Record<string, unknown>, kb = b as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(ka), ...Object.keys(kb)])].sort();
+    return keys.flatMap((k) => configDiff(ka[k], kb[k], path ? `${path}.${k}` : k));
+  }
+  return canonicalJson(a) === canonicalJson(b)
+    ? []
+    : [`${path}: ${canonicalJson(a)} → ${canonicalJson(b)}`];
+}
