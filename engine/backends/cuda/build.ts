@@ -1,0 +1,208 @@
+/**
+ * Builds the CUDA kernels (`engine/backends/cuda/*.cu`, `*.cuh`) with nvcc into a shared library
+ * whose file name holds a hash of everything that shapes the binary: the sources, the nvcc flags
+ * (target architectures included) and nvcc's version. A changed source never loads a stale library.
+ *
+ * Targets: sm_90 SASS + compute_90 PTX by default; `TRM_CUDA_ARCH` lists others, comma-separated
+ * (e.g. `TRM_CUDA_ARCH=80,90` adds sm_80 SASS; PTX is emitted for the highest). The CUDA runtime is
+ * linked statically (`--cudart=static`), so the library needs only the driver (libcuda) at run
+ * time. `NVCC` names the compiler (default: nvcc on PATH, then /usr/local/cuda/bin/nvcc).
+ * `TRM_CUDA_BUILD_DIR` moves the output folder (default engine/backends/cuda/build/).
+ *
+ * Run as a script (`deno task build:cuda`) it builds if needed and prints what it did; the loader
+ * (`cuda.ts`) calls `ensureCudaLibrary()` synchronously.
+ *
+ * @example
+ * ```ts
+ * import { ensureCudaLibrary } from "./build.ts";
+ * const path = ensureCudaLibrary(); // builds on first use; NativeUnavailableError if it cannot
+ * ```
+ */
+import { createHash } from "node:crypto";
+import { NativeUnavailableError } from "../../errors.ts";
+
+const SOURCE_DIR = new URL("./", import.meta.url);
+const BUILD_DIR = buildDir();
+
+function buildDir(): URL {
+  const env = Deno.env.get("TRM_CUDA_BUILD_DIR");
+  if (!env) return new URL("./build/", import.meta.url);
+  return new URL(`file://${env.startsWith("/") ? env : `${Deno.cwd()}/${env}`}/`);
+}
+
+/** The target architectures (compute capabilities ×10), from TRM_CUDA_ARCH or the default 90. */
+export function cudaArchs(): number[] {
+  const env = Deno.env.get("TRM_CUDA_ARCH") ?? "90";
+  const archs = env.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+  if (archs.length === 0 || archs.some((a) => !Number.isInteger(a) || a < 50 || a > 200)) {
+    throw new RangeError(`build:cuda: TRM_CUDA_ARCH must list compute capabilities: ${env}`);
+  }
+  return [...new Set(archs)].sort((a, b) => a - b);
+}
+
+/** nvcc flags of the library (part of its hash). */
+export function nvccFlags(archs: number[] = cudaArchs()): string[] {
+  const top = archs[archs.length - 1];
+  return [
+    "-O3",
+    "-std=c++17",
+    "--cudart=static",
+    "-shared",
+    "-Xcompiler",
+    "-fPIC,-fvisibility=hidden",
+    ...archs.flatMap((a) => ["-gencode", `arch=compute_${a},code=sm_${a}`]),
+    "-gencode",
+    `arch=compute_${top},code=compute_${top}`,
+  ];
+}
+
+/** The .cu sources and .cuh headers, sorted by name. */
+export function cudaSources(): string[] {
+  const names: string[] = [];
+  for (const e of Deno.readDirSync(SOURCE_DIR)) {
+    if (e.isFile && (e.name.endsWith(".cu") || e.name.endsWith(".cuh"))) names.push(e.name);
+  }
+  return names.sort();
+}
+
+/** The first nvcc that runs, with its version line; null when there is none. */
+export function findNvcc(): { nvcc: string; version: string } | null {
+  const candidates = [Deno.env.get("NVCC"), "nvcc", "/usr/local/cuda/bin/nvcc"]
+    .filter((c): c is string => !!c);
+  for (const nvcc of candidates) {
+    try {
+      const r = new Deno.Command(nvcc, { args: ["--version"], stdout: "piped", stderr: "null" })
+        .outputSync();
+      if (!r.success) continue;
+      const text = new TextDecoder().decode(r.stdout);
+      const version = text.split("\n").find((l) => l.includes("release")) ?? text.trim();
+      return { nvcc, version: version.trim() };
+    } catch {
+      // not installed here: try the next one
+    }
+  }
+  return null;
+}
+
+/** SHA-256 (hex) over the sources, the flags and the compiler version. */
+export function cudaSourceHash(flags: string[] = nvccFlags(), compiler = "unknown"): string {
+  const h = createHash("sha256");
+  h.update(`flags:${flags.join(" ")}\ncompiler:${compiler}\n`);
+  for (const name of cudaSources()) {
+    const text = Deno.readFileSync(new URL(name, SOURCE_DIR));
+    h.update(`file:${name}:${text.length}\n`);
+    h.update(text);
+  }
+  return h.digest("hex");
+}
+
+/** Where the library for a hash lives (it may not be built yet). */
+export function cudaLibraryPath(hash: string): string {
+  return new URL(`libtrm_cuda-${hash.slice(0, 16)}.so`, BUILD_DIR).pathname;
+}
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes libraries built from other sources (Linux keeps a still-mapped copy alive). */
+function pruneStale(keep: string) {
+  for (const e of Deno.readDirSync(BUILD_DIR)) {
+    const p = new URL(e.name, BUILD_DIR).pathname;
+    if (e.isFile && /^libtrm_cuda-[0-9a-f]{16}\.so$/.test(e.name) && p !== keep) Deno.removeSync(p);
+  }
+}
+
+/** What `buildCuda` did. */
+export interface CudaBuildResult {
+  path: string;
+  hash: string;
+  built: boolean;
+  nvcc: string;
+  nvccVersion: string;
+  flags: string[];
+  seconds?: number;
+}
+
+/**
+ * Returns the path of the library for the current sources, compiling it first when missing.
+ * Throws `NativeUnavailableError` when nvcc is missing or the compile fails.
+ */
+export function ensureCudaLibrary(): string {
+  return buildCuda().path;
+}
+
+/** Like `ensureCudaLibrary`, with details; `force` recompiles regardless. */
+export function buildCuda(force = false): CudaBuildResult {
+  const found = findNvcc();
+  if (!found) {
+    throw new NativeUnavailableError(
+      "no nvcc found (tried $NVCC, nvcc on PATH, /usr/local/cuda/bin/nvcc)",
+      "install the CUDA toolkit (nvcc 12.x/13.x) or set NVCC to its path",
+    );
+  }
+  const flags = nvccFlags();
+  let hash: string;
+  try {
+    hash = cudaSourceHash(flags, found.version);
+  } catch (e) {
+    throw new NativeUnavailableError(
+      `cannot read the CUDA sources in ${SOURCE_DIR.pathname}: ${(e as Error).message}`,
+      "run from a full checkout, with --allow-read",
+    );
+  }
+  const path = cudaLibraryPath(hash);
+  const base = { path, hash, nvcc: found.nvcc, nvccVersion: found.version, flags };
+  if (!force && exists(path)) return { ...base, built: false };
+  Deno.mkdirSync(BUILD_DIR, { recursive: true });
+  // Compile to a private name, then rename: parallel test processes may build at the same time.
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const sources = cudaSources().filter((n) => n.endsWith(".cu")).map((n) =>
+    new URL(n, SOURCE_DIR).pathname
+  );
+  const t0 = performance.now();
+  const r = new Deno.Command(found.nvcc, {
+    args: [...flags, "-o", tmp, ...sources],
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  if (!r.success) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // nothing was written
+    }
+    const text = new TextDecoder().decode(r.stderr) + new TextDecoder().decode(r.stdout);
+    const err = text.split("\n").filter((l) => l.trim()).slice(0, 12).join("\n");
+    throw new NativeUnavailableError(
+      `CUDA compile failed (${found.nvcc} ${flags.join(" ")}): ${err}`,
+      "fix the error above; check that nvcc supports the architectures in TRM_CUDA_ARCH",
+    );
+  }
+  Deno.renameSync(tmp, path);
+  pruneStale(path);
+  return { ...base, built: true, seconds: (performance.now() - t0) / 1000 };
+}
+
+if (import.meta.main) {
+  const force = Deno.args.includes("--force");
+  try {
+    const r = buildCuda(force);
+    if (r.built) {
+      console.log(
+        `built ${r.path} with ${r.nvcc} (${r.nvccVersion}) ${r.flags.join(" ")} in ${
+          r.seconds!.toFixed(1)
+        } s`,
+      );
+    } else {
+      console.log(`up to date: ${r.path} (source hash ${r.hash.slice(0, 16)})`);
+    }
+  } catch (e) {
+    console.error((e as Error).message);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,1040 @@
+/**
+ * `cuda` backend: the CUDA kernels of this folder (built by `build.ts` into a hash-named shared
+ * library, loaded with Deno FFI) plus GEMM through cuBLAS (`cublasSgemmStridedBatched`, located at
+ * run time) or, when cuBLAS cannot be loaded, our own tiled GEMM kernel.
+ *
+ * Buffers are device allocations (`cudaMalloc`), held as small handles {ptr, length, dtype}; a view
+ * is the same memory at an offset. All kernels are queued on the default stream (asynchronous);
+ * `download` and `sync` wait for them. Every CUDA call is checked in C; a failure throws
+ * `KernelError` naming the CUDA call, the CUDA error string and the C call site. Kernels that take
+ * indices (embedding, signSgdRows, stablemaxXent) report a bad index on the device; it is raised as
+ * a RangeError at the next `sync` or `download` (the contract forbids reading back in a kernel).
+ *
+ * Options: `device` (default `TRM_CUDA_DEVICE` or 0) and `gemm`: "auto" (cuBLAS when it loads,
+ * else ours), "cublas" (required), "own"; `TRM_CUDA_GEMM` sets it from the environment.
+ * `TRM_CUBLAS` names the cuBLAS library to load.
+ *
+ * @example
+ * ```ts
+ * import { createCudaBackend } from "./cuda.ts";
+ * const be = createCudaBackend(); // NativeUnavailableError without a CUDA driver
+ * const x = be.alloc("f32", 4), out = be.alloc("f32", 1);
+ * be.upload(x, [1, 2, 3, 4]);
+ * be.sum(4, x, out);
+ * console.log(be.download(out)[0]); // 10
+ * ```
+ */
+import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../../backend.ts";
+import { KernelError, NativeUnavailableError } from "../../errors.ts";
+import { buildCuda } from "./build.ts";
+
+/** NativeUnavailableError for this backend (its message names the cuda backend). */
+export class CudaUnavailableError extends NativeUnavailableError {
+  constructor(reason: string, fix: string) {
+    super(reason, fix);
+    this.message = `cuda backend unavailable: ${reason} (fix: ${fix})`;
+    this.name = "CudaUnavailableError";
+  }
+}
+
+/** Options of `createCudaBackend`. */
+export interface CudaOptions {
+  /** CUDA device ordinal. */
+  device?: number;
+  /** GEMM: cuBLAS when it loads else ours, cuBLAS or fail, or ours. */
+  gemm?: "auto" | "cublas" | "own";
+}
+
+const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
+const I32 = "i32" as const, U32 = "u32" as const, BUF = "buffer" as const;
+
+const SYMBOLS = {
+  trm_cuda_last_error: { parameters: [BUF, I32], result: I32 },
+  trm_cuda_device_count: { parameters: [], result: I32 },
+  trm_cuda_init: { parameters: [I32, BUF, I32], result: I32 },
+  trm_cuda_sync: { parameters: [], result: I32 },
+  trm_cuda_alloc: { parameters: [I64, I32, BUF], result: I32 },
+  trm_cuda_free: { parameters: [U64], result: I32 },
+  trm_cuda_upload: { parameters: [U64, BUF, I64], result: I32 },
+  trm_cuda_download: { parameters: [BUF, U64, I64], result: I32 },
+  trm_cuda_copy: { parameters: [U64, U64, I64], result: I32 },
+  trm_cuda_copy2d: { parameters: [I64, I64, U64, I64, U64, I64], result: I32 },
+  trm_cuda_fill: { parameters: [I64, U32, U64], result: I32 },
+  trm_cuda_scratch_bytes: { parameters: [], result: I64 },
+  trm_cuda_take_bad: { parameters: [BUF], result: I32 },
+  trm_cuda_gemm: {
+    parameters: [
+      I32,
+      I32,
+      I64,
+      I64,
+      I64,
+      F32,
+      U64,
+      I64,
+      U64,
+      I64,
+      F32,
+      U64,
+      I64,
+      I64,
+      I64,
+      I64,
+      I64,
+    ],
+    result: I32,
+  },
+  trm_cuda_axpby: { parameters: [I64, F32, U64, F32, U64, U64], result: I32 },
+  trm_cuda_mul: { parameters: [I64, U64, U64, U64], result: I32 },
+  trm_cuda_add_row_vector: { parameters: [I64, I64, U64, U64, U64], result: I32 },
+  trm_cuda_sum_rows: { parameters: [I64, I64, U64, U64], result: I32 },
+  trm_cuda_unary: { parameters: [I32, I64, U64, U64], result: I32 },
+  trm_cuda_unary_backward: { parameters: [I32, I64, U64, U64, U64], result: I32 },
+  trm_cuda_swiglu: { parameters: [I64, I64, U64, U64], result: I32 },
+  trm_cuda_swiglu_backward: { parameters: [I64, I64, U64, U64, U64], result: I32 },
+  trm_cuda_transpose: { parameters: [I64, I64, I64, U64, U64], result: I32 },
+  trm_cuda_rmsnorm: { parameters: [I64, I64, U64, U64, F64, U64, U64], result: I32 },
+  trm_cuda_rmsnorm_backward: {
+    parameters: [I64, I64, U64, U64, U64, U64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_softmax: { parameters: [I64, I64, U64, U64], result: I32 },
+  trm_cuda_softmax_backward: { parameters: [I64, I64, U64, U64, U64], result: I32 },
+  trm_cuda_embedding: { parameters: [I64, I64, U64, U64, I64, U64], result: I32 },
+  trm_cuda_embedding_backward: { parameters: [I64, I64, U64, U64, U64, I64], result: I32 },
+  trm_cuda_rope: {
+    parameters: [I64, I64, I64, I64, U64, I64, U64, U64, I32, U64, I64],
+    result: I32,
+  },
+  trm_cuda_attention_max_head_dim: { parameters: [], result: I32 },
+  trm_cuda_attention: {
+    parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_attention_backward: {
+    parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64, U64, U64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_stablemax_xent: { parameters: [I64, I64, I64, U64, U64, I32, U64], result: I32 },
+  trm_cuda_stablemax_xent_backward: {
+    parameters: [I64, I64, I64, U64, U64, I32, U64, U64],
+    result: I32,
+  },
+  trm_cuda_bce: { parameters: [I64, U64, U64, U64], result: I32 },
+  trm_cuda_bce_backward: { parameters: [I64, U64, U64, U64, U64], result: I32 },
+  trm_cuda_sum: { parameters: [I64, U64, U64], result: I32 },
+  trm_cuda_argmax: { parameters: [I64, I64, U64, U64], result: I32 },
+  trm_cuda_adam_atan2: {
+    parameters: [I64, U64, U64, U64, U64, F64, F64, F64, F64, F64, F64],
+    result: I32,
+  },
+  trm_cuda_sign_sgd_rows: { parameters: [I64, I64, U64, U64, U64, I64, F64, F64], result: I32 },
+  trm_cuda_ema: { parameters: [I64, U64, U64, F64], result: I32 },
+  trm_cuda_conv1d_causal: { parameters: [I64, I64, I64, I64, U64, U64, U64, U64], result: I32 },
+  trm_cuda_conv1d_causal_backward: {
+    parameters: [I64, I64, I64, I64, U64, U64, U64, U64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_ssd_scan: {
+    parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_ssd_scan_backward: {
+    parameters: [
+      ...[I64, I64, I64, I64, I64, I64, I64],
+      ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
+      ...[U64, U64, U64, U64, U64, U64, U64],
+    ],
+    result: I32,
+  },
+} as const;
+
+const CUBLAS_SYMBOLS = {
+  cublasCreate_v2: { parameters: [BUF], result: I32 },
+  cublasSgemmStridedBatched: {
+    parameters: [
+      "pointer",
+      I32,
+      I32,
+      I32,
+      I32,
+      I32,
+      BUF,
+      U64,
+      I32,
+      I64,
+      U64,
+      I32,
+      I64,
+      BUF,
+      U64,
+      I32,
+      I64,
+      I32,
+    ],
+    result: I32,
+  },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+type CublasLib = Deno.DynamicLibrary<typeof CUBLAS_SYMBOLS>;
+
+/** A device buffer handle: base address, element count, dtype; `view` marks a non-owning view. */
+class CudaBuf implements Buf {
+  constructor(
+    readonly ptr: bigint,
+    readonly length: number,
+    readonly dtype: DType,
+    readonly owner: object,
+    readonly isView: boolean,
+  ) {}
+  freed = false;
+}
+
+let loaded: { path: string; hash: string; lib: Lib } | null = null;
+
+function loadLibrary(): { path: string; hash: string; lib: Lib } {
+  if (loaded) return loaded;
+  let r;
+  try {
+    r = buildCuda();
+  } catch (e) {
+    if (e instanceof NativeUnavailableError) throw new CudaUnavailableError(e.reason, e.fix);
+    throw e;
+  }
+  let lib: Lib;
+  try {
+    lib = Deno.dlopen(r.path, SYMBOLS);
+  } catch (e) {
+    throw new CudaUnavailableError(
+      `dlopen ${r.path} failed: ${(e as Error).message}`,
+      "rebuild with `deno task build:cuda`, and run with --allow-ffi",
+    );
+  }
+  loaded = { path: r.path, hash: r.hash.slice(0, 16), lib };
+  return loaded;
+}
+
+/** The last error text recorded by the library. */
+function lastError(lib: Lib): string {
+  const buf = new Uint8Array(1024);
+  const n = lib.symbols.trm_cuda_last_error(buf, buf.length);
+  return new TextDecoder().decode(buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))));
+}
+
+function noDriver(lib: Lib): string {
+  return `no CUDA driver: cudaGetDeviceCount → ${
+    lastError(lib).replace(/^cudaGetDeviceCount: /, "")
+  }`;
+}
+
+/**
+ * Whether the compiled library loads and a CUDA device is usable here: `{ ok: true }` or the
+ * reason. Never throws for a missing driver or nvcc (the reason says which).
+ */
+export function cudaStatus(): { ok: true; devices: number } | { ok: false; reason: string } {
+  try {
+    const { lib } = loadLibrary();
+    const n = lib.symbols.trm_cuda_device_count();
+    if (n < 0) return { ok: false, reason: noDriver(lib) };
+    if (n === 0) return { ok: false, reason: "no CUDA device" };
+    return { ok: true, devices: n };
+  } catch (e) {
+    if (e instanceof NativeUnavailableError) return { ok: false, reason: e.message };
+    throw e;
+  }
+}
+
+/** The places searched for cuBLAS, most specific first. */
+export function cublasCandidates(): string[] {
+  const out: string[] = [];
+  const env = Deno.env.get("TRM_CUBLAS");
+  if (env) return [env];
+  const names = ["libcublas.so.13", "libcublas.so.12"];
+  out.push(...names); // the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig cache)
+  const dirs = new Set<string>();
+  const cudaHome = Deno.env.get("CUDA_HOME") ?? Deno.env.get("CUDA_PATH");
+  if (cudaHome) dirs.add(`${cudaHome}/lib64`);
+  dirs.add("/usr/local/cuda/lib64");
+  dirs.add("/usr/local/cuda/targets/x86_64-linux/lib");
+  for (const d of listDir("/usr/local")) {
+    if (/^cuda-\d/.test(d)) {
+      dirs.add(`/usr/local/${d}/lib64`);
+      dirs.add(`/usr/local/${d}/targets/x86_64-linux/lib`);
+    }
+  }
+  dirs.add("/usr/lib/x86_64-linux-gnu");
+  // Python environments: pip's nvidia-cublas-cu12/-cu13 wheels put it in nvidia/cublas/lib
+  const roots = [
+    Deno.env.get("VIRTUAL_ENV"),
+    Deno.env.get("CONDA_PREFIX"),
+    "/usr",
+    "/usr/local",
+    "/opt/conda",
+    "/opt/torch/.venv",
+    Deno.env.get("HOME") ? `${Deno.env.get("HOME")}/.local` : undefined,
+  ].filter((r): r is string => !!r);
+  for (const root of roots) {
+    for (const py of listDir(`${root}/lib`)) {
+      if (!py.startsWith("python3")) continue;
+      for (const sp of ["site-packages", "dist-packages"]) {
+        dirs.add(`${root}/lib/${py}/${sp}/nvidia/cublas/lib`);
+        dirs.add(`${root}/lib/${py}/${sp}/nvidia/cu13/lib`);
+      }
+    }
+    dirs.add(`${root}/lib`);
+  }
+  for (const d of dirs) for (const n of names) out.push(`${d}/${n}`);
+  return out;
+}
+
+function listDir(path: string): string[] {
+  try {
+    return [...Deno.readDirSync(path)].map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Loads cuBLAS from the first candidate that opens; or the list of what was tried. */
+function loadCublas(): { path: string; lib: CublasLib } | { tried: string[] } {
+  const tried: string[] = [];
+  for (const c of cublasCandidates()) {
+    if (c.includes("/") && !fileExists(c)) {
+      tried.push(`${c} (missing)`);
+      continue;
+    }
+    try {
+      return { path: c, lib: Deno.dlopen(c, CUBLAS_SYMBOLS) };
+    } catch (e) {
+      tried.push(`${c} (${(e as Error).message.split("\n")[0]})`);
+    }
+  }
+  return { tried };
+}
+
+const CUBLAS_STATUS: Record<number, string> = {
+  1: "CUBLAS_STATUS_NOT_INITIALIZED",
+  3: "CUBLAS_STATUS_ALLOC_FAILED",
+  7: "CUBLAS_STATUS_INVALID_VALUE",
+  8: "CUBLAS_STATUS_ARCH_MISMATCH",
+  11: "CUBLAS_STATUS_MAPPING_ERROR",
+  13: "CUBLAS_STATUS_EXECUTION_FAILED",
+  14: "CUBLAS_STATUS_INTERNAL_ERROR",
+  15: "CUBLAS_STATUS_NOT_SUPPORTED",
+  16: "CUBLAS_STATUS_LICENSE_ERROR",
+};
+
+const UNARY: Record<UnaryOp, number> = { silu: 0, softplus: 1, exp: 2, sigmoid: 3 };
+const BAD_KINDS = [
+  "embedding",
+  "embeddingBackward",
+  "signSgdRows",
+  "stablemaxXent",
+  "stablemaxXentBackward",
+];
+const I32_MAX = 2147483647;
+
+/**
+ * Creates the CUDA backend. Throws `NativeUnavailableError` (a `CudaUnavailableError`) when nvcc,
+ * the library, the driver or a device is missing — with the CUDA error string and a fix.
+ */
+export function createCudaBackend(opts: CudaOptions = {}): Backend {
+  const device = opts.device ?? Number(Deno.env.get("TRM_CUDA_DEVICE") ?? "0");
+  if (!Number.isInteger(device) || device < 0) {
+    throw new RangeError(`createCudaBackend: device must be a non-negative integer: ${device}`);
+  }
+  const gemmMode = opts.gemm ?? (Deno.env.get("TRM_CUDA_GEMM") as CudaOptions["gemm"]) ?? "auto";
+  if (!["auto", "cublas", "own"].includes(gemmMode)) {
+    throw new RangeError(`createCudaBackend: gemm must be auto, cublas or own: ${gemmMode}`);
+  }
+  const { path, hash, lib } = loadLibrary();
+  const L = lib.symbols;
+  const count = L.trm_cuda_device_count();
+  if (count < 0) {
+    throw new CudaUnavailableError(
+      noDriver(lib),
+      "run on a machine with an NVIDIA GPU and driver (nvidia-smi must work), or use the cpu backend",
+    );
+  }
+  if (count === 0) {
+    throw new CudaUnavailableError("no CUDA device", "run on a machine with an NVIDIA GPU");
+  }
+  if (device >= count) {
+    throw new RangeError(`createCudaBackend: device ${device} of ${count}`);
+  }
+  const infoBuf = new Uint8Array(512);
+  if (L.trm_cuda_init(device, infoBuf, infoBuf.length) !== 0) {
+    throw new CudaUnavailableError(`device init failed: ${lastError(lib)}`, "check nvidia-smi");
+  }
+  const [devName, cc, totalMem, rtVer, drvVer] = new TextDecoder().decode(
+    infoBuf.subarray(0, infoBuf.indexOf(0)),
+  ).split("|");
+  const owner = {};
+
+  // ---------------------------------------------------------------- GEMM provider
+  let cublas: { path: string; lib: CublasLib; handle: Deno.PointerValue } | null = null;
+  if (gemmMode !== "own") {
+    const r = loadCublas();
+    if ("lib" in r) {
+      const h = new BigUint64Array(1);
+      const st = r.lib.symbols.cublasCreate_v2(h);
+      if (st !== 0) {
+        if (gemmMode === "cublas") {
+          throw new CudaUnavailableError(
+            `cublasCreate failed: ${CUBLAS_STATUS[st] ?? st} (${r.path})`,
+            "check the cuBLAS version matches the driver",
+          );
+        }
+      } else cublas = { path: r.path, lib: r.lib, handle: Deno.UnsafePointer.create(h[0]) };
+    } else if (gemmMode === "cublas") {
+      throw new CudaUnavailableError(
+        `cuBLAS not loadable; looked in: ${r.tried.join("; ")}`,
+        "pip install nvidia-cublas-cu12 (or -cu13), set TRM_CUBLAS to libcublas.so.*, " +
+          'or use gemm: "own"',
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- checks
+  const check = (rc: number, kernel: string) => {
+    if (rc !== 0) throw new KernelError(`cuda ${kernel}`, lastError(lib));
+  };
+  /** Raises index errors the kernels reported since the last check (synchronises). */
+  const checkBad = () => {
+    const out = new BigInt64Array(BAD_KINDS.length);
+    check(L.trm_cuda_take_bad(out), "take_bad");
+    for (let k = 0; k < BAD_KINDS.length; k++) {
+      if (out[k] >= 0n) {
+        throw new RangeError(
+          `${BAD_KINDS[k]}: index out of range at position ${out[k]} (reported by the device at ` +
+            "sync/download; the kernel skipped it)",
+        );
+      }
+    }
+  };
+  const cb = (b: Buf | null, kernel: string, name: string, dtype: DType = "f32"): CudaBuf => {
+    if (!(b instanceof CudaBuf) || b.owner !== owner) {
+      throw new TypeError(`${kernel}: ${name} must be a buffer of this cuda backend`);
+    }
+    if (b.dtype !== dtype) throw new TypeError(`${kernel}: ${name} must be ${dtype}: ${b.dtype}`);
+    if (b.freed) throw new TypeError(`${kernel}: ${name} was freed`);
+    return b;
+  };
+  const need = (kernel: string, name: string, b: Buf, n: number, sizes: string) => {
+    if (b.length < n) {
+      throw new RangeError(`${kernel}: ${name} has ${b.length} elements, needs ${n}: ${sizes}`);
+    }
+  };
+  const nonneg = (kernel: string, sizes: Record<string, number>) => {
+    for (const [k, v] of Object.entries(sizes)) {
+      if (!Number.isInteger(v) || v < 0) {
+        throw new RangeError(`${kernel}: ${k} must be a non-negative integer: ${v}`);
+      }
+    }
+  };
+  const B = BigInt;
+  /** Checks named f32 buffers against needed lengths; returns their device addresses. */
+  const ptrs = (kernel: string, sizes: string, bufs: [string, Buf, number][]): bigint[] =>
+    bufs.map(([name, b, len]) => {
+      const c = cb(b, kernel, name);
+      need(kernel, name, c, len, sizes);
+      return c.ptr;
+    });
+  const flat = (kernel: string, n: number, bufs: Record<string, Buf>): bigint[] => {
+    nonneg(kernel, { n });
+    return ptrs(kernel, `n=${n}`, Object.entries(bufs).map(([k, b]) => [k, b, n]));
+  };
+  const opt = (b: Buf | null, kernel: string, name: string, n: number, sizes: string): bigint => {
+    if (!b) return 0n;
+    const c = cb(b, kernel, name);
+    need(kernel, name, c, n, sizes);
+    return c.ptr;
+  };
+
+  function ssdSizes(kernel: string, dims: SsdDims) {
+    const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
+    nonneg(kernel, { batch, seq, heads, headDim, groups, dState, chunk });
+    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ` +
+      `groups=${groups}, dState=${dState}, chunk=${chunk}`;
+    if (groups < 1 || heads % groups !== 0 || chunk < 1) {
+      throw new RangeError(
+        `${kernel}: heads must be a multiple of groups (>= 1) and chunk >= 1: ${sizes}`,
+      );
+    }
+    if (headDim > 1024) throw new RangeError(`${kernel}: headDim above 1024: ${sizes}`);
+    const dimArgs = [batch, seq, heads, headDim, groups, dState, chunk].map(B);
+    return {
+      sizes,
+      dimArgs,
+      x: batch * seq * heads * headDim,
+      dt: batch * seq * heads,
+      bc: batch * seq * groups * dState,
+      state: batch * heads * headDim * dState,
+    };
+  }
+
+  function attnPtrs(
+    K: string,
+    batch: number,
+    seq: number,
+    heads: number,
+    headDim: number,
+    ld: number,
+    strided: Record<string, Buf>,
+    dense: Record<string, Buf>,
+    lse: Buf,
+  ): bigint[] | null {
+    nonneg(K, { batch, seq, heads, headDim, ld });
+    const hd = heads * headDim, tokens = batch * seq;
+    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ld=${ld}`;
+    if (ld < hd) throw new RangeError(`${K}: ld below heads·headDim: ${sizes}`);
+    if (headDim > maxHeadDim) {
+      throw new RangeError(`${K}: headDim above ${maxHeadDim} (the kernel's limit): ${sizes}`);
+    }
+    if (batch * heads > 65535) throw new RangeError(`${K}: batch·heads above 65535: ${sizes}`);
+    const out: bigint[] = [];
+    for (const [name, b] of Object.entries(strided)) {
+      const c = cb(b, K, name);
+      if (tokens > 0 && hd > 0) need(K, name, c, (tokens - 1) * ld + hd, sizes);
+      out.push(c.ptr);
+    }
+    for (const [name, b] of Object.entries(dense)) {
+      const c = cb(b, K, name);
+      need(K, name, c, tokens * hd, sizes);
+      out.push(c.ptr);
+    }
+    const l = cb(lse, K, "lse");
+    need(K, "lse", l, batch * heads * seq, sizes);
+    out.push(l.ptr);
+    return tokens === 0 || hd === 0 ? null : out;
+  }
+
+  const maxHeadDim = L.trm_cuda_attention_max_head_dim();
+  const alphaBuf = new Float32Array(1), betaBuf = new Float32Array(1);
+
+  const be: Backend = {
+    name: "cuda",
+    info: {
+      backend: "cuda",
+      device: `${device}: ${devName}`,
+      computeCapability: cc,
+      memoryBytes: Number(totalMem),
+      cudaRuntime: Number(rtVer),
+      cudaDriver: Number(drvVer),
+      library: path,
+      sourceHash: hash,
+      gemm: cublas ? `cublas (${cublas.path})` : "own",
+      precision: "f32",
+    },
+
+    alloc(dtype: DType, n: number, zero = true): Buf {
+      if (!Number.isInteger(n) || n < 0) throw new RangeError(`alloc: bad length: ${n}`);
+      if (dtype !== "f32" && dtype !== "i32") throw new TypeError(`alloc: unknown dtype: ${dtype}`);
+      const out = new BigUint64Array(1);
+      check(L.trm_cuda_alloc(B(n * 4), zero ? 1 : 0, out), "alloc");
+      return new CudaBuf(out[0], n, dtype, owner, false);
+    },
+    free(buf: Buf) {
+      if (!(buf instanceof CudaBuf) || buf.owner !== owner || buf.isView) return;
+      if (buf.freed) throw new Error("free: buffer released twice");
+      buf.freed = true;
+      check(L.trm_cuda_free(buf.ptr), "free");
+    },
+    view(buf: Buf, offset: number, n: number): Buf {
+      const c = cb(buf, "view", "buf", (buf as CudaBuf).dtype);
+      if (!Number.isInteger(offset) || !Number.isInteger(n) || offset < 0 || n < 0) {
+        throw new RangeError(`view: bad offset or length: offset=${offset}, n=${n}`);
+      }
+      if (offset + n > c.length) {
+        throw new RangeError(`view: [${offset}, ${offset + n}) outside buffer of ${c.length}`);
+      }
+      return new CudaBuf(c.ptr + B(offset * 4), n, c.dtype, owner, true);
+    },
+    upload(dst: Buf, src: ArrayLike<number>) {
+      const c = cb(dst, "upload", "dst", (dst as CudaBuf).dtype);
+      if (src.length !== c.length) {
+        throw new RangeError(`upload: length ${src.length} into buffer of ${c.length}`);
+      }
+      const host = c.dtype === "f32"
+        ? (src instanceof Float32Array ? src : Float32Array.from(src))
+        : (src instanceof Int32Array ? src : Int32Array.from(src));
+      if (host.length > 0) check(L.trm_cuda_upload(c.ptr, host, B(host.byteLength)), "upload");
+    },
+    download(src: Buf): HostArray {
+      const c = cb(src, "download", "src", (src as CudaBuf).dtype);
+      const out = c.dtype === "f32" ? new Float32Array(c.length) : new Int32Array(c.length);
+      if (out.length > 0) check(L.trm_cuda_download(out, c.ptr, B(out.byteLength)), "download");
+      checkBad();
+      return out;
+    },
+    copy(n, src, dst) {
+      nonneg("copy", { n });
+      const s = cb(src, "copy", "src", (src as CudaBuf).dtype);
+      const d = cb(dst, "copy", "dst", s.dtype);
+      need("copy", "src", s, n, `n=${n}`);
+      need("copy", "dst", d, n, `n=${n}`);
+      check(L.trm_cuda_copy(s.ptr, d.ptr, B(n * 4)), "copy");
+    },
+    copy2d(rows, cols, src, lds, dst, ldd) {
+      const K = "copy2d";
+      nonneg(K, { rows, cols, lds, ldd });
+      const s = cb(src, K, "src", (src as CudaBuf).dtype), d = cb(dst, K, "dst", s.dtype);
+      if (rows === 0 || cols === 0) return;
+      const sizes = `rows=${rows}, cols=${cols}, lds=${lds}, ldd=${ldd}`;
+      need(K, "src", s, (rows - 1) * lds + cols, sizes);
+      need(K, "dst", d, (rows - 1) * ldd + cols, sizes);
+      check(L.trm_cuda_copy2d(B(rows), B(cols), s.ptr, B(lds), d.ptr, B(ldd)), K);
+    },
+    fill(n, value, dst) {
+      nonneg("fill", { n });
+      const d = cb(dst, "fill", "dst", (dst as CudaBuf).dtype);
+      need("fill", "dst", d, n, `n=${n}`);
+      const bits = d.dtype === "f32"
+        ? new Uint32Array(Float32Array.of(value).buffer)[0]
+        : (value | 0) >>> 0;
+      check(L.trm_cuda_fill(B(n), bits, d.ptr), "fill");
+    },
+    sync() {
+      check(L.trm_cuda_sync(), "sync");
+      checkBad();
+    },
+
+    gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, batch, sA, sB, sC) {
+      const K = "gemm";
+      nonneg(K, { m, n, k, lda, ldb, ldc, batch, strideA: sA, strideB: sB, strideC: sC });
+      const sizes = `m=${m}, n=${n}, k=${k}, lda=${lda}, ldb=${ldb}, ldc=${ldc}, batch=${batch}`;
+      const [ar, ac] = tA ? [k, m] : [m, k];
+      const [br, bc] = tB ? [n, k] : [k, n];
+      if (ac > 0 && lda < ac) throw new RangeError(`${K}: lda below ${ac}: ${sizes}`);
+      if (bc > 0 && ldb < bc) throw new RangeError(`${K}: ldb below ${bc}: ${sizes}`);
+      if (n > 0 && ldc < n) throw new RangeError(`${K}: ldc below ${n}: ${sizes}`);
+      const A = cb(a, K, "a"), Bb = cb(b, K, "b"), C = cb(c, K, "c");
+      if (m === 0 || n === 0 || batch === 0) return;
+      if (k > 0) {
+        need(K, "a", A, (batch - 1) * sA + (ar - 1) * lda + ac, sizes);
+        need(K, "b", Bb, (batch - 1) * sB + (br - 1) * ldb + bc, sizes);
+      }
+      need(K, "c", C, (batch - 1) * sC + (m - 1) * ldc + n, sizes);
+      const fits = [m, n, k, lda, ldb, ldc, batch].every((v) => v <= I32_MAX);
+      if (cublas && k > 0 && fits) {
+        // row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands
+        alphaBuf[0] = alpha;
+        betaBuf[0] = beta;
+        const st = cublas.lib.symbols.cublasSgemmStridedBatched(
+          cublas.handle,
+          tB ? 1 : 0,
+          tA ? 1 : 0,
+          n,
+          m,
+          k,
+          alphaBuf,
+          Bb.ptr,
+          Math.max(1, ldb),
+          B(sB),
+          A.ptr,
+          Math.max(1, lda),
+          B(sA),
+          betaBuf,
+          C.ptr,
+          Math.max(1, ldc),
+          B(sC),
+          batch,
+        );
+        if (st !== 0) {
+          throw new KernelError(
+            "cuda gemm (cublasSgemmStridedBatched)",
+            `${CUBLAS_STATUS[st] ?? `status ${st}`}: ${sizes}`,
+          );
+        }
+        return;
+      }
+      check(
+        L.trm_cuda_gemm(
+          tA ? 1 : 0,
+          tB ? 1 : 0,
+          B(m),
+          B(n),
+          B(k),
+          alpha,
+          A.ptr,
+          B(lda),
+          Bb.ptr,
+          B(ldb),
+          beta,
+          C.ptr,
+          B(ldc),
+          B(batch),
+          B(sA),
+          B(sB),
+          B(sC),
+        ),
+        K,
+      );
+    },
+
+    axpby(n, alpha, x, beta, y, out) {
+      const [X, Y, O] = flat("axpby", n, { x, y, out });
+      check(L.trm_cuda_axpby(B(n), alpha, X, beta, Y, O), "axpby");
+    },
+    mul(n, x, y, out) {
+      const [X, Y, O] = flat("mul", n, { x, y, out });
+      check(L.trm_cuda_mul(B(n), X, Y, O), "mul");
+    },
+    addRowVector(rows, cols, x, bias, out) {
+      const K = "addRowVector";
+      nonneg(K, { rows, cols });
+      const [X, Bv, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [
+        ["x", x, rows * cols],
+        ["bias", bias, cols],
+        ["out", out, rows * cols],
+      ]);
+      check(L.trm_cuda_add_row_vector(B(rows), B(cols), X, Bv, O), K);
+    },
+    sumRows(rows, cols, x, out) {
+      const K = "sumRows";
+      nonneg(K, { rows, cols });
+      const [X, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [["x", x, rows * cols], [
+        "out",
+        out,
+        cols,
+      ]]);
+      check(L.trm_cuda_sum_rows(B(rows), B(cols), X, O), K);
+    },
+    unary(op, n, x, out) {
+      const code = UNARY[op];
+      if (code === undefined) throw new TypeError(`unary: unknown op: ${op}`);
+      const [X, O] = flat("unary", n, { x, out });
+      check(L.trm_cuda_unary(code, B(n), X, O), "unary");
+    },
+    unaryBackward(op, n, x, dy, dx) {
+      const code = UNARY[op];
+      if (code === undefined) throw new TypeError(`unaryBackward: unknown op: ${op}`);
+      const [X, DY, DX] = flat("unaryBackward", n, { x, dy, dx });
+      check(L.trm_cuda_unary_backward(code, B(n), X, DY, DX), "unaryBackward");
+    },
+    swiglu(rows, inter, gu, out) {
+      const K = "swiglu";
+      nonneg(K, { rows, inter });
+      const [G, O] = ptrs(K, `rows=${rows}, inter=${inter}`, [
+        ["gu", gu, rows * 2 * inter],
+        ["out", out, rows * inter],
+      ]);
+      check(L.trm_cuda_swiglu(B(rows), B(inter), G, O), K);
+    },
+    swigluBackward(rows, inter, gu, dy, dgu) {
+      const K = "swigluBackward";
+      nonneg(K, { rows, inter });
+      const [G, DY, DG] = ptrs(K, `rows=${rows}, inter=${inter}`, [
+        ["gu", gu, rows * 2 * inter],
+        ["dy", dy, rows * inter],
+        ["dgu", dgu, rows * 2 * inter],
+      ]);
+      check(L.trm_cuda_swiglu_backward(B(rows), B(inter), G, DY, DG), K);
+    },
+    transpose(batch, rows, cols, x, out) {
+      const K = "transpose";
+      nonneg(K, { batch, rows, cols });
+      const n = batch * rows * cols;
+      const [X, O] = ptrs(K, `batch=${batch}, rows=${rows}, cols=${cols}`, [["x", x, n], [
+        "out",
+        out,
+        n,
+      ]]);
+      check(L.trm_cuda_transpose(B(batch), B(rows), B(cols), X, O), K);
+    },
+
+    rmsnorm(rows, cols, x, weight, eps, out, rstd) {
+      const K = "rmsnorm", sizes = `rows=${rows}, cols=${cols}`;
+      nonneg(K, { rows, cols });
+      const [X, O, R] = ptrs(K, sizes, [
+        ["x", x, rows * cols],
+        ["out", out, rows * cols],
+        ["rstd", rstd, rows],
+      ]);
+      const W = opt(weight, K, "weight", cols, sizes);
+      check(L.trm_cuda_rmsnorm(B(rows), B(cols), X, W, eps, O, R), K);
+    },
+    rmsnormBackward(rows, cols, x, weight, rstd, dy, dx, dweight) {
+      const K = "rmsnormBackward", sizes = `rows=${rows}, cols=${cols}`;
+      nonneg(K, { rows, cols });
+      if (!weight !== !dweight) throw new TypeError(`${K}: dweight must be given iff weight is`);
+      const [X, R, DY, DX] = ptrs(K, sizes, [
+        ["x", x, rows * cols],
+        ["rstd", rstd, rows],
+        ["dy", dy, rows * cols],
+        ["dx", dx, rows * cols],
+      ]);
+      const W = opt(weight, K, "weight", cols, sizes);
+      const DW = opt(dweight, K, "dweight", cols, sizes);
+      check(L.trm_cuda_rmsnorm_backward(B(rows), B(cols), X, W, R, DY, DX, DW), K);
+    },
+    softmax(rows, cols, x, out) {
+      const K = "softmax";
+      nonneg(K, { rows, cols });
+      const [X, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [["x", x, rows * cols], [
+        "out",
+        out,
+        rows * cols,
+      ]]);
+      check(L.trm_cuda_softmax(B(rows), B(cols), X, O), K);
+    },
+    softmaxBackward(rows, cols, y, dy, dx) {
+      const K = "softmaxBackward";
+      nonneg(K, { rows, cols });
+      const [Y, DY, DX] = ptrs(K, `rows=${rows}, cols=${cols}`, [
+        ["y", y, rows * cols],
+        ["dy", dy, rows * cols],
+        ["dx", dx, rows * cols],
+      ]);
+      check(L.trm_cuda_softmax_backward(B(rows), B(cols), Y, DY, DX), K);
+    },
+
+    embedding(n, dim, ids, table, out) {
+      const K = "embedding", sizes = `n=${n}, dim=${dim}`;
+      nonneg(K, { n, dim });
+      const [T, O] = ptrs(K, sizes, [["table", table, dim], ["out", out, n * dim]]);
+      const ID = cb(ids, K, "ids", "i32");
+      need(K, "ids", ID, n, sizes);
+      const rows = dim > 0 ? Math.floor(table.length / dim) : 0;
+      check(L.trm_cuda_embedding(B(n), B(dim), ID.ptr, T, B(rows), O), K);
+    },
+    embeddingBackward(n, dim, ids, dy, dtable) {
+      const K = "embeddingBackward", sizes = `n=${n}, dim=${dim}`;
+      nonneg(K, { n, dim });
+      const [DY, DT] = ptrs(K, sizes, [["dy", dy, n * dim], ["dtable", dtable, dim]]);
+      const ID = cb(ids, K, "ids", "i32");
+      need(K, "ids", ID, n, sizes);
+      const rows = dim > 0 ? Math.floor(dtable.length / dim) : 0;
+      check(L.trm_cuda_embedding_backward(B(n), B(dim), ID.ptr, DY, DT, B(rows)), K);
+    },
+    rope(batch, seq, heads, headDim, x, ldx, cos, sin, inverse, out, ldo) {
+      const K = "rope";
+      nonneg(K, { batch, seq, heads, headDim, ldx, ldo });
+      if (headDim % 2 !== 0) throw new TypeError(`${K}: headDim must be even: ${headDim}`);
+      const hd = heads * headDim, tokens = batch * seq;
+      const sizes =
+        `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ldx=${ldx}, ldo=${ldo}`;
+      const X = cb(x, K, "x"), C = cb(cos, K, "cos"), S = cb(sin, K, "sin"), O = cb(out, K, "out");
+      if (tokens === 0 || hd === 0) return;
+      if (ldx < hd || ldo < hd) {
+        throw new RangeError(`${K}: token stride below heads·headDim: ${sizes}`);
+      }
+      need(K, "x", X, (tokens - 1) * ldx + hd, sizes);
+      need(K, "out", O, (tokens - 1) * ldo + hd, sizes);
+      need(K, "cos", C, seq * headDim, sizes);
+      need(K, "sin", S, seq * headDim, sizes);
+      check(
+        L.trm_cuda_rope(
+          B(batch),
+          B(seq),
+          B(heads),
+          B(headDim),
+          X.ptr,
+          B(ldx),
+          C.ptr,
+          S.ptr,
+          inverse ? 1 : 0,
+          O.ptr,
+          B(ldo),
+        ),
+        K,
+      );
+    },
+
+    attention(batch, seq, heads, headDim, scale, q, k, v, ld, out, lse) {
+      const K = "attention";
+      const p = attnPtrs(K, batch, seq, heads, headDim, ld, { q, k, v }, { out }, lse);
+      if (!p) return;
+      const [Q, Kb, V, O, LS] = p;
+      check(
+        L.trm_cuda_attention(B(batch), B(seq), B(heads), B(headDim), scale, Q, Kb, V, B(ld), O, LS),
+        K,
+      );
+    },
+    attentionBackward(batch, seq, heads, headDim, scale, q, k, v, ld, out, lse, dout, dq, dk, dv) {
+      const K = "attentionBackward";
+      const p = attnPtrs(K, batch, seq, heads, headDim, ld, { q, k, v, dq, dk, dv }, {
+        out,
+        dout,
+      }, lse);
+      if (!p) return;
+      const [Q, Kb, V, DQ, DK, DV, O, DO, LS] = p;
+      check(
+        L.trm_cuda_attention_backward(
+          B(batch),
+          B(seq),
+          B(heads),
+          B(headDim),
+          scale,
+          Q,
+          Kb,
+          V,
+          B(ld),
+          O,
+          LS,
+          DO,
+          DQ,
+          DK,
+          DV,
+        ),
+        K,
+      );
+    },
+
+    stablemaxXent(batch, seq, vocab, logits, labels, ignore, loss) {
+      const K = "stablemaxXent", sizes = `batch=${batch}, seq=${seq}, vocab=${vocab}`;
+      nonneg(K, { batch, seq, vocab });
+      const [X, O] = ptrs(K, sizes, [["logits", logits, batch * seq * vocab], [
+        "loss",
+        loss,
+        batch,
+      ]]);
+      const LB = cb(labels, K, "labels", "i32");
+      need(K, "labels", LB, batch * seq, sizes);
+      check(L.trm_cuda_stablemax_xent(B(batch), B(seq), B(vocab), X, LB.ptr, ignore, O), K);
+    },
+    stablemaxXentBackward(batch, seq, vocab, logits, labels, ignore, dloss, dlogits) {
+      const K = "stablemaxXentBackward", sizes = `batch=${batch}, seq=${seq}, vocab=${vocab}`;
+      nonneg(K, { batch, seq, vocab });
+      const [X, DL, DX] = ptrs(K, sizes, [
+        ["logits", logits, batch * seq * vocab],
+        ["dloss", dloss, batch],
+        ["dlogits", dlogits, batch * seq * vocab],
+      ]);
+      const LB = cb(labels, K, "labels", "i32");
+      need(K, "labels", LB, batch * seq, sizes);
+      check(
+        L.trm_cuda_stablemax_xent_backward(B(batch), B(seq), B(vocab), X, LB.ptr, ignore, DL, DX),
+        K,
+      );
+    },
+    bceWithLogits(n, x, target, out) {
+      const [X, T, O] = flat("bceWithLogits", n, { x, target, out });
+      check(L.trm_cuda_bce(B(n), X, T, O), "bceWithLogits");
+    },
+    bceWithLogitsBackward(n, x, target, dy, dx) {
+      const [X, T, DY, DX] = flat("bceWithLogitsBackward", n, { x, target, dy, dx });
+      check(L.trm_cuda_bce_backward(B(n), X, T, DY, DX), "bceWithLogitsBackward");
+    },
+    sum(n, x, out) {
+      const [X] = flat("sum", n, { x });
+      const [O] = ptrs("sum", `n=${n}`, [["out", out, 1]]);
+      check(L.trm_cuda_sum(B(n), X, O), "sum");
+    },
+    argmax(rows, cols, x, out) {
+      const K = "argmax", sizes = `rows=${rows}, cols=${cols}`;
+      nonneg(K, { rows, cols });
+      const [X] = ptrs(K, sizes, [["x", x, rows * cols]]);
+      const O = cb(out, K, "out", "i32");
+      need(K, "out", O, rows, sizes);
+      if (cols === 0 && rows > 0) throw new RangeError(`${K}: cols must be positive: ${cols}`);
+      check(L.trm_cuda_argmax(B(rows), B(cols), X, O.ptr), K);
+    },
+
+    adamAtan2(n, p, g, m, v, lr, wd, beta1, beta2, bc1, bc2) {
+      const [P, G, M, V] = flat("adamAtan2", n, { p, g, m, v });
+      check(L.trm_cuda_adam_atan2(B(n), P, G, M, V, lr, wd, beta1, beta2, bc1, bc2), "adamAtan2");
+    },
+    signSgdRows(n, dim, ids, grads, table, lr, wd) {
+      const K = "signSgdRows", sizes = `n=${n}, dim=${dim}`;
+      nonneg(K, { n, dim });
+      const [G, T] = ptrs(K, sizes, [["grads", grads, n * dim], ["table", table, dim]]);
+      const ID = cb(ids, K, "ids", "i32");
+      need(K, "ids", ID, n, sizes);
+      const rows = dim > 0 ? Math.floor(table.length / dim) : 0;
+      check(L.trm_cuda_sign_sgd_rows(B(n), B(dim), ID.ptr, G, T, B(rows), lr, wd), K);
+    },
+    ema(n, shadow, p, decay) {
+      const [S, P] = flat("ema", n, { shadow, p });
+      check(L.trm_cuda_ema(B(n), S, P, decay), "ema");
+    },
+
+    conv1dCausal(batch, seq, ch, k, x, w, bias, out) {
+      const K = "conv1dCausal";
+      nonneg(K, { batch, seq, ch, k });
+      const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
+      const [X, W, Bv, O] = ptrs(K, sizes, [
+        ["x", x, n],
+        ["w", w, ch * k],
+        ["bias", bias, ch],
+        ["out", out, n],
+      ]);
+      check(L.trm_cuda_conv1d_causal(B(batch), B(seq), B(ch), B(k), X, W, Bv, O), K);
+    },
+    conv1dCausalBackward(batch, seq, ch, k, x, w, dy, dx, dw, dbias) {
+      const K = "conv1dCausalBackward";
+      nonneg(K, { batch, seq, ch, k });
+      const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
+      const [X, W, DY, DX, DW, DB] = ptrs(K, sizes, [
+        ["x", x, n],
+        ["w", w, ch * k],
+        ["dy", dy, n],
+        ["dx", dx, n],
+        ["dw", dw, ch * k],
+        ["dbias", dbias, ch],
+      ]);
+      check(
+        L.trm_cuda_conv1d_causal_backward(B(batch), B(seq), B(ch), B(k), X, W, DY, DX, DW, DB),
+        K,
+      );
+    },
+    ssdScan(dims, x, dt, A, Bm, Cm, D, init, y, finalState) {
+      const K = "ssdScan";
+      const z = ssdSizes(K, dims);
+      const [X, DT, AA, BB, CC, DD, Y] = ptrs(K, z.sizes, [
+        ["x", x, z.x],
+        ["dt", dt, z.dt],
+        ["A", A, dims.heads],
+        ["Bm", Bm, z.bc],
+        ["Cm", Cm, z.bc],
+        ["D", D, dims.heads],
+        ["y", y, z.x],
+      ]);
+      const I = opt(init, K, "init", z.state, z.sizes);
+      const FS = opt(finalState, K, "finalState", z.state, z.sizes);
+      const [b, s, h, p, g, n, c] = z.dimArgs;
+      check(L.trm_cuda_ssd_scan(b, s, h, p, g, n, c, X, DT, AA, BB, CC, DD, I, Y, FS), K);
+    },
+    ssdScanBackward(dims, x, dt, A, Bm, Cm, D, init, dy, dFinal, dx, ddt, dA, dBm, dCm, dD, dInit) {
+      const K = "ssdScanBackward";
+      const z = ssdSizes(K, dims);
+      const [X, DT, AA, BB, CC, DD, DY, DX, DDT, DA, DBB, DCC, DDD] = ptrs(K, z.sizes, [
+        ["x", x, z.x],
+        ["dt", dt, z.dt],
+        ["A", A, dims.heads],
+        ["Bm", Bm, z.bc],
+        ["Cm", Cm, z.bc],
+        ["D", D, dims.heads],
+        ["dy", dy, z.x],
+        ["dx", dx, z.x],
+        ["ddt", ddt, z.dt],
+        ["dA", dA, dims.heads],
+        ["dBm", dBm, z.bc],
+        ["dCm", dCm, z.bc],
+        ["dD", dD, dims.heads],
+      ]);
+      const I = opt(init, K, "init", z.state, z.sizes);
+      const DF = opt(dFinal, K, "dFinal", z.state, z.sizes);
+      const DI = opt(dInit, K, "dInit", z.state, z.sizes);
+      const [b, s, h, p, g, n, c] = z.dimArgs;
+      check(
+        L.trm_cuda_ssd_scan_backward(
+          ...[b, s, h, p, g, n, c],
+          ...[X, DT, AA, BB, CC, DD, I, DY, DF],
+          ...[DX, DDT, DA, DBB, DCC, DDD, DI],
+        ),
+        K,
+      );
+    },
+  };
+  return be;
+}
