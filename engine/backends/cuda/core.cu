@@ -266,10 +266,11 @@ __device__ inline float unary_f(int op, float v) {
 __device__ inline float unary_df(int op, float v) {
   float s;
   switch (op) {
-    case 0: s = sigmoidf_(v); return s * (1.f + v * (1.f - s));
+    // 1 − σ(v) as σ(−v): no cancellation where σ(v) is close to 1 (matches the cpu kernels).
+    case 0: s = sigmoidf_(v); return s * (1.f + v * sigmoidf_(-v));
     case 1: return v > 20.f ? 1.f : sigmoidf_(v);
     case 2: return expf(v);
-    default: s = sigmoidf_(v); return s * (1.f - s);
+    default: return sigmoidf_(v) * sigmoidf_(-v);
   }
 }
 __global__ void unary_kernel(int op, i64 n, const float *x, float *o) {
@@ -304,7 +305,7 @@ __global__ void swiglu_backward_kernel(i64 rows, i64 inter, const float *gu, con
     i64 r = i / inter, j = i - r * inter;
     i64 gi = r * 2 * inter + j, ui = gi + inter;
     float g = gu[gi], u = gu[ui], d = dy[i], s = sigmoidf_(g);
-    dgu[gi] = d * u * s * (1.f + g * (1.f - s));
+    dgu[gi] = d * u * s * (1.f + g * sigmoidf_(-g));
     dgu[ui] = d * g * s;
   }
 }
