@@ -7,10 +7,11 @@
 import type { Backend } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { createCpuBackend } from "./cpu.ts";
+import { createCudaBackend } from "./cuda/cuda.ts";
 import { createRefBackend } from "./ref.ts";
 import { withPool } from "./pool.ts";
 
-export type BackendName = "auto" | "ref" | "cpu";
+export type BackendName = "auto" | "ref" | "cpu" | "cuda";
 
 const cache = new Map<string, Backend>();
 let warned = false;
@@ -18,14 +19,16 @@ let warned = false;
 /** The shared backend instance of that name (created once per process). */
 export function getBackend(name?: BackendName): Backend {
   const want = name ?? (Deno.env.get("TRM_BACKEND") as BackendName | undefined) ?? "auto";
-  if (!["auto", "ref", "cpu"].includes(want)) {
-    throw new RangeError(`getBackend: unknown backend: ${want} (expected auto, ref or cpu)`);
+  if (!["auto", "ref", "cpu", "cuda"].includes(want)) {
+    throw new RangeError(`getBackend: unknown backend: ${want} (expected auto, ref, cpu or cuda)`);
   }
   const hit = cache.get(want);
   if (hit) return hit;
   let be: Backend;
   if (want === "ref") be = createRefBackend();
   else if (want === "cpu") be = pooled(createCpuBackend());
+  // Explicit only: "auto" stays on the CPU until the CUDA backend meets its speed goals.
+  else if (want === "cuda") be = createCudaBackend();
   else {
     try {
       be = pooled(createCpuBackend());
