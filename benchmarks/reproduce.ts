@@ -1,12 +1,27 @@
 /**
- * `deno task reproduce`: the end-to-end pipeline (prepare data → parity → train → evaluate → score
- * → result tables). Not built yet: it lands with the scoring-and-reproduce issue, after the
- * operators, the recursion scaffold and the datasets. Until then it says so and exits non-zero, so
- * no script mistakes it for a finished run.
+ * `deno task reproduce`: prepare data → parity → train → evaluate → score → tables → verify, for
+ * every task, model and seed of a preset; resumable (completion markers, training checkpoints).
+ * See benchmarks/reproduce/options.ts for the flags and README.md ("The two commands").
+ *
+ * Exit status: 0 ok; 1 a step failed or verify found a regression / a number out of tolerance;
+ * 2 usage error.
  */
-console.error(
-  "deno task reproduce: not yet available — the pipeline lands with the scoring-and-reproduce issue.\n" +
-    "What works today: `deno task test` (engine tests), `deno task bench` (engine benchmark vs OpenBLAS\n" +
-    "and PyTorch), `deno task build:native`. See README.md, section Status.",
-);
-Deno.exit(2);
+import { parseReproduceArgs, type ReproduceOptions } from "./reproduce/options.ts";
+import { reproduce } from "./reproduce/pipeline.ts";
+
+if (import.meta.main) {
+  let opts: ReproduceOptions;
+  try {
+    opts = parseReproduceArgs(Deno.args);
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    Deno.exit(2);
+  }
+  try {
+    const res = await reproduce(opts, undefined, ["deno task reproduce", ...Deno.args].join(" "));
+    Deno.exit(res.failed ? 1 : 0);
+  } catch (e) {
+    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    Deno.exit(1);
+  }
+}

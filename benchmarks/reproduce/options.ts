@@ -1,0 +1,141 @@
+/**
+ * Command line of `deno task reproduce` (node:util parseArgs, strict: an unknown flag is an error)
+ * and the models each preset runs by default.
+ *
+ *   deno task reproduce [--preset cpu-mini|paper|smoke] [--tasks arc,sudoku,maze]
+ *                       [--models trm-attn,...] [--backend auto|ref|cpu] [--seeds 0,1,2]
+ *                       [--out results/<preset>] [--runs runs/reproduce/<preset>]
+ *                       [--skip-verify] [--progress | --no-progress]
+ */
+import { parseArgs } from "node:util";
+import { MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
+import {
+  BACKEND_NAMES,
+  type BackendChoice,
+  PRESET_NAMES,
+  type PresetName,
+  TASK_NAMES,
+  type TaskName,
+} from "../../recursion/presets.ts";
+
+/** What the paper compares per task (spec-trm §A.5). */
+export const PAPER_MODELS: Record<TaskName, readonly ModelName[]> = {
+  arc: ["trm-attn", "tr-mamba2attn"],
+  sudoku: ["trm-attn", "trm-mlp-t", "tr-mamba2attn", "tr-mamba2mlpt"],
+  maze: ["trm-attn", "tr-mamba2attn"],
+};
+
+/**
+ * Default models per preset and task. cpu-mini trims Sudoku to the attention pair (trm-attn vs
+ * tr-mamba2attn, the pair compared on every task) so that the default run stays well under an
+ * hour on 2 cores; `--models trm-attn,trm-mlp-t,tr-mamba2attn,tr-mamba2mlpt` adds the MLP-t pair
+ * (an estimated 10–17 more minutes, not measured in this pipeline).
+ */
+export function defaultModels(preset: PresetName, task: TaskName): readonly ModelName[] {
+  if (preset === "cpu-mini" && task === "sudoku") return ["trm-attn", "tr-mamba2attn"];
+  return PAPER_MODELS[task];
+}
+
+/** Parsed options of one reproduce run. */
+export interface ReproduceOptions {
+  preset: PresetName;
+  tasks: TaskName[];
+  /** Explicit models (every task runs them), or null for each task's defaults. */
+  models: ModelName[] | null;
+  backend: BackendChoice;
+  seeds: number[];
+  /** Committed result tables (results/<preset>). */
+  out: string;
+  /** Checkpoints, predictions, score files and markers (gitignored; runs/reproduce/<preset>). */
+  runs: string;
+  /** Committed baselines root (results/baselines). */
+  baselines: string;
+  verify: boolean;
+  progress: boolean;
+}
+
+export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("|")}] [--tasks ${
+  TASK_NAMES.join(",")
+}]
+         [--models ${MODEL_NAMES.join(",")}] [--backend ${BACKEND_NAMES.join("|")}]
+         [--seeds 0,1,2] [--out results/<preset>] [--runs runs/reproduce/<preset>]
+         [--baselines results/baselines] [--skip-verify] [--progress | --no-progress]
+  default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0.`;
+
+function list<T extends string>(v: string, allowed: readonly T[], flag: string): T[] {
+  const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (items.length === 0) throw new RangeError(`--${flag}: empty list`);
+  for (const s of items) {
+    if (!allowed.includes(s as T)) {
+      throw new RangeError(`--${flag}: unknown value ${s} (expected ${allowed.join(", ")})`);
+    }
+  }
+  return [...new Set(items)] as T[];
+}
+
+/** Parses `args`; a TypeError (usage) for --help, positionals or unknown flags. */
+export function parseReproduceArgs(args: string[]): ReproduceOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        preset: { type: "string" },
+        tasks: { type: "string" },
+        models: { type: "string" },
+        backend: { type: "string" },
+        seeds: { type: "string" },
+        out: { type: "string" },
+        runs: { type: "string" },
+        baselines: { type: "string" },
+        "skip-verify": { type: "boolean" },
+        progress: { type: "boolean" },
+        "no-progress": { type: "boolean" },
+        help: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    throw new TypeError(`${e instanceof Error ? e.message : e}\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) throw new TypeError(USAGE);
+  const preset = (v.preset ?? "cpu-mini") as PresetName;
+  if (!PRESET_NAMES.includes(preset)) {
+    throw new RangeError(
+      `--preset: unknown preset ${preset} (expected ${PRESET_NAMES.join(", ")})`,
+    );
+  }
+  const backend = (v.backend ?? "auto") as BackendChoice;
+  if (!BACKEND_NAMES.includes(backend)) {
+    throw new RangeError(
+      `--backend: unknown backend ${backend} (expected ${BACKEND_NAMES.join(", ")})`,
+    );
+  }
+  const seeds = (v.seeds ?? "0").split(",").map((s) => {
+    const x = Number(s.trim());
+    if (s.trim() === "" || !Number.isSafeInteger(x) || x < 0) {
+      throw new RangeError(`--seeds: expected non-negative integers: ${v.seeds}`);
+    }
+    return x;
+  });
+  return {
+    preset,
+    // Task order: the cheap ones first, so a broken setup shows before the long ARC runs.
+    tasks: v.tasks ? list(v.tasks, TASK_NAMES, "tasks") : ["sudoku", "maze", "arc"],
+    models: v.models ? list(v.models, MODEL_NAMES, "models") : null,
+    backend,
+    seeds: [...new Set(seeds)],
+    out: (v.out ?? `results/${preset}`).replace(/\/+$/, ""),
+    runs: (v.runs ?? `runs/reproduce/${preset}`).replace(/\/+$/, ""),
+    baselines: (v.baselines ?? "results/baselines").replace(/\/+$/, ""),
+    verify: !v["skip-verify"],
+    progress: v["no-progress"] ? false : (v.progress ?? Deno.stdout.isTerminal()),
+  };
+}
+
+/** The models run for a task. */
+export function modelsFor(o: ReproduceOptions, task: TaskName): readonly ModelName[] {
+  return o.models ?? defaultModels(o.preset, task);
+}

@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { parseReproduceArgs } from "./options.ts";
+import { planRuns } from "./pipeline.ts";
+
+Deno.test("reproduce options: defaults, lists, unknown flags are errors", () => {
+  const o = parseReproduceArgs([]);
+  assert.equal(o.preset, "cpu-mini");
+  assert.deepEqual(o.tasks, ["sudoku", "maze", "arc"]);
+  assert.equal(o.out, "results/cpu-mini");
+  const s = parseReproduceArgs(["--preset", "smoke", "--tasks", "arc", "--seeds", "0,1"]);
+  assert.deepEqual([s.tasks, s.seeds, s.out], [["arc"], [0, 1], "results/smoke"]);
+  assert.throws(() => parseReproduceArgs(["--bogus"]), TypeError);
+  assert.throws(() => parseReproduceArgs(["--tasks", "chess"]), RangeError);
+  assert.throws(() => parseReproduceArgs(["--models", "gpt"]), RangeError);
+  assert.throws(() => parseReproduceArgs(["--seeds", "x"]), RangeError);
+});
+
+Deno.test("every preset plans valid runs with the default models", () => {
+  for (const preset of ["smoke", "cpu-mini", "paper"]) {
+    const o = parseReproduceArgs(["--preset", preset, "--runs", "/tmp/x"]);
+    const runs = planRuns(o);
+    assert.equal(runs.length, preset === "smoke" || preset === "paper" ? 8 : 6);
+    for (const r of runs) {
+      assert.equal(r.config.preset, preset);
+      assert.ok(r.config.data.dir !== null || r.config.data.generate !== null, r.dir);
+      assert.equal(r.config.scale === "paper", preset === "paper");
+    }
+  }
+});

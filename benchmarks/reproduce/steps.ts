@@ -1,0 +1,345 @@
+/**
+ * The pipeline steps of one run (task, model, seed): prepare → parity → train → evaluate → score.
+ * Each step is skipped when its marker (markers.ts) carries the hash of its current inputs, and
+ * clears the markers after it when it runs. Files of a run (gitignored):
+ *
+ *   <runs>/<task>/<model>/seed-<s>/train/       config.json, metrics.csv, eval.csv, checkpoints
+ *   <runs>/<task>/<model>/seed-<s>/pred.jsonl   predictions (benchmarks/score/README.md format)
+ *   <runs>/<task>/<model>/seed-<s>/score/       pass_at_k.csv … or accuracy.csv
+ *   <runs>/<task>/<model>/seed-<s>/markers/     one JSON per finished step
+ *   <runs>/arc/score-tasks/evaluation/          the original JSON of the ARC test-split tasks
+ *                                               (rewritten by every ARC score step)
+ */
+import { Rng } from "../../engine/rng.ts";
+import type { ModelName } from "../../recursion/config.ts";
+import { latestCheckpoint } from "../../recursion/checkpoint.ts";
+import { openRunData } from "../../recursion/data.ts";
+import { parityRow, PUBLISHED } from "../../recursion/parity.ts";
+import {
+  configHash,
+  mergeConfig,
+  presetConfig,
+  presetDataRecipe,
+  type PresetName,
+  type RunConfig,
+  type TaskName,
+} from "../../recursion/presets.ts";
+import { type RunResult, runTraining } from "../../recursion/train.ts";
+import { evaluateBatch, type Trainer } from "../../recursion/trainer.ts";
+import { evalBatches } from "../../tasks/dataset.ts";
+import { exists } from "../../tasks/io.ts";
+import { main as prepareMain } from "../../tasks/prepare.ts";
+import { scoreArc, scoreGrid, writeAccuracy, writeArcOutputs } from "../score/run.ts";
+import {
+  clearAfter,
+  doneMarker,
+  hashOf,
+  type Marker,
+  type StepName,
+  writeMarker,
+} from "./markers.ts";
+
+/** Bumped when the predictions or score files change for the same inputs. */
+export const EVAL_FORMAT = "reproduce-eval/1";
+export const SCORE_FORMAT = "reproduce-score/1";
+
+/** One (task, model, seed) of a reproduce run. */
+export interface RunSpec {
+  preset: PresetName;
+  task: TaskName;
+  model: ModelName;
+  seed: number;
+  config: RunConfig;
+  /** Root of all runs of this reproduce (`--runs`). */
+  runsRoot: string;
+  /** This run's folder. */
+  dir: string;
+}
+
+/** The run configuration: the preset's, with the backend and (paper) the prepared data folder. */
+export function runConfig(
+  preset: PresetName,
+  task: TaskName,
+  model: ModelName,
+  seed: number,
+  backend: RunConfig["backend"],
+): RunConfig {
+  const base = presetConfig(preset, task, model, seed);
+  const recipe = presetDataRecipe(preset, task);
+  const patch: Record<string, unknown> = { backend };
+  if (recipe && base.data.dir !== recipe.dir) patch.data = { dir: recipe.dir };
+  return mergeConfig(base, patch, `preset ${preset}`);
+}
+
+export function runSpec(
+  preset: PresetName,
+  task: TaskName,
+  model: ModelName,
+  seed: number,
+  backend: RunConfig["backend"],
+  runsRoot: string,
+): RunSpec {
+  return {
+    preset,
+    task,
+    model,
+    seed,
+    config: runConfig(preset, task, model, seed, backend),
+    runsRoot,
+    dir: `${runsRoot}/${task}/${model}/seed-${seed}`,
+  };
+}
+
+export const trainDir = (r: RunSpec) => `${r.dir}/train`;
+export const predPath = (r: RunSpec) => `${r.dir}/pred.jsonl`;
+export const scoreDir = (r: RunSpec) => `${r.dir}/score`;
+export const arcTasksDir = (runsRoot: string) => `${runsRoot}/arc/score-tasks`;
+
+/** What a step reports back to the pipeline. */
+export interface StepOutcome {
+  step: StepName;
+  skipped: boolean;
+  marker: Marker;
+}
+
+/** Context shared by the steps of a run. */
+export interface StepContext {
+  log: (line: string) => void;
+  progress: boolean;
+  /** The trainer of a run trained in this process (evaluate reuses it). */
+  trained?: RunResult;
+}
+
+/** Input hashes of the steps: each includes its upstream step's hash. */
+export function stepHashes(r: RunSpec): Record<StepName, string> {
+  const recipe = presetDataRecipe(r.preset, r.task);
+  const prepare = hashOf("prepare", r.config.data, recipe?.args ?? null);
+  const parity = hashOf("parity", r.task, r.model, PUBLISHED[`${r.task}/${r.model}`] ?? null);
+  const train = configHash(r.config);
+  const evaluate = hashOf("evaluate", train, EVAL_FORMAT);
+  const score = hashOf("score", evaluate, SCORE_FORMAT);
+  return { prepare, parity, train, evaluate, score };
+}
+
+async function runStep(
+  r: RunSpec,
+  step: StepName,
+  hash: string,
+  body: () => Promise<Record<string, unknown>>,
+): Promise<StepOutcome> {
+  const done = await doneMarker(r.dir, step, hash);
+  if (done) return { step, skipped: true, marker: done };
+  await clearAfter(r.dir, step);
+  const t0 = performance.now();
+  const info = await body();
+  const marker: Marker = {
+    step,
+    hash,
+    finishedAt: new Date().toISOString(),
+    seconds: (performance.now() - t0) / 1000,
+    info,
+  };
+  await writeMarker(r.dir, marker);
+  return { step, skipped: false, marker };
+}
+
+/** Writes the original JSON of the ARC test-split tasks of a prepared dataset (for scoring). */
+async function writeArcScoreTasks(datasetDir: string, out: string): Promise<number> {
+  const groups = JSON.parse(await Deno.readTextFile(`${datasetDir}/tasks.json`)) as {
+    id: string;
+    inTestSplit: boolean;
+    train: unknown;
+    test: unknown;
+  }[];
+  const tmp = `${out}.tmp`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${tmp}/evaluation`, { recursive: true });
+  let n = 0;
+  for (const g of groups.filter((g) => g.inTestSplit)) {
+    await Deno.writeTextFile(
+      `${tmp}/evaluation/${g.id}.json`,
+      JSON.stringify({ train: g.train, test: g.test }),
+    );
+    n++;
+  }
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, out);
+  return n;
+}
+
+/** prepare: builds the dataset (once: a folder that exists is reused). */
+export function prepareStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome> {
+  return runStep(r, "prepare", stepHashes(r).prepare, async () => {
+    const recipe = presetDataRecipe(r.preset, r.task);
+    if (recipe && !await exists(`${recipe.dir}/metadata.json`)) {
+      ctx.log(`  deno task prepare ${recipe.args.join(" ")}`);
+      await prepareMain(recipe.args);
+    }
+    const { ds, dir } = await openRunData(r.config.data, (l) => ctx.log(`  ${l}`));
+    return { dataset: dir, contentHash: ds.metadata.contentHash, splits: ds.metadata.splits };
+  });
+}
+
+/** parity: the model at paper size has the published parameter count (when there is one). */
+export function parityStep(r: RunSpec, _ctx: StepContext): Promise<StepOutcome> {
+  return runStep(r, "parity", stepHashes(r).parity, () => {
+    const row = parityRow(r.model, r.task);
+    if (row.match === "no") {
+      throw new Error(
+        `parity: ${r.task}/${r.model} has ${row.params} parameters at paper size, the paper ` +
+          `${row.expected} (${row.paper}): ${row.breakdown}`,
+      );
+    }
+    return Promise.resolve({
+      paperParams: row.params,
+      expected: row.expected,
+      match: row.match,
+    });
+  });
+}
+
+/** Hash recorded in a training folder's config.json, or null. */
+async function trainedHash(dir: string): Promise<string | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/config.json`)).configHash ?? null;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/** runTraining on the run's folder, resuming from its checkpoint when it has one of this config. */
+async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunResult> {
+  const dir = trainDir(r);
+  const hash = configHash(r.config);
+  const old = await trainedHash(dir);
+  if (old !== null && old !== hash) {
+    ctx.log(`  ${dir} holds a run of another configuration (${old.slice(0, 12)}): starting over`);
+    await Deno.remove(dir, { recursive: true });
+  }
+  const resume = old === hash && (await latestCheckpoint(dir)) !== null;
+  return await runTraining(r.config, {
+    out: dir,
+    resume,
+    maxMinutes: null,
+    logEvery: 100,
+    progress: ctx.progress,
+    overrides: { reproduce: { preset: r.preset } },
+    log: quiet ? () => {} : (l) => ctx.log(`  ${l}`),
+  });
+}
+
+/** train: runs (or resumes) training to its last step. */
+export function trainStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome> {
+  return runStep(r, "train", stepHashes(r).train, async () => {
+    const res = await train(r, ctx, false);
+    ctx.trained = res;
+    const record = JSON.parse(await Deno.readTextFile(`${trainDir(r)}/config.json`));
+    const last = res.evals.at(-1);
+    return {
+      steps: res.trainer.step,
+      totalSteps: res.totalSteps,
+      wallSeconds: res.wallSeconds,
+      trainableParams: record.trainableParams,
+      backend: record.backend?.name ?? null,
+      finalExactAcc: last?.exactAcc ?? null,
+    };
+  });
+}
+
+/**
+ * evaluate: the EMA weights of the final checkpoint on the whole test split, every ACT step
+ * (haltMaxSteps, no early halting), predictions dumped to pred.jsonl: ARC rows carry the
+ * augmented puzzle name, the 900 input tokens, the prediction and the q_halt logit; Sudoku/Maze
+ * rows the prediction, the label (−100 = ignored) and the ACT steps.
+ */
+export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome> {
+  return runStep(r, "evaluate", stepHashes(r).evaluate, async () => {
+    if (!ctx.trained) {
+      // Reload the finished run; never (re)train silently here.
+      const dir = trainDir(r);
+      if (await trainedHash(dir) !== configHash(r.config) || !await latestCheckpoint(dir)) {
+        throw new Error(
+          `evaluate: ${dir} has no checkpoint of this configuration: remove ` +
+            `${r.dir}/markers/train.json to train again`,
+        );
+      }
+    }
+    const res = ctx.trained ?? await train(r, ctx, true);
+    if (res.trainer.step !== res.totalSteps) {
+      throw new Error(
+        `evaluate: ${trainDir(r)} stopped at step ${res.trainer.step} of ${res.totalSteps}`,
+      );
+    }
+    const { ds } = await openRunData(r.config.data, () => {});
+    const tr: Trainer = res.trainer;
+    const rng = new Rng(r.config.seed).fork("eval");
+    const len = ds.test.seqLen;
+    const lines: string[] = [];
+    let n = 0, exact = 0;
+    tr.withEmaWeights(() => {
+      for (const b of evalBatches(ds.test, r.config.train.evalBatchSize)) {
+        const out = evaluateBatch(tr.model, b, rng);
+        for (let i = 0; i < b.valid; i++) {
+          const pred = Array.from(out.preds.subarray(i * len, (i + 1) * len));
+          n++;
+          exact += out.correct[i];
+          if (r.task === "arc") {
+            lines.push(JSON.stringify({
+              puzzle: ds.puzzleInfo("test", b.puzzleIndex[i]).name,
+              input: Array.from(b.inputs.subarray(i * len, (i + 1) * len)),
+              prediction: pred,
+              q_halt_logit: out.qHalt[i],
+            }));
+          } else {
+            lines.push(JSON.stringify({
+              prediction: pred,
+              label: Array.from(b.labels.subarray(i * len, (i + 1) * len)),
+              steps: out.steps,
+            }));
+          }
+        }
+      }
+    });
+    const path = predPath(r);
+    await Deno.writeTextFile(`${path}.tmp`, lines.join("\n") + "\n");
+    await Deno.rename(`${path}.tmp`, path);
+    return {
+      predictions: path,
+      examples: n,
+      exactAcc: n ? exact / n : null,
+      actSteps: r.config.arch.haltMaxSteps,
+      step: res.trainer.step,
+    };
+  });
+}
+
+/** score: benchmarks/score on the run's predictions. */
+export function scoreStep(r: RunSpec, _ctx: StepContext): Promise<StepOutcome> {
+  return runStep(r, "score", stepHashes(r).score, async () => {
+    const out = scoreDir(r);
+    if (r.task === "arc") {
+      // The original JSON of the test-split tasks: what the voter scores against.
+      await writeArcScoreTasks(r.config.data.dir!, arcTasksDir(r.runsRoot));
+      const run = await scoreArc({
+        predictions: [predPath(r)],
+        tasksDir: arcTasksDir(r.runsRoot),
+        model: r.model,
+      });
+      const files = await writeArcOutputs(run, out);
+      const k2 = run.score.ks.indexOf(2);
+      return { files, passAt2: k2 >= 0 ? 100 * run.score.passAtK[k2] : null };
+    }
+    const { metrics, provenance } = await scoreGrid(predPath(r));
+    const file = await writeAccuracy(metrics, { model: r.model, task: r.task }, provenance, out);
+    return { files: [file], exactAcc: 100 * metrics.exactAccuracy };
+  });
+}
+
+export const STEPS: Record<StepName, (r: RunSpec, ctx: StepContext) => Promise<StepOutcome>> = {
+  prepare: prepareStep,
+  parity: parityStep,
+  train: trainStep,
+  evaluate: evaluateStep,
+  score: scoreStep,
+};

@@ -1,0 +1,25 @@
+/** Test helpers of the reproduce pipeline. */
+import type { SummaryRow } from "./summary.ts";
+
+/** A summary.csv row with test defaults, fields overridden by `over`. */
+export function summaryRow(over: Partial<SummaryRow>): SummaryRow {
+  return {
+    task: "sudoku",
+    model: "trm-attn",
+    seed: 0,
+    params: 1000,
+    metric: "cell_accuracy",
+    k: null,
+    value: 74,
+    unit: "pct",
+    n: 64,
+    preset: "smoke",
+    scale: "smoke (tiny CI check; NOT the paper's setting)",
+    commit: "abc",
+    config_hash: "h1",
+    backend: "cpu",
+    device: "test",
+    definition: "d",
+    ...over,
+  };
+}
