@@ -7,7 +7,11 @@
  * model in PyTorch CPU (benchmarks/peers/torch_trm.py bench, f32 and bf16). Goals from the issue:
  * ours ≤ 0.8× PyTorch's f32 time and ≤ 1.3× the floor. Writes results/bench/train_step.csv.
  *
- *   deno task bench:train [--reps N] [--models a,b] [--tasks sudoku,arc] [--no-torch] [--out FILE]
+ *   deno task bench:train [--reps N] [--models a,b] [--tasks sudoku,arc] [--no-torch]
+ *                         [--torch-json FILE] [--out FILE]
+ *
+ * The peer needs ~6 minutes and ~20 GB for all four cells in f32 and bf16; `--torch-json` reuses
+ * its output from a separate run on the same machine (recorded in the `torch_source` column).
  */
 import { parseArgs } from "node:util";
 import { getBackend } from "../engine/backends/mod.ts";
@@ -26,6 +30,8 @@ const { values: args } = parseArgs({
     models: { type: "string", default: "trm-attn,tr-mamba2attn" },
     tasks: { type: "string", default: "sudoku,arc" },
     "no-torch": { type: "boolean", default: false },
+    /** PyTorch peer lines measured earlier (`torch_trm.py bench` output) instead of a new run. */
+    "torch-json": { type: "string" },
     out: { type: "string", default: "results/bench/train_step.csv" },
   },
 });
@@ -117,26 +123,38 @@ for (const task of args.tasks.split(",") as Task[]) {
   }
 }
 
+let torchSource = "";
 if (!args["no-torch"]) {
-  const script = new URL("./peers/torch_trm.py", import.meta.url).pathname;
-  const out = new Deno.Command("/usr/bin/python3", {
-    args: [
-      script,
-      "bench",
-      "--threads",
-      String(threads),
-      "--models",
-      args.models,
-      "--tasks",
-      args.tasks,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
-    console.warn(`PyTorch peer failed: ${err} (apt-get install python3-torch)`);
+  let text: string;
+  if (args["torch-json"]) {
+    text = Deno.readTextFileSync(args["torch-json"]).trim();
+    torchSource = `${args["torch-json"]} (a separate run on this machine)`;
+  } else {
+    const script = new URL("./peers/torch_trm.py", import.meta.url).pathname;
+    const out = new Deno.Command("/usr/bin/python3", {
+      args: [
+        script,
+        "bench",
+        "--threads",
+        String(threads),
+        "--models",
+        args.models,
+        "--tasks",
+        args.tasks,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    text = new TextDecoder().decode(out.stdout).trim();
+    torchSource = "same run";
+    if (!out.success) {
+      const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
+      console.warn(
+        `PyTorch peer exited with ${out.code} (signal ${out.signal ?? "none"}): ${
+          err || "no message"
+        }`,
+      );
+    }
   }
   for (const line of text ? text.split("\n") : []) {
     let o;
@@ -145,7 +163,7 @@ if (!args["no-torch"]) {
     } catch {
       continue; // not a result line
     }
-    if (!o.model || !o.seconds) continue;
+    if (!o.model || !o.seconds || !o.dtype) continue;
     const ours = rows.find((r) => r.impl === "ours" && r.model === o.model && r.task === o.task);
     const row: Row = {
       model: o.model,
@@ -175,6 +193,7 @@ await writeBenchCsv(args.out, rows, {
   backend: "cpu",
   threads,
   gemm: String(be.info.blas),
+  torch_source: torchSource,
   flop_convention:
     "matmul-like, 2/multiply-add; T(n+1) net calls fwd + (n+1) bwd at 2x (recursion/flops.ts)",
 });
