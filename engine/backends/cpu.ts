@@ -25,6 +25,7 @@
 import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/build.ts";
+import { attnSizes, need, nonneg, ssdSizes } from "./checks.ts";
 
 /** Options of `createCpuBackend`. */
 export interface CpuOptions {
@@ -292,21 +293,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       throw new TypeError(`${kernel}: ${name} must be an i32 buffer of the cpu backend`);
     }
     return b;
-  };
-  /** Checks `b` holds at least `n` elements. */
-  const need = (kernel: string, name: string, b: { length: number }, n: number, sizes: string) => {
-    if (b.length < n) {
-      throw new RangeError(
-        `${kernel}: ${name} has ${b.length} elements, needs ${n}: ${sizes}`,
-      );
-    }
-  };
-  const nonneg = (kernel: string, sizes: Record<string, number>) => {
-    for (const [k, v] of Object.entries(sizes)) {
-      if (!Number.isInteger(v) || v < 0) {
-        throw new RangeError(`${kernel}: ${k} must be a non-negative integer: ${v}`);
-      }
-    }
   };
   /** Checks n-element f32 buffers; returns them typed. */
   const flat = (kernel: string, n: number, bufs: Record<string, Buf>): Float32Array[] => {
@@ -790,26 +776,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     });
   }
 
-  /** Validates SSD dims; returns the element counts of its buffers. */
-  function ssdSizes(kernel: string, dims: SsdDims) {
-    const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
-    nonneg(kernel, { batch, seq, heads, headDim, groups, dState, chunk });
-    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ` +
-      `groups=${groups}, dState=${dState}, chunk=${chunk}`;
-    if (groups < 1 || heads % groups !== 0 || chunk < 1) {
-      throw new RangeError(
-        `${kernel}: heads must be a multiple of groups (>= 1) and chunk >= 1: ${sizes}`,
-      );
-    }
-    return {
-      sizes,
-      x: batch * seq * heads * headDim,
-      dt: batch * seq * heads,
-      bc: batch * seq * groups * dState,
-      state: batch * heads * headDim * dState,
-    };
-  }
-
   /**
    * Validates SSD dims and the inputs the scan and its backward share. Returns the sizes, a checker
    * of optional [batch, heads, headDim, dState] state buffers (null stays null), and the leading
@@ -862,10 +828,7 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     dense: Record<string, Buf>,
     lse: Buf,
   ): Float32Array[] {
-    nonneg(K, { batch, seq, heads, headDim, ld });
-    const hd = heads * headDim, tokens = batch * seq;
-    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ld=${ld}`;
-    if (ld < hd) throw new RangeError(`${K}: ld below heads·headDim: ${sizes}`);
+    const { hd, tokens, sizes } = attnSizes(K, batch, seq, heads, headDim, ld);
     const typed: Float32Array[] = [];
     for (const [name, b] of Object.entries(strided)) {
       const a = f(b, K, name);

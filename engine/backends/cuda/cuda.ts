@@ -27,6 +27,7 @@
 import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../../backend.ts";
 import { KernelError, NativeUnavailableError } from "../../errors.ts";
 import { buildCuda } from "./build.ts";
+import { attnSizes, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
 
 /** NativeUnavailableError for this backend (its message names the cuda backend). */
 export class CudaUnavailableError extends NativeUnavailableError {
@@ -429,18 +430,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     if (b.freed) throw new TypeError(`${kernel}: ${name} was freed`);
     return b;
   };
-  const need = (kernel: string, name: string, b: Buf, n: number, sizes: string) => {
-    if (b.length < n) {
-      throw new RangeError(`${kernel}: ${name} has ${b.length} elements, needs ${n}: ${sizes}`);
-    }
-  };
-  const nonneg = (kernel: string, sizes: Record<string, number>) => {
-    for (const [k, v] of Object.entries(sizes)) {
-      if (!Number.isInteger(v) || v < 0) {
-        throw new RangeError(`${kernel}: ${k} must be a non-negative integer: ${v}`);
-      }
-    }
-  };
   const B = BigInt;
   /** Checks named f32 buffers against needed lengths; returns their device addresses. */
   const ptrs = (kernel: string, sizes: string, bufs: [string, Buf, number][]): bigint[] =>
@@ -460,26 +449,13 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     return c.ptr;
   };
 
+  /** The shared SSD checks, plus the kernel's headDim limit; adds the dims as BigInt args. */
   function ssdSizes(kernel: string, dims: SsdDims) {
+    const z = ssdCounts(kernel, dims);
     const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
-    nonneg(kernel, { batch, seq, heads, headDim, groups, dState, chunk });
-    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ` +
-      `groups=${groups}, dState=${dState}, chunk=${chunk}`;
-    if (groups < 1 || heads % groups !== 0 || chunk < 1) {
-      throw new RangeError(
-        `${kernel}: heads must be a multiple of groups (>= 1) and chunk >= 1: ${sizes}`,
-      );
-    }
-    if (headDim > 1024) throw new RangeError(`${kernel}: headDim above 1024: ${sizes}`);
+    if (headDim > 1024) throw new RangeError(`${kernel}: headDim above 1024: ${z.sizes}`);
     const dimArgs = [batch, seq, heads, headDim, groups, dState, chunk].map(B);
-    return {
-      sizes,
-      dimArgs,
-      x: batch * seq * heads * headDim,
-      dt: batch * seq * heads,
-      bc: batch * seq * groups * dState,
-      state: batch * heads * headDim * dState,
-    };
+    return { ...z, dimArgs };
   }
 
   function attnPtrs(
@@ -493,10 +469,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     dense: Record<string, Buf>,
     lse: Buf,
   ): bigint[] | null {
-    nonneg(K, { batch, seq, heads, headDim, ld });
-    const hd = heads * headDim, tokens = batch * seq;
-    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ld=${ld}`;
-    if (ld < hd) throw new RangeError(`${K}: ld below heads·headDim: ${sizes}`);
+    const { hd, tokens, sizes } = attnSizes(K, batch, seq, heads, headDim, ld);
     if (headDim > maxHeadDim) {
       throw new RangeError(`${K}: headDim above ${maxHeadDim} (the kernel's limit): ${sizes}`);
     }
