@@ -14,8 +14,16 @@
  * const lib = Deno.dlopen(path, { trm_num_threads: { parameters: [], result: "i32" } });
  * ```
  */
-import { createHash } from "node:crypto";
 import { NativeUnavailableError } from "../errors.ts";
+import {
+  buildDirFrom,
+  compileInto,
+  fileExists,
+  firstLines,
+  firstThatRuns,
+  hashSources,
+  listSources,
+} from "./build_util.ts";
 
 /** Compiler flags of the library (part of its hash). */
 export const NATIVE_CFLAGS: readonly string[] = [
@@ -33,21 +41,13 @@ const LDLIBS = ["-lm", "-Wl,-z,nodelete"];
 
 const SOURCE_DIR = new URL("./", import.meta.url);
 /** Output folder: engine/native/build/, or $TRM_NATIVE_BUILD_DIR (tests, read-only checkouts). */
-const BUILD_DIR = buildDir();
-
-function buildDir(): URL {
-  const env = Deno.env.get("TRM_NATIVE_BUILD_DIR");
-  if (!env) return new URL("./build/", import.meta.url);
-  return new URL(`file://${env.startsWith("/") ? env : `${Deno.cwd()}/${env}`}/`);
-}
+const BUILD_DIR = buildDirFrom("TRM_NATIVE_BUILD_DIR", new URL("./build/", import.meta.url));
+/** File names of built libraries (any hash). */
+const LIBRARY_NAME = /^libtrm_cpu-[0-9a-f]{16}\.so$/;
 
 /** The C sources and headers of the library, sorted by name. */
 export function nativeSources(): string[] {
-  const names: string[] = [];
-  for (const e of Deno.readDirSync(SOURCE_DIR)) {
-    if (e.isFile && (e.name.endsWith(".c") || e.name.endsWith(".h"))) names.push(e.name);
-  }
-  return names.sort();
+  return listSources(SOURCE_DIR, [".c", ".h"]);
 }
 
 /** The CPU identity lines that `-march=native` depends on (empty where /proc is missing). */
@@ -63,15 +63,11 @@ function cpuIdentity(): string {
 
 /** SHA-256 (hex) over the sources, flags and CPU identity; the library's file name holds 16 digits. */
 export function nativeSourceHash(): string {
-  const h = createHash("sha256");
-  h.update(`flags:${NATIVE_CFLAGS.join(" ")} ${LDLIBS.join(" ")}\n`);
-  h.update(`cpu:${cpuIdentity()}\n`);
-  for (const name of nativeSources()) {
-    const text = Deno.readFileSync(new URL(name, SOURCE_DIR));
-    h.update(`file:${name}:${text.length}\n`);
-    h.update(text);
-  }
-  return h.digest("hex");
+  return hashSources(
+    `flags:${NATIVE_CFLAGS.join(" ")} ${LDLIBS.join(" ")}\ncpu:${cpuIdentity()}\n`,
+    SOURCE_DIR,
+    nativeSources(),
+  );
 }
 
 /** Where the library for the current sources lives (it may not be built yet). */
@@ -79,35 +75,10 @@ export function libraryPath(hash: string = nativeSourceHash()): string {
   return new URL(`libtrm_cpu-${hash.slice(0, 16)}.so`, BUILD_DIR).pathname;
 }
 
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /** The first C compiler that runs: $CC, then cc, gcc, clang. */
 function findCompiler(): string | null {
   const candidates = [Deno.env.get("CC"), "cc", "gcc", "clang"].filter((c): c is string => !!c);
-  for (const cc of candidates) {
-    try {
-      const r = new Deno.Command(cc, { args: ["--version"], stdout: "null", stderr: "null" })
-        .outputSync();
-      if (r.success) return cc;
-    } catch {
-      // not installed: try the next one
-    }
-  }
-  return null;
-}
-
-/** Removes libraries built from other sources (Linux keeps any still-mapped copy alive). */
-function pruneStale(keep: string) {
-  for (const e of Deno.readDirSync(BUILD_DIR)) {
-    const p = new URL(e.name, BUILD_DIR).pathname;
-    if (e.isFile && /^libtrm_cpu-[0-9a-f]{16}\.so$/.test(e.name) && p !== keep) Deno.removeSync(p);
-  }
+  return firstThatRuns(candidates)?.cmd ?? null;
 }
 
 /** What `ensureNativeLibrary` did, for the build script's report. */
@@ -139,7 +110,7 @@ export function buildNative(force = false): NativeBuildResult {
     );
   }
   const path = libraryPath(hash);
-  if (!force && exists(path)) return { path, hash, built: false };
+  if (!force && fileExists(path)) return { path, hash, built: false };
 
   const cc = findCompiler();
   if (!cc) {
@@ -148,34 +119,23 @@ export function buildNative(force = false): NativeBuildResult {
       "apt-get install gcc, or set CC to a compiler with OpenMP",
     );
   }
-  Deno.mkdirSync(BUILD_DIR, { recursive: true });
-  // Compile to a private name, then rename: parallel test processes may build at the same time.
-  const tmp = `${path}.tmp-${Deno.pid}`;
   const sources = nativeSources().filter((n) => n.endsWith(".c")).map((n) =>
     new URL(n, SOURCE_DIR).pathname
   );
-  const t0 = performance.now();
-  const r = new Deno.Command(cc, {
-    args: [...NATIVE_CFLAGS, "-o", tmp, ...sources, ...LDLIBS],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!r.success) {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // nothing was written
-    }
-    const err = new TextDecoder().decode(r.stderr).split("\n").filter((l) => l.trim()).slice(0, 12)
-      .join("\n");
+  const r = compileInto(
+    BUILD_DIR,
+    path,
+    cc,
+    (tmp) => [...NATIVE_CFLAGS, "-o", tmp, ...sources, ...LDLIBS],
+    LIBRARY_NAME,
+  );
+  if (!r.ok) {
     throw new NativeUnavailableError(
-      `compile failed (${cc} ${NATIVE_CFLAGS.join(" ")}): ${err}`,
+      `compile failed (${cc} ${NATIVE_CFLAGS.join(" ")}): ${firstLines(r.stderr)}`,
       "fix the error above, or check that the compiler supports -fopenmp and -march=native",
     );
   }
-  Deno.renameSync(tmp, path);
-  pruneStale(path);
-  return { path, hash, built: true, compiler: cc, seconds: (performance.now() - t0) / 1000 };
+  return { path, hash, built: true, compiler: cc, seconds: r.seconds };
 }
 
 if (import.meta.main) {

@@ -18,17 +18,21 @@
  * const path = ensureCudaLibrary(); // builds on first use; NativeUnavailableError if it cannot
  * ```
  */
-import { createHash } from "node:crypto";
 import { NativeUnavailableError } from "../../errors.ts";
+import {
+  buildDirFrom,
+  compileInto,
+  fileExists,
+  firstLines,
+  firstThatRuns,
+  hashSources,
+  listSources,
+} from "../../native/build_util.ts";
 
 const SOURCE_DIR = new URL("./", import.meta.url);
-const BUILD_DIR = buildDir();
-
-function buildDir(): URL {
-  const env = Deno.env.get("TRM_CUDA_BUILD_DIR");
-  if (!env) return new URL("./build/", import.meta.url);
-  return new URL(`file://${env.startsWith("/") ? env : `${Deno.cwd()}/${env}`}/`);
-}
+const BUILD_DIR = buildDirFrom("TRM_CUDA_BUILD_DIR", new URL("./build/", import.meta.url));
+/** File names of built libraries (any hash). */
+const LIBRARY_NAME = /^libtrm_cuda-[0-9a-f]{16}\.so$/;
 
 /** The target architectures (compute capabilities ×10), from TRM_CUDA_ARCH or the default 90. */
 export function cudaArchs(): number[] {
@@ -58,63 +62,28 @@ export function nvccFlags(archs: number[] = cudaArchs()): string[] {
 
 /** The .cu sources and .cuh headers, sorted by name. */
 export function cudaSources(): string[] {
-  const names: string[] = [];
-  for (const e of Deno.readDirSync(SOURCE_DIR)) {
-    if (e.isFile && (e.name.endsWith(".cu") || e.name.endsWith(".cuh"))) names.push(e.name);
-  }
-  return names.sort();
+  return listSources(SOURCE_DIR, [".cu", ".cuh"]);
 }
 
 /** The first nvcc that runs, with its version line; null when there is none. */
 export function findNvcc(): { nvcc: string; version: string } | null {
   const candidates = [Deno.env.get("NVCC"), "nvcc", "/usr/local/cuda/bin/nvcc"]
     .filter((c): c is string => !!c);
-  for (const nvcc of candidates) {
-    try {
-      const r = new Deno.Command(nvcc, { args: ["--version"], stdout: "piped", stderr: "null" })
-        .outputSync();
-      if (!r.success) continue;
-      const text = new TextDecoder().decode(r.stdout);
-      const version = text.split("\n").find((l) => l.includes("release")) ?? text.trim();
-      return { nvcc, version: version.trim() };
-    } catch {
-      // not installed here: try the next one
-    }
-  }
-  return null;
+  const found = firstThatRuns(candidates);
+  if (!found) return null;
+  const text = found.stdout;
+  const version = text.split("\n").find((l) => l.includes("release")) ?? text.trim();
+  return { nvcc: found.cmd, version: version.trim() };
 }
 
 /** SHA-256 (hex) over the sources, the flags and the compiler version. */
 export function cudaSourceHash(flags: string[] = nvccFlags(), compiler = "unknown"): string {
-  const h = createHash("sha256");
-  h.update(`flags:${flags.join(" ")}\ncompiler:${compiler}\n`);
-  for (const name of cudaSources()) {
-    const text = Deno.readFileSync(new URL(name, SOURCE_DIR));
-    h.update(`file:${name}:${text.length}\n`);
-    h.update(text);
-  }
-  return h.digest("hex");
+  return hashSources(`flags:${flags.join(" ")}\ncompiler:${compiler}\n`, SOURCE_DIR, cudaSources());
 }
 
 /** Where the library for a hash lives (it may not be built yet). */
 export function cudaLibraryPath(hash: string): string {
   return new URL(`libtrm_cuda-${hash.slice(0, 16)}.so`, BUILD_DIR).pathname;
-}
-
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** Removes libraries built from other sources (Linux keeps a still-mapped copy alive). */
-function pruneStale(keep: string) {
-  for (const e of Deno.readDirSync(BUILD_DIR)) {
-    const p = new URL(e.name, BUILD_DIR).pathname;
-    if (e.isFile && /^libtrm_cuda-[0-9a-f]{16}\.so$/.test(e.name) && p !== keep) Deno.removeSync(p);
-  }
 }
 
 /** What `buildCuda` did. */
@@ -157,35 +126,24 @@ export function buildCuda(force = false): CudaBuildResult {
   }
   const path = cudaLibraryPath(hash);
   const base = { path, hash, nvcc: found.nvcc, nvccVersion: found.version, flags };
-  if (!force && exists(path)) return { ...base, built: false };
-  Deno.mkdirSync(BUILD_DIR, { recursive: true });
-  // Compile to a private name, then rename: parallel test processes may build at the same time.
-  const tmp = `${path}.tmp-${Deno.pid}`;
+  if (!force && fileExists(path)) return { ...base, built: false };
   const sources = cudaSources().filter((n) => n.endsWith(".cu")).map((n) =>
     new URL(n, SOURCE_DIR).pathname
   );
-  const t0 = performance.now();
-  const r = new Deno.Command(found.nvcc, {
-    args: [...flags, "-o", tmp, ...sources],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!r.success) {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // nothing was written
-    }
-    const text = new TextDecoder().decode(r.stderr) + new TextDecoder().decode(r.stdout);
-    const err = text.split("\n").filter((l) => l.trim()).slice(0, 12).join("\n");
+  const r = compileInto(
+    BUILD_DIR,
+    path,
+    found.nvcc,
+    (tmp) => [...flags, "-o", tmp, ...sources],
+    LIBRARY_NAME,
+  );
+  if (!r.ok) {
     throw new NativeUnavailableError(
-      `CUDA compile failed (${found.nvcc} ${flags.join(" ")}): ${err}`,
+      `CUDA compile failed (${found.nvcc} ${flags.join(" ")}): ${firstLines(r.stderr + r.stdout)}`,
       "fix the error above; check that nvcc supports the architectures in TRM_CUDA_ARCH",
     );
   }
-  Deno.renameSync(tmp, path);
-  pruneStale(path);
-  return { ...base, built: true, seconds: (performance.now() - t0) / 1000 };
+  return { ...base, built: true, seconds: r.seconds };
 }
 
 if (import.meta.main) {

@@ -1,0 +1,110 @@
+/**
+ * Steps shared by the native library builds (`engine/native/build.ts` for the C kernels,
+ * `engine/backends/cuda/build.ts` for the CUDA kernels): the output folder, listing and hashing the
+ * sources, finding a compiler that runs, compiling to a private name and renaming it into place,
+ * and pruning libraries built from other sources.
+ *
+ * @example
+ * ```ts
+ * import { hashSources, listSources } from "./build_util.ts";
+ * const dir = new URL("./", import.meta.url);
+ * const hash = hashSources("flags:-O3\n", dir, listSources(dir, [".c", ".h"]));
+ * ```
+ */
+import { createHash } from "node:crypto";
+
+/** The output folder: `$envVar` (absolute, or relative to the working directory) or `fallback`. */
+export function buildDirFrom(envVar: string, fallback: URL): URL {
+  const env = Deno.env.get(envVar);
+  if (!env) return fallback;
+  return new URL(`file://${env.startsWith("/") ? env : `${Deno.cwd()}/${env}`}/`);
+}
+
+/** The files of `dir` whose names end with one of `exts`, sorted by name. */
+export function listSources(dir: URL, exts: readonly string[]): string[] {
+  const names: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isFile && exts.some((x) => e.name.endsWith(x))) names.push(e.name);
+  }
+  return names.sort();
+}
+
+/** SHA-256 (hex) over `header`, then each named file of `dir` (name, length and contents). */
+export function hashSources(header: string, dir: URL, names: readonly string[]): string {
+  const h = createHash("sha256");
+  h.update(header);
+  for (const name of names) {
+    const text = Deno.readFileSync(new URL(name, dir));
+    h.update(`file:${name}:${text.length}\n`);
+    h.update(text);
+  }
+  return h.digest("hex");
+}
+
+/** Whether `path` is a file. */
+export function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** The first candidate whose `--version` succeeds, with its stdout; null when none runs. */
+export function firstThatRuns(candidates: string[]): { cmd: string; stdout: string } | null {
+  for (const cmd of candidates) {
+    try {
+      const r = new Deno.Command(cmd, { args: ["--version"], stdout: "piped", stderr: "null" })
+        .outputSync();
+      if (r.success) return { cmd, stdout: new TextDecoder().decode(r.stdout) };
+    } catch {
+      // not installed here: try the next one
+    }
+  }
+  return null;
+}
+
+/** Removes files of `dir` matching `pattern` other than `keep` (Linux keeps mapped copies alive). */
+export function pruneStale(dir: URL, pattern: RegExp, keep: string) {
+  for (const e of Deno.readDirSync(dir)) {
+    const p = new URL(e.name, dir).pathname;
+    if (e.isFile && pattern.test(e.name) && p !== keep) Deno.removeSync(p);
+  }
+}
+
+/** The first `n` non-blank lines of `text`. */
+export function firstLines(text: string, n = 12): string {
+  return text.split("\n").filter((l) => l.trim()).slice(0, n).join("\n");
+}
+
+/**
+ * Runs `compiler` with `args(tmp)` to write the library at a private temporary name, then renames
+ * it to `path` and prunes the stale libraries of `buildDir` matching `stale`: parallel test
+ * processes may build at the same time. On failure the temporary file is removed and the
+ * compiler's output returned.
+ */
+export function compileInto(
+  buildDir: URL,
+  path: string,
+  compiler: string,
+  args: (tmp: string) => string[],
+  stale: RegExp,
+): { ok: true; seconds: number } | { ok: false; stderr: string; stdout: string } {
+  Deno.mkdirSync(buildDir, { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const t0 = performance.now();
+  const r = new Deno.Command(compiler, { args: args(tmp), stdout: "piped", stderr: "piped" })
+    .outputSync();
+  if (!r.success) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // nothing was written
+    }
+    const dec = new TextDecoder();
+    return { ok: false, stderr: dec.decode(r.stderr), stdout: dec.decode(r.stdout) };
+  }
+  Deno.renameSync(tmp, path);
+  pruneStale(buildDir, stale, path);
+  return { ok: true, seconds: (performance.now() - t0) / 1000 };
+}
