@@ -15,13 +15,9 @@
  */
 import { parseArgs } from "node:util";
 import { getBackend } from "../engine/backends/mod.ts";
-import { Rng } from "../engine/rng.ts";
-import { paperConfig } from "../recursion/config.ts";
 import type { ModelName } from "../recursion/config.ts";
 import { trainStepFlops } from "../recursion/flops.ts";
-import { createTrm } from "../recursion/model.ts";
-import { Trainer } from "../recursion/trainer.ts";
-import { TASK_SHAPES } from "../recursion/parity.ts";
+import { benchSetup } from "../recursion/bench_setup.ts";
 import { bestTimes, writeBenchCsv } from "./bench_util.ts";
 
 const { values: args } = parseArgs({
@@ -60,31 +56,9 @@ console.log(`train-step benchmark: cpu backend (gemm ${be.info.blas}), ${threads
 for (const task of args.tasks.split(",") as Task[]) {
   if (!(task in SHAPES)) throw new RangeError(`unknown task: ${task} (sudoku, arc)`);
   for (const model of args.models.split(",") as ModelName[]) {
-    const shape = TASK_SHAPES[task];
-    const cfg = paperConfig(model, { ...shape, numPuzzleIds: 16 });
-    const b = SHAPES[task].batch, lp = cfg.seqLen + cfg.prefixLen;
-    const rng = new Rng(0);
-    const m = createTrm(be, rng.fork("model"), cfg);
-    const trainer = new Trainer(m, {
-      batchSize: b,
-      lr: 1e-4,
-      warmupSteps: 10,
-      lrMinRatio: 1,
-      totalSteps: 100,
-      weightDecay: 0.1,
-      beta1: 0.9,
-      beta2: 0.95,
-      puzzleLr: 1e-2,
-      puzzleWeightDecay: 0.1,
-      emaDecay: 0.999,
-    }, rng.fork("act"));
-    const data = rng.fork("data");
-    const batch = {
-      size: b,
-      inputs: Int32Array.from({ length: b * cfg.seqLen }, () => 1 + data.int(cfg.vocab - 1)),
-      labels: Int32Array.from({ length: b * cfg.seqLen }, () => 1 + data.int(cfg.vocab - 1)),
-      puzzleIdentifiers: Int32Array.from({ length: b }, () => 1 + data.int(15)),
-    };
+    const b = SHAPES[task].batch;
+    const { cfg, trainer, batch } = benchSetup(be, model, task, b, 0);
+    const lp = cfg.seqLen + cfg.prefixLen;
     // The GEMM floor's rate: the qkv-projection shape of this batch, raw, on preallocated buffers.
     const [gm, gn, gk] = [b * lp, 3 * cfg.hidden, cfg.hidden];
     const ga = new Float32Array(gm * gk).fill(0.5), gb = new Float32Array(gn * gk).fill(0.25);

@@ -18,13 +18,10 @@ import { parseArgs } from "node:util";
 import type { Backend } from "../../engine/backend.ts";
 import { createCpuBackend } from "../../engine/backends/cpu.ts";
 import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
-import { Rng } from "../../engine/rng.ts";
-import { paperConfig } from "../../recursion/config.ts";
+import { benchSetup } from "../../recursion/bench_setup.ts";
 import type { ModelName } from "../../recursion/config.ts";
 import { trainStepFlops } from "../../recursion/flops.ts";
-import { createTrm } from "../../recursion/model.ts";
-import { TASK_SHAPES } from "../../recursion/parity.ts";
-import { type StepMetrics, Trainer } from "../../recursion/trainer.ts";
+import type { StepMetrics } from "../../recursion/trainer.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -61,29 +58,7 @@ function record(r: Row) {
 }
 
 function makeTrainer(be: Backend, model: ModelName, b: number) {
-  const cfg = paperConfig(model, { ...TASK_SHAPES.arc, numPuzzleIds: 16 });
-  const rng = new Rng(7);
-  const m = createTrm(be, rng.fork("model"), cfg);
-  const tr = new Trainer(m, {
-    batchSize: b,
-    lr: 1e-4,
-    warmupSteps: 10,
-    lrMinRatio: 1,
-    totalSteps: 100,
-    weightDecay: 0.1,
-    beta1: 0.9,
-    beta2: 0.95,
-    puzzleLr: 1e-2,
-    puzzleWeightDecay: 0.1,
-    emaDecay: 0.999,
-  }, rng.fork("act"));
-  const data = rng.fork("data");
-  const batch = {
-    size: b,
-    inputs: Int32Array.from({ length: b * cfg.seqLen }, () => 1 + data.int(cfg.vocab - 1)),
-    labels: Int32Array.from({ length: b * cfg.seqLen }, () => 1 + data.int(cfg.vocab - 1)),
-    puzzleIdentifiers: Int32Array.from({ length: b }, () => 1 + data.int(15)),
-  };
+  const { cfg, trainer: tr, batch } = benchSetup(be, model, "arc", b, 7);
   return { cfg, tr, batch };
 }
 
