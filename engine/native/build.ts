@@ -23,6 +23,7 @@ import {
   firstThatRuns,
   hashSources,
   listSources,
+  runBuildCli,
 } from "./build_util.ts";
 
 /** Compiler flags of the library (part of its hash). */
@@ -139,20 +140,9 @@ export function buildNative(force = false): NativeBuildResult {
 }
 
 if (import.meta.main) {
-  const force = Deno.args.includes("--force");
-  try {
-    const r = buildNative(force);
-    if (r.built) {
-      console.log(
-        `built ${r.path} with ${r.compiler} ${NATIVE_CFLAGS.join(" ")} in ${
-          r.seconds!.toFixed(1)
-        } s`,
-      );
-    } else {
-      console.log(`up to date: ${r.path} (source hash ${r.hash.slice(0, 16)})`);
-    }
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(1);
-  }
+  runBuildCli(
+    buildNative,
+    (r) =>
+      `built ${r.path} with ${r.compiler} ${NATIVE_CFLAGS.join(" ")} in ${r.seconds!.toFixed(1)} s`,
+  );
 }

@@ -108,3 +108,22 @@ export function compileInto(
   pruneStale(buildDir, stale, path);
   return { ok: true, seconds: (performance.now() - t0) / 1000 };
 }
+
+/**
+ * The command line of a build script: builds (recompiling with `--force`), prints `builtLine(r)`
+ * when it compiled or an up-to-date line when not, and exits 1 with the error message on failure.
+ */
+export function runBuildCli<R extends { built: boolean; path: string; hash: string }>(
+  build: (force: boolean) => R,
+  builtLine: (r: R) => string,
+) {
+  const force = Deno.args.includes("--force");
+  try {
+    const r = build(force);
+    if (r.built) console.log(builtLine(r));
+    else console.log(`up to date: ${r.path} (source hash ${r.hash.slice(0, 16)})`);
+  } catch (e) {
+    console.error((e as Error).message);
+    Deno.exit(1);
+  }
+}

@@ -27,6 +27,7 @@ import {
   firstThatRuns,
   hashSources,
   listSources,
+  runBuildCli,
 } from "../../native/build_util.ts";
 
 const SOURCE_DIR = new URL("./", import.meta.url);
@@ -147,20 +148,11 @@ export function buildCuda(force = false): CudaBuildResult {
 }
 
 if (import.meta.main) {
-  const force = Deno.args.includes("--force");
-  try {
-    const r = buildCuda(force);
-    if (r.built) {
-      console.log(
-        `built ${r.path} with ${r.nvcc} (${r.nvccVersion}) ${r.flags.join(" ")} in ${
-          r.seconds!.toFixed(1)
-        } s`,
-      );
-    } else {
-      console.log(`up to date: ${r.path} (source hash ${r.hash.slice(0, 16)})`);
-    }
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(1);
-  }
+  runBuildCli(
+    buildCuda,
+    (r) =>
+      `built ${r.path} with ${r.nvcc} (${r.nvccVersion}) ${r.flags.join(" ")} in ${
+        r.seconds!.toFixed(1)
+      } s`,
+  );
 }
