@@ -37,7 +37,7 @@
  * both go through the same checks.
  */
 import { createHash } from "node:crypto";
-import { MAMBA_DEFAULTS, type MambaSettings, MODEL_NAMES, type ModelName } from "./config.ts";
+import { MAMBA_DEFAULTS, MODEL_NAMES, type ModelConfig, type ModelName } from "./config.ts";
 
 export const TASK_NAMES = ["sudoku", "maze", "arc"] as const;
 export type TaskName = typeof TASK_NAMES[number];
@@ -46,21 +46,11 @@ export type PresetName = typeof PRESET_NAMES[number];
 export const BACKEND_NAMES = ["auto", "ref", "cpu"] as const;
 export type BackendChoice = typeof BACKEND_NAMES[number];
 
-/** Architecture settings; vocab, sequence length and puzzle ids come from the dataset. */
-export interface ArchSettings {
-  hidden: number;
-  heads: number;
-  expansion: number;
-  prefixLen: number;
-  /** T */
-  hCycles: number;
-  /** n (official L_cycles) */
-  lCycles: number;
-  rope: boolean;
-  mamba: MambaSettings;
-  haltMaxSteps: number;
-  haltExploration: number;
-}
+/**
+ * Architecture settings: the model configuration less what comes from the run (the model name)
+ * and from the dataset (vocab, sequence length, puzzle ids).
+ */
+export type ArchSettings = Omit<ModelConfig, "model" | "vocab" | "seqLen" | "numPuzzleIds">;
 
 /** A dataset our generator builds when no `--data` folder is given. */
 export interface GenerateSettings {
@@ -191,42 +181,13 @@ export function presetConfig(
     scale: "cpu-mini (reduced; NOT the paper's setting)",
     seed,
     backend: "auto",
-    arch: {
-      hidden: 64,
-      heads: 4,
-      expansion: 4,
-      prefixLen: 16,
-      hCycles: 2,
-      lCycles: 2,
-      rope,
-      mamba: { ...MAMBA_DEFAULTS, dState: 16, headdim: 16, chunkSize: 64 },
-      haltMaxSteps: 8,
-      haltExploration: 0.1,
-    },
+    arch: reducedArch(64, 4, 8, rope),
     data: {
       dir: null,
       generate: { kind: "sudoku", size: 4, train: 500, test: 250, aug: 100, seed: 42 },
       cacheRoot: ".cache/datasets",
     },
-    train: {
-      batchSize: 64,
-      lr: 1e-3,
-      warmupSteps: 100,
-      lrMinRatio: 1,
-      weightDecay: 0.1,
-      beta1: 0.9,
-      beta2: 0.95,
-      puzzleLr: 1e-3,
-      puzzleWeightDecay: 0.1,
-      emaDecay: 0.99,
-      epochs: 1_000_000,
-      epochsPerPass: 1,
-      steps: 3000,
-      evalEvery: 250,
-      checkpointEvery: 500,
-      evalBatchSize: 128,
-      evalMaxExamples: null,
-    },
+    train: reducedSchedule({}),
   };
 }
 

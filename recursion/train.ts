@@ -121,22 +121,13 @@ export function modelConfigFor(
   c: RunConfig,
   meta: { vocabSize: number; seqLen: number; numPuzzleIdentifiers: number },
 ): ModelConfig {
-  const a = c.arch;
   return {
+    ...c.arch,
+    mamba: { ...c.arch.mamba },
     model: c.model,
     vocab: meta.vocabSize,
     seqLen: meta.seqLen,
-    hidden: a.hidden,
-    heads: a.heads,
-    expansion: a.expansion,
-    prefixLen: a.prefixLen,
-    hCycles: a.hCycles,
-    lCycles: a.lCycles,
-    rope: a.rope,
-    mamba: { ...a.mamba },
     numPuzzleIds: meta.numPuzzleIdentifiers,
-    haltMaxSteps: a.haltMaxSteps,
-    haltExploration: a.haltExploration,
   };
 }
 

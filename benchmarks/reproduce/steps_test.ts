@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { nativeStatus } from "../../engine/backends/mod.ts";
 import { presetConfig, type RunConfig } from "../../recursion/presets.ts";
-import { runTraining } from "../../recursion/train.ts";
+import { EVAL_COLUMNS, runTraining } from "../../recursion/train.ts";
 import { readCsv } from "../score/csv.ts";
 import { readMarker } from "./markers.ts";
 import {
@@ -129,17 +129,7 @@ Deno.test("reproduce steps: an interrupted train step resumes from its checkpoin
     assert.ok(lines.some((l) => l.includes("starting over")), lines.join("\n"));
     assert.equal(await readMarker(r.dir, "evaluate"), null);
     assert.equal(await readMarker(r.dir, "score"), null);
-    const evals = await readCsv(`${trainDir(r)}/eval.csv`, [
-      "step",
-      "examples",
-      "exact_acc",
-      "cell_acc",
-      "mean_q_halt_logit",
-      "q_halt_acc",
-      "act_steps",
-      "eval_s",
-      "elapsed_s",
-    ]);
+    const evals = await readCsv(`${trainDir(r)}/eval.csv`, EVAL_COLUMNS);
     assert.deepEqual(evals.map((e) => e.step), ["4", "8"]);
   } finally {
     await Deno.remove(root, { recursive: true });
