@@ -26,7 +26,8 @@ import type { Backend } from "../engine/backend.ts";
 import { getBackend } from "../engine/backends/mod.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { Rng } from "../engine/rng.ts";
-import { createOperator, type OperatorSpec, swigluInter } from "../operators/mod.ts";
+import { createOperator, type OperatorSpec } from "../operators/mod.ts";
+import { operatorForwardFlops } from "../recursion/flops.ts";
 import { assertBackendsAgree } from "../operators/testing.ts";
 import {
   bestTimes,
@@ -88,21 +89,7 @@ function spec(name: string, l: number, dModel = D): OperatorSpec {
 
 /** Forward FLOPs (matmul-like, 2 per multiply-add) of an operator at [b, l, D]. */
 function forwardFlops(name: string, b: number, l: number): number {
-  const t = b * l;
-  switch (name) {
-    case "attention":
-      return 8 * t * D * D + 4 * b * l * l * D;
-    case "swiglu":
-      return 6 * t * D * swigluInter(D);
-    case "mlp_t":
-      return 6 * b * D * l * swigluInter(l);
-    case "mamba2": {
-      const din = M2.expand * D, gn = M2.ngroups * M2.dState, h = din / M2.headdim;
-      const proj = 2 * din + 2 * gn + h, conv = din + 2 * gn;
-      return 2 * t * D * (proj + din) + t * (5 * M2.dState * din + 2 * M2.dConv * conv);
-    }
-  }
-  throw new RangeError(name);
+  return operatorForwardFlops(spec(name, l), b, l, D);
 }
 
 function randomTensor(b: Backend, shape: number[], requiresGrad = false) {

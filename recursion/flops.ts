@@ -6,8 +6,13 @@ import { swigluInter } from "../operators/swiglu.ts";
 import type { OperatorSpec } from "../operators/mod.ts";
 import { type ModelConfig, operatorStack } from "./config.ts";
 
-/** Forward FLOPs of one operator on [b, l, width]. */
-export function operatorForwardFlops(spec: OperatorSpec, b: number, l: number): number {
+/** Forward FLOPs of one operator on an input [b, l, width]. */
+export function operatorForwardFlops(
+  spec: OperatorSpec,
+  b: number,
+  l: number,
+  width: number,
+): number {
   const t = b * l;
   switch (spec.kind) {
     case "attention": {
@@ -16,10 +21,9 @@ export function operatorForwardFlops(spec: OperatorSpec, b: number, l: number): 
     }
     case "swiglu":
       return 6 * t * spec.hidden * swigluInter(spec.hidden, spec.expansion);
-    case "mlp_t": {
-      // Mixes along the sequence: width l, applied to every feature column of [b, ·, d].
-      throw new RangeError("mlp_t FLOPs need the feature width: use stackForwardFlops");
-    }
+    case "mlp_t":
+      // Mixes along the sequence (its width is l), for every one of the `width` feature columns.
+      return 6 * b * width * l * swigluInter(l, spec.expansion);
     case "mamba2": {
       const d = spec.dModel, n = spec.dState ?? 128, e = spec.expand ?? 2;
       const p = spec.headdim ?? 64, g = spec.ngroups ?? 1, k = spec.dConv ?? 4;
@@ -35,11 +39,7 @@ export function netForwardFlops(cfg: ModelConfig, b: number): number {
   const l = cfg.seqLen + cfg.prefixLen;
   let f = 0;
   for (const layer of operatorStack(cfg)) {
-    for (const spec of layer) {
-      f += spec.kind === "mlp_t"
-        ? 6 * b * cfg.hidden * l * swigluInter(l, spec.expansion)
-        : operatorForwardFlops(spec, b, l);
-    }
+    for (const spec of layer) f += operatorForwardFlops(spec, b, l, cfg.hidden);
   }
   return f;
 }
