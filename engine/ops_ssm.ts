@@ -144,6 +144,32 @@ function ssdGrads(
   return dInit ? [...g, dInit] : g;
 }
 
+/** Runs the scan forward: y [B, T, H, P] and, when asked for, the final state [B, H, P, N]. */
+function ssdForward(
+  dims: SsdDims,
+  inputs: Tensor[],
+  withFinal: boolean,
+): { y: Tensor; fin: Tensor | null } {
+  const [x, dt, A, Bm, Cm, D, init] = inputs;
+  const be = x.backend;
+  const { batch, heads, headDim, dState } = dims;
+  const y = empty(be, x.shape);
+  const fin = withFinal ? empty(be, [batch, heads, headDim, dState]) : null;
+  be.ssdScan(
+    dims,
+    x.buf,
+    dt.buf,
+    A.buf,
+    Bm.buf,
+    Cm.buf,
+    D.buf,
+    init?.buf ?? null,
+    y.buf,
+    fin?.buf ?? null,
+  );
+  return { y, fin };
+}
+
 /**
  * Mamba-2's selective scan (spec-mamba2 §2.1) with the D skip: x [B, T, H, P], dt [B, T, H]
  * (Δ after softplus), A [H] (negative), Bm and Cm [B, T, G, N], D [H] → y [B, T, H, P].
@@ -158,20 +184,7 @@ export function ssdScan(
   opts: SsdOptions = {},
 ): Tensor {
   const { dims, inputs } = ssdArgs("ssdScan", x, dt, A, Bm, Cm, D, opts);
-  const be = x.backend;
-  const y = empty(be, x.shape);
-  be.ssdScan(
-    dims,
-    x.buf,
-    dt.buf,
-    A.buf,
-    Bm.buf,
-    Cm.buf,
-    D.buf,
-    opts.init?.buf ?? null,
-    y.buf,
-    null,
-  );
+  const { y } = ssdForward(dims, inputs, false);
   return record(y, "ssdScan", inputs, (g) => ssdGrads(dims, inputs, g, null));
 }
 
@@ -186,25 +199,10 @@ export function ssdFinalState(
   opts: SsdOptions = {},
 ): Tensor {
   const { dims, inputs } = ssdArgs("ssdFinalState", x, dt, A, Bm, Cm, D, opts);
-  const be = x.backend;
-  const { batch, heads, headDim, dState } = dims;
-  const fin = empty(be, [batch, heads, headDim, dState]);
-  const y = empty(be, x.shape);
-  be.ssdScan(
-    dims,
-    x.buf,
-    dt.buf,
-    A.buf,
-    Bm.buf,
-    Cm.buf,
-    D.buf,
-    opts.init?.buf ?? null,
-    y.buf,
-    fin.buf,
-  );
+  const { y, fin } = ssdForward(dims, inputs, true);
   y.dispose();
-  return record(fin, "ssdFinalState", inputs, (g) => {
-    const dy = zeros(be, x.shape);
+  return record(fin!, "ssdFinalState", inputs, (g) => {
+    const dy = zeros(x.backend, x.shape);
     const grads = ssdGrads(dims, inputs, dy, g);
     dy.dispose();
     return grads;
