@@ -4,10 +4,13 @@
  * after a colon, e.g. `matmul: inner dimensions differ: [4, 3] x [5, 2]`.
  */
 
-/** The native library could not be built or loaded; `reason` says why, `fix` how to fix it. */
+/**
+ * A native library could not be built or loaded; `reason` says why, `fix` how to fix it, and
+ * `what` names the backend in the message.
+ */
 export class NativeUnavailableError extends Error {
-  constructor(readonly reason: string, readonly fix: string) {
-    super(`native cpu backend unavailable: ${reason} (fix: ${fix})`);
+  constructor(readonly reason: string, readonly fix: string, what = "native cpu backend") {
+    super(`${what} unavailable: ${reason} (fix: ${fix})`);
     this.name = "NativeUnavailableError";
   }
 }

@@ -32,8 +32,7 @@ import { attnSizes, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
 /** NativeUnavailableError for this backend (its message names the cuda backend). */
 export class CudaUnavailableError extends NativeUnavailableError {
   constructor(reason: string, fix: string) {
-    super(reason, fix);
-    this.message = `cuda backend unavailable: ${reason} (fix: ${fix})`;
+    super(reason, fix, "cuda backend");
     this.name = "CudaUnavailableError";
   }
 }
