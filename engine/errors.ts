@@ -23,6 +23,17 @@ export class KernelError extends Error {
   }
 }
 
+/**
+ * An allocation failed for lack of memory (e.g. cudaMalloc's cudaErrorMemoryAllocation). The
+ * caching allocator (`backends/pool.ts`) empties its cache and retries once on this error.
+ */
+export class OutOfMemoryError extends KernelError {
+  constructor(call: string, detail: string, readonly bytes: number) {
+    super(call, detail);
+    this.name = "OutOfMemoryError";
+  }
+}
+
 /** Formats a shape for error messages: [2, 3, 4]. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;

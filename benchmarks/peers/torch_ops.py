@@ -199,9 +199,9 @@ def ssd_chunked(x, dt, a, b, c, q):
     lam = torch.cumsum(da, dim=-1)  # Λ within the chunk
     # segsum[i, j] = Σ_{j<k≤i} da_k, built by masked cumulative sums (stable form).
     rep = da[..., :, None].expand(*da.shape, q)  # rep[..., k, j] = da_k
-    strict = torch.tril(torch.ones(q, q, dtype=torch.bool), diagonal=-1)
+    strict = torch.tril(torch.ones(q, q, dtype=torch.bool, device=x.device), diagonal=-1)
     seg = torch.cumsum(rep.masked_fill(~strict, 0.0), dim=-2)
-    lower = torch.tril(torch.ones(q, q, dtype=torch.bool))
+    lower = torch.tril(torch.ones(q, q, dtype=torch.bool, device=x.device))
     decay = torch.exp(seg).masked_fill(~lower, 0.0)  # [B, nc, H, q, q]
     xdt = xc * dtc[..., None]
     scores = torch.matmul(cc, bc.transpose(-1, -2)) * decay

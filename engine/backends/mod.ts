@@ -1,13 +1,18 @@
 /**
  * Backend selection. `getBackend("auto")` returns the native `cpu` backend when its library can be
  * built and loaded, otherwise the `ref` backend with a one-line warning saying why and how to fix
- * it. `TRM_BACKEND` (ref | cpu | auto) overrides the default choice. The cpu backend comes wrapped
- * in the caching allocator of pool.ts (`TRM_POOL=0` turns it off).
+ * it. `TRM_BACKEND` (ref | cpu | cuda | auto) overrides the default choice; `cuda` is never chosen
+ * by `auto`.
+ *
+ * The cpu and cuda backends come wrapped in the caching allocator of pool.ts (`TRM_POOL=0` turns it
+ * off). The cap on cached bytes is `TRM_POOL_MAX_BYTES`, else 4 GiB on cpu and 90 % of the device
+ * memory on cuda: there a cached buffer only stands in for a `cudaMalloc` the next step would make
+ * anyway, and an allocation that fails for lack of memory empties the cache and retries once.
  */
 import type { Backend } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { createCpuBackend } from "./cpu.ts";
-import { createCudaBackend } from "./cuda/cuda.ts";
+import { createCudaBackend, type CudaOptions } from "./cuda/cuda.ts";
 import { createRefBackend } from "./ref.ts";
 import { withPool } from "./pool.ts";
 
@@ -28,7 +33,7 @@ export function getBackend(name?: BackendName): Backend {
   if (want === "ref") be = createRefBackend();
   else if (want === "cpu") be = pooled(createCpuBackend());
   // Explicit only: "auto" stays on the CPU until the CUDA backend meets its speed goals.
-  else if (want === "cuda") be = createCudaBackend();
+  else if (want === "cuda") be = createPooledCuda();
   else {
     try {
       be = pooled(createCpuBackend());
@@ -45,8 +50,23 @@ export function getBackend(name?: BackendName): Backend {
   return be;
 }
 
-function pooled(be: Backend): Backend {
-  return Deno.env.get("TRM_POOL") === "0" ? be : withPool(be);
+/**
+ * A new cuda backend (its own instance, e.g. with another GEMM math) wrapped in the caching
+ * allocator as `getBackend("cuda")` wraps it (TRM_POOL, TRM_POOL_MAX_BYTES, 90 % of the device).
+ */
+export function createPooledCuda(opts: CudaOptions = {}): Backend {
+  const cuda = createCudaBackend(opts);
+  return pooled(cuda, 0.9 * Number(cuda.info.memoryBytes));
+}
+
+function pooled(be: Backend, defaultMaxBytes = 4 * 2 ** 30): Backend {
+  if (Deno.env.get("TRM_POOL") === "0") return be;
+  const env = Deno.env.get("TRM_POOL_MAX_BYTES");
+  const maxBytes = env === undefined ? defaultMaxBytes : Number(env);
+  if (!Number.isFinite(maxBytes) || maxBytes < 0) {
+    throw new RangeError(`TRM_POOL_MAX_BYTES must be a number of bytes ≥ 0: ${env}`);
+  }
+  return withPool(be, { maxBytes: Math.floor(maxBytes) });
 }
 
 /** Whether the native cpu backend can be created here; the reason when it cannot. */

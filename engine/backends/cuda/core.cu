@@ -65,11 +65,29 @@ TRM_API int trm_cuda_sync(void) {
 // ------------------------------------------------------------------------------ buffers
 
 // Allocates bytes (at least 4) and writes the device address to *out; zero-fills when asked.
+// Returns 2 when the device is out of memory (the caller may release cached buffers and retry).
+// A failed cudaMalloc also sets the runtime's last error, which is not sticky but would be
+// reported by the next launch check (cudaGetLastError) as that kernel's failure: cleared here.
 TRM_API int trm_cuda_alloc(i64 bytes, int zero, u64 *out) {
   void *p = nullptr;
-  CK(cudaMalloc(&p, bytes < 4 ? 4 : (size_t)bytes));
-  if (zero) CK(cudaMemsetAsync(p, 0, bytes < 4 ? 4 : (size_t)bytes, 0));
+  size_t n = bytes < 4 ? 4 : (size_t)bytes;
+  cudaError_t e = cudaMalloc(&p, n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    trm_set_error("cudaMalloc(&p, bytes)", cudaGetErrorString(e), __FILE__, __LINE__);
+    return e == cudaErrorMemoryAllocation ? 2 : 1;
+  }
+  if (zero) CK(cudaMemsetAsync(p, 0, n, 0));
   *out = (u64)(uintptr_t)p;
+  return 0;
+}
+
+// Free and total device memory in bytes (cudaMemGetInfo) into out[0], out[1].
+TRM_API int trm_cuda_mem_info(u64 *out) {
+  size_t fr = 0, tot = 0;
+  CK(cudaMemGetInfo(&fr, &tot));
+  out[0] = (u64)fr;
+  out[1] = (u64)tot;
   return 0;
 }
 
@@ -159,6 +177,7 @@ void *trm_scratch(size_t bytes) {
   size_t want = bytes + bytes / 4;
   cudaError_t e = cudaMalloc(&g_scratch, want);
   if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky: keep it out of the next launch check
     g_scratch = nullptr;
     trm_set_error("cudaMalloc(scratch)", cudaGetErrorString(e), __FILE__, __LINE__);
     return nullptr;

@@ -1,17 +1,23 @@
 /**
  * `cuda` backend: the CUDA kernels of this folder (built by `build.ts` into a hash-named shared
- * library, loaded with Deno FFI) plus GEMM through cuBLAS (`cublasSgemmStridedBatched`, located at
- * run time) or, when cuBLAS cannot be loaded, our own tiled GEMM kernel.
+ * library, loaded with Deno FFI) plus GEMM through cuBLAS (`cublas.ts`, located at run time) or,
+ * when cuBLAS cannot be loaded, our own tiled f32 GEMM kernel.
  *
  * Buffers are device allocations (`cudaMalloc`), held as small handles {ptr, length, dtype}; a view
- * is the same memory at an offset. All kernels are queued on the default stream (asynchronous);
- * `download` and `sync` wait for them. Every CUDA call is checked in C; a failure throws
- * `KernelError` naming the CUDA call, the CUDA error string and the C call site. Kernels that take
- * indices (embedding, signSgdRows, stablemaxXent) report a bad index on the device; it is raised as
- * a RangeError at the next `sync` or `download` (the contract forbids reading back in a kernel).
+ * is the same memory at an offset. `free` is `cudaFree` (which synchronises): `getBackend("cuda")`
+ * wraps the backend in the caching allocator of `../pool.ts`, which also empties itself and
+ * retries once when an allocation fails with `OutOfMemoryError`. All kernels are queued on the
+ * default stream (asynchronous); `download` and `sync` wait for them. Every CUDA call is checked in
+ * C; a failure throws `KernelError` naming the CUDA call, the CUDA error string and the C call
+ * site. Kernels that take indices (embedding, signSgdRows, stablemaxXent) report a bad index on
+ * the device; it is raised as a RangeError at the next `sync` or `download` (the contract forbids
+ * reading back in a kernel).
  *
- * Options: `device` (default `TRM_CUDA_DEVICE` or 0) and `gemm`: "auto" (cuBLAS when it loads,
- * else ours), "cublas" (required), "own"; `TRM_CUDA_GEMM` sets it from the environment.
+ * Options: `device` (default `TRM_CUDA_DEVICE` or 0), `gemm`: "auto" (cuBLAS when it loads, else
+ * ours), "cublas" (required), "own" (`TRM_CUDA_GEMM` sets it from the environment), and `math`:
+ * the GEMM precision, "f32" (default), "tf32" or "bf16" (`TRM_CUDA_MATH`; see cublas.ts — storage
+ * and accumulation stay f32; only the GEMMs change, every other kernel is f32). A non-f32 mode is
+ * part of the backend's name ("cuda-bf16") and of `info.gemmMath` / `info.precision`.
  * `TRM_CUBLAS` names the cuBLAS library to load.
  *
  * @example
@@ -25,9 +31,20 @@
  * ```
  */
 import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../../backend.ts";
-import { KernelError, NativeUnavailableError } from "../../errors.ts";
+import { KernelError, NativeUnavailableError, OutOfMemoryError } from "../../errors.ts";
 import { buildCuda } from "./build.ts";
+import {
+  type Cublas,
+  CUBLAS_STATUS,
+  GEMM_MATH_LABEL,
+  GEMM_MATHS,
+  type GemmMath,
+  gemmMathFromEnv,
+  openCublas,
+} from "./cublas.ts";
 import { attnSizes, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
+
+export { cublasCandidates, type GemmMath } from "./cublas.ts";
 
 /** NativeUnavailableError for this backend (its message names the cuda backend). */
 export class CudaUnavailableError extends NativeUnavailableError {
@@ -43,6 +60,11 @@ export interface CudaOptions {
   device?: number;
   /** GEMM: cuBLAS when it loads else ours, cuBLAS or fail, or ours. */
   gemm?: "auto" | "cublas" | "own";
+  /**
+   * GEMM math (cublas.ts): f32 (default), tf32 or bf16 tensor-core inputs with f32 accumulation
+   * and f32 storage. tf32/bf16 need cuBLAS (our own GEMM is f32 only).
+   */
+  math?: GemmMath;
 }
 
 const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
@@ -55,6 +77,7 @@ const SYMBOLS = {
   trm_cuda_sync: { parameters: [], result: I32 },
   trm_cuda_alloc: { parameters: [I64, I32, BUF], result: I32 },
   trm_cuda_free: { parameters: [U64], result: I32 },
+  trm_cuda_mem_info: { parameters: [BUF], result: I32 },
   trm_cuda_upload: { parameters: [U64, BUF, I64], result: I32 },
   trm_cuda_download: { parameters: [BUF, U64, I64], result: I32 },
   trm_cuda_copy: { parameters: [U64, U64, I64], result: I32 },
@@ -149,35 +172,7 @@ const SYMBOLS = {
   },
 } as const;
 
-const CUBLAS_SYMBOLS = {
-  cublasCreate_v2: { parameters: [BUF], result: I32 },
-  cublasSgemmStridedBatched: {
-    parameters: [
-      "pointer",
-      I32,
-      I32,
-      I32,
-      I32,
-      I32,
-      BUF,
-      U64,
-      I32,
-      I64,
-      U64,
-      I32,
-      I64,
-      BUF,
-      U64,
-      I32,
-      I64,
-      I32,
-    ],
-    result: I32,
-  },
-} as const;
-
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
-type CublasLib = Deno.DynamicLibrary<typeof CUBLAS_SYMBOLS>;
 
 /** A device buffer handle: base address, element count, dtype; `view` marks a non-owning view. */
 class CudaBuf implements Buf {
@@ -245,93 +240,18 @@ export function cudaStatus(): { ok: true; devices: number } | { ok: false; reaso
   }
 }
 
-/** The places searched for cuBLAS, most specific first. */
-export function cublasCandidates(): string[] {
-  const out: string[] = [];
-  const env = Deno.env.get("TRM_CUBLAS");
-  if (env) return [env];
-  const names = ["libcublas.so.13", "libcublas.so.12"];
-  out.push(...names); // the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig cache)
-  const dirs = new Set<string>();
-  const cudaHome = Deno.env.get("CUDA_HOME") ?? Deno.env.get("CUDA_PATH");
-  if (cudaHome) dirs.add(`${cudaHome}/lib64`);
-  dirs.add("/usr/local/cuda/lib64");
-  dirs.add("/usr/local/cuda/targets/x86_64-linux/lib");
-  for (const d of listDir("/usr/local")) {
-    if (/^cuda-\d/.test(d)) {
-      dirs.add(`/usr/local/${d}/lib64`);
-      dirs.add(`/usr/local/${d}/targets/x86_64-linux/lib`);
-    }
+/**
+ * Free and total bytes of device memory (cudaMemGetInfo) on the device of the last created
+ * backend; the library must be loaded (call after `createCudaBackend`).
+ */
+export function cudaMemInfo(): { free: number; total: number } {
+  const { lib } = loadLibrary();
+  const out = new BigUint64Array(2);
+  if (lib.symbols.trm_cuda_mem_info(out) !== 0) {
+    throw new KernelError("cuda memInfo (cudaMemGetInfo)", lastError(lib));
   }
-  dirs.add("/usr/lib/x86_64-linux-gnu");
-  // Python environments: pip's nvidia-cublas-cu12/-cu13 wheels put it in nvidia/cublas/lib
-  const roots = [
-    Deno.env.get("VIRTUAL_ENV"),
-    Deno.env.get("CONDA_PREFIX"),
-    "/usr",
-    "/usr/local",
-    "/opt/conda",
-    "/opt/torch/.venv",
-    Deno.env.get("HOME") ? `${Deno.env.get("HOME")}/.local` : undefined,
-  ].filter((r): r is string => !!r);
-  for (const root of roots) {
-    for (const py of listDir(`${root}/lib`)) {
-      if (!py.startsWith("python3")) continue;
-      for (const sp of ["site-packages", "dist-packages"]) {
-        dirs.add(`${root}/lib/${py}/${sp}/nvidia/cublas/lib`);
-        dirs.add(`${root}/lib/${py}/${sp}/nvidia/cu13/lib`);
-      }
-    }
-    dirs.add(`${root}/lib`);
-  }
-  for (const d of dirs) for (const n of names) out.push(`${d}/${n}`);
-  return out;
+  return { free: Number(out[0]), total: Number(out[1]) };
 }
-
-function listDir(path: string): string[] {
-  try {
-    return [...Deno.readDirSync(path)].map((e) => e.name);
-  } catch {
-    return [];
-  }
-}
-
-function fileExists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** Loads cuBLAS from the first candidate that opens; or the list of what was tried. */
-function loadCublas(): { path: string; lib: CublasLib } | { tried: string[] } {
-  const tried: string[] = [];
-  for (const c of cublasCandidates()) {
-    if (c.includes("/") && !fileExists(c)) {
-      tried.push(`${c} (missing)`);
-      continue;
-    }
-    try {
-      return { path: c, lib: Deno.dlopen(c, CUBLAS_SYMBOLS) };
-    } catch (e) {
-      tried.push(`${c} (${(e as Error).message.split("\n")[0]})`);
-    }
-  }
-  return { tried };
-}
-
-const CUBLAS_STATUS: Record<number, string> = {
-  1: "CUBLAS_STATUS_NOT_INITIALIZED",
-  3: "CUBLAS_STATUS_ALLOC_FAILED",
-  7: "CUBLAS_STATUS_INVALID_VALUE",
-  8: "CUBLAS_STATUS_ARCH_MISMATCH",
-  11: "CUBLAS_STATUS_MAPPING_ERROR",
-  13: "CUBLAS_STATUS_EXECUTION_FAILED",
-  14: "CUBLAS_STATUS_INTERNAL_ERROR",
-  15: "CUBLAS_STATUS_NOT_SUPPORTED",
-  16: "CUBLAS_STATUS_LICENSE_ERROR",
-};
 
 const UNARY: Record<UnaryOp, number> = { silu: 0, softplus: 1, exp: 2, sigmoid: 3 };
 const BAD_KINDS = [
@@ -355,6 +275,10 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   const gemmMode = opts.gemm ?? (Deno.env.get("TRM_CUDA_GEMM") as CudaOptions["gemm"]) ?? "auto";
   if (!["auto", "cublas", "own"].includes(gemmMode)) {
     throw new RangeError(`createCudaBackend: gemm must be auto, cublas or own: ${gemmMode}`);
+  }
+  const math = opts.math ?? gemmMathFromEnv();
+  if (!GEMM_MATHS.includes(math)) {
+    throw new RangeError(`createCudaBackend: math must be f32, tf32 or bf16: ${math}`);
   }
   const { path, hash, lib } = loadLibrary();
   const L = lib.symbols;
@@ -381,27 +305,18 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   const owner = {};
 
   // ---------------------------------------------------------------- GEMM provider
-  let cublas: { path: string; lib: CublasLib; handle: Deno.PointerValue } | null = null;
+  let cublas: Cublas | null = null;
   if (gemmMode !== "own") {
-    const r = loadCublas();
-    if ("lib" in r) {
-      const h = new BigUint64Array(1);
-      const st = r.lib.symbols.cublasCreate_v2(h);
-      if (st !== 0) {
-        if (gemmMode === "cublas") {
-          throw new CudaUnavailableError(
-            `cublasCreate failed: ${CUBLAS_STATUS[st] ?? st} (${r.path})`,
-            "check the cuBLAS version matches the driver",
-          );
-        }
-      } else cublas = { path: r.path, lib: r.lib, handle: Deno.UnsafePointer.create(h[0]) };
-    } else if (gemmMode === "cublas") {
+    const r = openCublas(math);
+    if (r.ok) cublas = r.cublas;
+    else if (gemmMode === "cublas" || math !== "f32") {
       throw new CudaUnavailableError(
-        `cuBLAS not loadable; looked in: ${r.tried.join("; ")}`,
-        "pip install nvidia-cublas-cu12 (or -cu13), set TRM_CUBLAS to libcublas.so.*, " +
-          'or use gemm: "own"',
+        math === "f32" ? r.reason : `TRM_CUDA_MATH=${math} needs cuBLAS: ${r.reason}`,
+        r.fix,
       );
     }
+  } else if (math !== "f32") {
+    throw new RangeError(`createCudaBackend: math ${math} needs cuBLAS (our own GEMM is f32 only)`);
   }
 
   // ---------------------------------------------------------------- checks
@@ -491,10 +406,10 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   }
 
   const maxHeadDim = L.trm_cuda_attention_max_head_dim();
-  const alphaBuf = new Float32Array(1), betaBuf = new Float32Array(1);
 
   const be: Backend = {
-    name: "cuda",
+    // the GEMM math is part of the name (provenance: run records carry be.name)
+    name: math === "f32" ? "cuda" : `cuda-${math}`,
     info: {
       backend: "cuda",
       device: `${device}: ${devName}`,
@@ -505,14 +420,17 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       library: path,
       sourceHash: hash,
       gemm: cublas ? `cublas (${cublas.path})` : "own",
-      precision: "f32",
+      gemmMath: math,
+      precision: cublas ? GEMM_MATH_LABEL[math] : "f32 (own GEMM), f32 storage",
     },
 
     alloc(dtype: DType, n: number, zero = true): Buf {
       if (!Number.isInteger(n) || n < 0) throw new RangeError(`alloc: bad length: ${n}`);
       if (dtype !== "f32" && dtype !== "i32") throw new TypeError(`alloc: unknown dtype: ${dtype}`);
       const out = new BigUint64Array(1);
-      check(L.trm_cuda_alloc(B(n * 4), zero ? 1 : 0, out), "alloc");
+      const rc = L.trm_cuda_alloc(B(n * 4), zero ? 1 : 0, out);
+      if (rc === 2) throw new OutOfMemoryError("cuda alloc", lastError(lib), n * 4);
+      check(rc, "alloc");
       return new CudaBuf(out[0], n, dtype, owner, false);
     },
     free(buf: Buf) {
@@ -598,32 +516,15 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       need(K, "c", C, (batch - 1) * sC + (m - 1) * ldc + n, sizes);
       const fits = [m, n, k, lda, ldb, ldc, batch].every((v) => v <= I32_MAX);
       if (cublas && k > 0 && fits) {
-        // row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands
-        alphaBuf[0] = alpha;
-        betaBuf[0] = beta;
-        const st = cublas.lib.symbols.cublasSgemmStridedBatched(
-          cublas.handle,
-          tB ? 1 : 0,
-          tA ? 1 : 0,
-          n,
-          m,
-          k,
-          alphaBuf,
-          Bb.ptr,
-          Math.max(1, ldb),
-          B(sB),
-          A.ptr,
-          Math.max(1, lda),
-          B(sA),
-          betaBuf,
-          C.ptr,
-          Math.max(1, ldc),
-          B(sC),
-          batch,
+        const st = cublas.gemm(
+          ...[tA, tB, m, n, k, alpha, A.ptr, lda, Bb.ptr, ldb, beta, C.ptr, ldc] as const,
+          ...[batch, sA, sB, sC] as const,
         );
         if (st !== 0) {
           throw new KernelError(
-            "cuda gemm (cublasSgemmStridedBatched)",
+            `cuda gemm (${
+              math === "f32" ? "cublasSgemmStridedBatched" : "cublasGemmStridedBatchedEx"
+            }, ${math})`,
             `${CUBLAS_STATUS[st] ?? `status ${st}`}: ${sizes}`,
           );
         }

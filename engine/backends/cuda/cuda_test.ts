@@ -20,16 +20,27 @@
  * - the SSD scan: rtol 1e-3, atol 1e-4 (f32 states over a recurrence of `seq` steps vs the cpu
  *   backend's own f32 chunked form);
  * - i32 results: exact.
+ *
+ * GEMM math modes (`math: "tf32" | "bf16"`, cuBLAS tensor cores, f32 accumulation and storage) run
+ * the same GEMM cases against the f32 oracle with tolerances from the input rounding: with u the
+ * unit roundoff of the inputs (tf32 2⁻¹¹, bf16 2⁻⁸), each product a·b is off by at most ~2u
+ * relative, in random directions, so a k-term sum of N(0, 1) products scaled by alpha is off by
+ * ≈ 1.2·u·√k·|alpha| (one σ): atol = 8·u·√k·|alpha| (≈ 6σ), rtol = 4u (covers a truncating
+ * conversion, whose bias is proportional to the result). The largest case must also differ from
+ * the f32 result by more than 1e-3 somewhere: proof that the mode is in effect. These tests need
+ * cuBLAS (ignored, with a warning, without a GPU; they fail rather than skip when cuBLAS is
+ * missing on a GPU machine).
  */
 import assert from "node:assert/strict";
 import type { Backend, Buf, SsdDims } from "../../backend.ts";
-import { NativeUnavailableError } from "../../errors.ts";
+import { NativeUnavailableError, OutOfMemoryError } from "../../errors.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
 import { createCpuBackend } from "../cpu.ts";
 import { createRefBackend } from "../ref.ts";
+import { withPool } from "../pool.ts";
 import { buildCuda } from "./build.ts";
-import { createCudaBackend, cudaStatus } from "./cuda.ts";
+import { createCudaBackend, cudaStatus, type GemmMath } from "./cuda.ts";
 
 let nvccMissing = false;
 try {
@@ -49,6 +60,21 @@ if (!nvccMissing) {
     if (!(e instanceof NativeUnavailableError)) throw e;
     whyNot = e.message;
     console.warn(`cuda_test: GPU cross-backend tests SKIPPED (no GPU here): ${e.message}`);
+  }
+}
+
+/** The tf32 / bf16 GEMM backends with the unit roundoff of their inputs. */
+const MATHS: [GemmMath, number][] = [["tf32", 2 ** -11], ["bf16", 2 ** -8]];
+const mathBackends = new Map<GemmMath, Backend>();
+const mathWhyNot = new Map<GemmMath, string>();
+if (cuda) {
+  for (const [math] of MATHS) {
+    try {
+      mathBackends.set(math, createCudaBackend({ gemm: "cublas", math }));
+    } catch (e) {
+      if (!(e instanceof NativeUnavailableError)) throw e;
+      mathWhyNot.set(math, e.message);
+    }
   }
 }
 
@@ -105,19 +131,27 @@ function compare(
   fn: (be: Backend, b: Record<string, Buf>) => void,
   tol: { atol?: number; rtol?: number } = {},
   msg = "",
-) {
+  dev: Backend = cuda!,
+): number {
   const mk = (x: Backend) =>
     Object.fromEntries(Object.entries(bufs).map(([k, v]) => [k, put(x, v)]));
-  const bc = mk(cuda!), bo = mk(oracle);
-  fn(cuda!, bc);
+  const bc = mk(dev), bo = mk(oracle);
+  fn(dev, bc);
   fn(oracle, bo);
+  let maxDiff = 0;
   for (const o of outs) {
     const want = bufs[o] instanceof Int32Array
       ? get(oracle, bo[o])
       : Array.from(Float32Array.from(get(oracle, bo[o])));
-    assertClose(get(cuda!, bc[o]), want, { ...tol, msg: `${msg} ${o}` });
+    const got = get(dev, bc[o]);
+    assertClose(got, want, { ...tol, msg: `${msg} ${o}` });
+    for (let i = 0; i < got.length; i++) {
+      const d = Math.abs(got[i] - want[i]);
+      if (d > maxDiff) maxDiff = d; // NaN-equal pairs give NaN: never larger
+    }
   }
-  for (const b of Object.values(bc)) cuda!.free(b);
+  for (const b of Object.values(bc)) dev.free(b);
+  return maxDiff;
 }
 
 const rngFor = (label: string) => new Rng(20261201).fork(label);
@@ -155,40 +189,100 @@ test("buffers: alloc zero-filled, view, upload/download, copy, copy2d (incl. lds
   assert.throws(() => be.free(a), /twice/);
 });
 
+test("pool over cuda: reuse zeroed by fill; out of memory is OutOfMemoryError, retried once", () => {
+  const be = withPool(cuda!);
+  const a = be.alloc("f32", 1000, false);
+  be.upload(a, Float32Array.from({ length: 1000 }, (_, i) => i + 1));
+  be.free(a);
+  const b = be.alloc("f32", 1000);
+  assert.equal(b, a, "the cached buffer is handed out again");
+  assert.deepEqual(get(be, b), new Array(1000).fill(0), "zeroed on request");
+  be.free(b);
+  // twice the device memory: cudaMalloc fails at once with cudaErrorMemoryAllocation
+  const huge = Math.ceil(Number(cuda!.info.memoryBytes) / 2);
+  assert.throws(() => be.alloc("f32", huge), OutOfMemoryError);
+  assert.equal(be.poolStats().oomRetries, 1, "the pool held a buffer: emptied, retried once");
+  assert.equal(be.poolStats().pooledBuffers, 0);
+  assert.throws(() => be.alloc("f32", huge), OutOfMemoryError);
+  assert.equal(be.poolStats().oomRetries, 1, "nothing cached: raised at once");
+  // the failed cudaMalloc left no error behind for the next kernel's launch check
+  const c = be.alloc("f32", 7);
+  be.fill(7, 2, c); // a kernel launch (fill_kernel, value ≠ 0), checked with cudaGetLastError
+  be.sync();
+  assert.deepEqual(get(be, c), new Array(7).fill(2));
+});
+
 // ------------------------------------------------------------------------------------ GEMM
 
-for (const [m, n, k] of [[1, 1, 1], [7, 13, 5], [65, 70, 33], [130, 129, 300]]) {
-  test(`gemm ${m}×${n}×${k}: 4 transposes, beta 0 (NaN C) and 0.5, batch 3, stride 0`, () => {
-    for (const ta of [false, true]) {
-      for (const tb of [false, true]) {
-        for (
-          const [batch, beta, share] of [[1, 0, false], [3, 0.5, false], [3, 0, true]] as const
-        ) {
-          const rng = rngFor(`gemm ${m} ${n} ${k} ${ta} ${tb} ${batch}`);
-          const [ar, ac] = ta ? [k, m] : [m, k];
-          const [br, bc] = tb ? [n, k] : [k, n];
-          const lda = ac + 3, ldb = bc + 1, ldc = n + 2;
-          const sa = share ? 0 : ar * lda + 5, sb = br * ldb, sc = m * ldc + 1;
-          const lc = (batch - 1) * sc + m * ldc;
-          const c0 = beta === 0 ? nans(lc) : normal(rng, lc);
-          if (beta === 0) {
-            for (let i = 0; i < lc; i++) if ((i % sc) % ldc >= n || i % sc >= m * ldc) c0[i] = 7;
-          }
-          compare(
-            {
-              a: normal(rng, (batch - 1) * sa + ar * lda),
-              b: normal(rng, (batch - 1) * sb + br * ldb),
-              c: c0,
-            },
-            ["c"],
-            (x, B) =>
-              x.gemm(ta, tb, m, n, k, 1.5, B.a, lda, B.b, ldb, beta, B.c, ldc, batch, sa, sb, sc),
-            { atol: 2e-5 * Math.sqrt(k + 1), rtol: 1e-4 },
-            `gemm ta=${ta} tb=${tb} batch=${batch} beta=${beta}`,
-          );
+const GEMM_SIZES = [[1, 1, 1], [7, 13, 5], [65, 70, 33], [130, 129, 300]];
+
+/**
+ * One GEMM size on `dev` vs the oracle: 4 transposes, beta 0 (NaN C) and 0.5, batch 3, stride 0;
+ * tolerances from `tol(k)`. Returns the largest |dev − oracle| over all cases.
+ */
+function gemmCases(
+  dev: Backend,
+  [m, n, k]: number[],
+  tol: (k: number) => { atol: number; rtol: number },
+): number {
+  let maxDiff = 0;
+  for (const ta of [false, true]) {
+    for (const tb of [false, true]) {
+      for (const [batch, beta, share] of [[1, 0, false], [3, 0.5, false], [3, 0, true]] as const) {
+        const rng = rngFor(`gemm ${m} ${n} ${k} ${ta} ${tb} ${batch}`);
+        const [ar, ac] = ta ? [k, m] : [m, k];
+        const [br, bc] = tb ? [n, k] : [k, n];
+        const lda = ac + 3, ldb = bc + 1, ldc = n + 2;
+        const sa = share ? 0 : ar * lda + 5, sb = br * ldb, sc = m * ldc + 1;
+        const lc = (batch - 1) * sc + m * ldc;
+        const c0 = beta === 0 ? nans(lc) : normal(rng, lc);
+        if (beta === 0) {
+          for (let i = 0; i < lc; i++) if ((i % sc) % ldc >= n || i % sc >= m * ldc) c0[i] = 7;
         }
+        const d = compare(
+          {
+            a: normal(rng, (batch - 1) * sa + ar * lda),
+            b: normal(rng, (batch - 1) * sb + br * ldb),
+            c: c0,
+          },
+          ["c"],
+          (x, B) =>
+            x.gemm(ta, tb, m, n, k, 1.5, B.a, lda, B.b, ldb, beta, B.c, ldc, batch, sa, sb, sc),
+          tol(k),
+          `gemm ta=${ta} tb=${tb} batch=${batch} beta=${beta}`,
+          dev,
+        );
+        maxDiff = Math.max(maxDiff, d);
       }
     }
+  }
+  return maxDiff;
+}
+
+for (const size of GEMM_SIZES) {
+  test(`gemm ${size.join("×")}: 4 transposes, beta 0 (NaN C) and 0.5, batch 3, stride 0`, () => {
+    gemmCases(cuda!, size, (k) => ({ atol: 2e-5 * Math.sqrt(k + 1), rtol: 1e-4 }));
+  });
+}
+
+for (const [math, u] of MATHS) {
+  const be = mathBackends.get(math);
+  if (cuda && !be) console.warn(`cuda_test: ${math} GEMM tests IGNORED: ${mathWhyNot.get(math)}`);
+  Deno.test({
+    name: `cuda ${math} GEMM vs ${oracleName}: all sizes and transposes; differs from f32`,
+    ignore: !be,
+    fn() {
+      assert.equal(be!.name, `cuda-${math}`, "the mode is part of the backend's name");
+      assert.equal(be!.info.gemmMath, math);
+      assert.match(String(be!.info.precision), new RegExp(`^${math} tensor-core GEMM inputs`));
+      const alpha = 1.5;
+      let last = 0;
+      for (const size of GEMM_SIZES) {
+        last = gemmCases(be!, size, (k) => ({ atol: 8 * u * Math.sqrt(k) * alpha, rtol: 4 * u }));
+      }
+      // 130×129×300: an f32 GEMM is within ~3e-4 of the oracle; tf32/bf16 rounding is far above
+      assert.ok(last > 1e-3, `${math}: max |Δ| ${last} at k=300: is the ${math} mode in effect?`);
+    },
   });
 }
 
