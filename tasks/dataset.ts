@@ -117,6 +117,8 @@ export interface DatasetMetadata {
   /** Builder module and version; bump when outputs change for the same inputs and seed. */
   builder: string;
   seed: number;
+  /** ARC only, and only when not 30: the side N of the square canvas (seqLen = N²). */
+  canvas?: number;
   seqLen: number;
   vocabSize: number;
   padId: 0;

@@ -2,7 +2,7 @@
  * Dataset preparation CLI.
  *
  *   deno task prepare arc    [--source DIR]... [--max-aug 1000] [--tasks N] [--subsets a,b,c]
- *                            [--test-set evaluation] [--mirror URL] [--cache DIR]
+ *                            [--test-set evaluation] [--canvas 30] [--mirror URL] [--cache DIR]
  *   deno task prepare sudoku [--source DIR | --download] [--size 9|6|4] [--train 1000]
  *                            [--test N] [--aug 1000] [--hard-min-rating R] [--check-unique]
  *   deno task prepare maze   [--source DIR | --download] [--size 30] [--train 1000] [--test 1000]
@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import type { DatasetMetadata } from "./dataset.ts";
 import { progressWanted } from "./io.ts";
 import { prepareArc } from "./arc/prepare.ts";
+import { ARC_CANVAS, checkCanvas } from "./arc/encode.ts";
 import { prepareSudoku } from "./sudoku/prepare.ts";
 import { prepareMaze } from "./maze/prepare.ts";
 
@@ -25,6 +26,8 @@ arc:    --source DIR (repeatable; ARC repo layout, ConceptARC corpus/, Kaggle *_
         or a folder of task files; default: download the pinned ARC-AGI and ConceptARC archives)
         --max-aug M (1000)  --tasks N (per subset, seeded sample)  --subsets training,evaluation,concept
         --test-set evaluation  --retry-factor 5  --mirror URL  --cache DIR (.cache/downloads)
+        --canvas N (30; 1..30: N×N canvas, N² tokens; tasks with a grid larger than N×N are
+        left out before the --tasks sample)
 sudoku: --source DIR (train.csv, test.csv) | --download | (default) generate
         --size 9|6|4  --train 1000  --test N (generated: 1000; CSV: all rows)  --aug 1000
         --hard-min-rating R  --check-unique
@@ -62,6 +65,7 @@ export async function main(args: string[]): Promise<DatasetMetadata> {
       tasks: { type: "string" },
       subsets: { type: "string" },
       "test-set": { type: "string" },
+      canvas: { type: "string" },
       size: { type: "string" },
       train: { type: "string" },
       test: { type: "string" },
@@ -81,13 +85,17 @@ export async function main(args: string[]): Promise<DatasetMetadata> {
   const cacheDir = values.cache ?? ".cache/downloads";
   const sources = values.source ?? [];
   const force = values.force ?? false;
+  if (kind !== "arc" && values.canvas !== undefined) {
+    throw new RangeError(`--canvas: applies to arc only (${kind} has --size)`);
+  }
   if (kind === "arc") {
     const maxAug = int(values["max-aug"], "max-aug", 1000)!;
     const tasks = int(values.tasks, "tasks", null);
+    const canvas = checkCanvas(int(values.canvas, "canvas", ARC_CANVAS)!, "--canvas");
     const subsets = values.subsets ? values.subsets.split(",").map((s) => s.trim()) : null;
     const name = `arc${subsets ? "-" + subsets.join("-") : "1concept"}${
       tasks !== null ? `-${tasks}tasks` : ""
-    }-aug-${maxAug}`;
+    }${canvas !== ARC_CANVAS ? `-canvas${canvas}` : ""}-aug-${maxAug}`;
     return await prepareArc({
       sources,
       out: values.out ?? `.cache/datasets/${name}`,
@@ -101,6 +109,7 @@ export async function main(args: string[]): Promise<DatasetMetadata> {
       tasksPerSubset: tasks,
       force,
       progress,
+      ...(canvas !== ARC_CANVAS ? { canvas } : {}),
     });
   }
   if (sources.length > 1) throw new RangeError(`--source: ${kind} takes one folder`);

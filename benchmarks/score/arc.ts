@@ -3,10 +3,12 @@
  * spec-datasets §1.8, spec-trm §A.4):
  *
  * 1. Each prediction row carries its puzzle name (`<task>` or `<task>|||t<d>|||<digits>`), the
- *    900-token input, the 900-token prediction and the last step's q_halt logit.
- * 2. Input and prediction are cropped (`cropCanvas`: the largest top-left rectangle of colour
- *    tokens) and mapped back with the inverse augmentation (inverse dihedral, then inverse colour
- *    map).
+ *    input tokens, the predicted tokens and the last step's q_halt logit. Tokens are a canvas of
+ *    s×s cells flattened row-major: 900 for TRM's 30×30 canvas, or s² for a reduced canvas side s
+ *    in 1..30 (`deno task prepare arc --canvas s`); input and prediction have the same length.
+ * 2. Input and prediction are cropped on their s×s canvas (`cropCanvas`: the largest top-left
+ *    rectangle of colour tokens) and mapped back with the inverse augmentation (inverse dihedral,
+ *    then inverse colour map).
  * 3. The inverted input identifies the test input of the task (exact grid equality, standing in
  *    for TRM's grid hash). Unlike TRM, a row of an unknown task, or whose input matches none of its
  *    task's test inputs, is an error rather than a vote that is silently never read.
@@ -35,7 +37,13 @@
  * score.passAtK[1]; // pass@2 as a fraction (ks = [1, 2, 5, 10, 100, 1000])
  * ```
  */
-import { ARC_SEQ_LEN, ARC_VOCAB, cropCanvas } from "../../tasks/arc/encode.ts";
+import {
+  ARC_CANVAS,
+  ARC_SEQ_LEN,
+  ARC_VOCAB,
+  canvasOfLength,
+  cropCanvas,
+} from "../../tasks/arc/encode.ts";
 import { invertAug, parseAugName } from "../../tasks/arc/augment.ts";
 import type { ArcTask } from "../../tasks/arc/load.ts";
 import type { Grid } from "../../tasks/grid.ts";
@@ -47,7 +55,7 @@ export const PASS_KS: readonly number[] = [1, 2, 5, 10, 100, 1000];
 export const PASS_AT_K_DEFINITION =
   "vote-ranked coverage over augmentations (TRM evaluator), not the unbiased estimator";
 
-/** One model output row (the parsed form of a PRED.jsonl line). */
+/** One model output row (the parsed form of a PRED.jsonl line); tokens: s² each, s in 1..30. */
 export interface ArcPrediction {
   readonly puzzle: string;
   readonly input: ArrayLike<number>;
@@ -71,10 +79,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+const OTHER_CANVASES = `or s×s for a canvas side s in 1..${ARC_CANVAS - 1}`;
+
 function tokens(v: unknown, field: string): number[] {
-  if (!Array.isArray(v)) throw new TypeError(`field "${field}": must be a list of 900 tokens`);
-  if (v.length !== ARC_SEQ_LEN) {
-    throw new TypeError(`field "${field}": must have ${ARC_SEQ_LEN} tokens, has ${v.length}`);
+  if (!Array.isArray(v)) {
+    throw new TypeError(
+      `field "${field}": must be a list of ${ARC_SEQ_LEN} tokens (${OTHER_CANVASES})`,
+    );
+  }
+  if (canvasOfLength(v.length) === null) {
+    throw new TypeError(
+      `field "${field}": must have ${ARC_SEQ_LEN} tokens, has ${v.length} (${OTHER_CANVASES})`,
+    );
   }
   for (let k = 0; k < v.length; k++) {
     const x = v[k];
@@ -89,9 +105,32 @@ function tokens(v: unknown, field: string): number[] {
 }
 
 /**
- * Validates one PRED.jsonl object: `{"puzzle": string, "input": [900 ints 0..11],
- * "prediction": [900 ints 0..11], "q_halt_logit": number}`; other keys are ignored. Errors name
- * the field (callers prefix the file and line).
+ * The canvas side s of a row: input and prediction must both have s² tokens, s in 1..30.
+ * Throws a TypeError naming the field otherwise.
+ */
+export function predictionCanvas(p: Pick<ArcPrediction, "input" | "prediction">): number {
+  const s = canvasOfLength(p.input.length);
+  if (s === null) {
+    throw new TypeError(
+      `field "input": must have ${ARC_SEQ_LEN} tokens, has ${p.input.length} (${OTHER_CANVASES})`,
+    );
+  }
+  if (p.prediction.length !== p.input.length) {
+    const t = canvasOfLength(p.prediction.length);
+    throw new TypeError(
+      `field "prediction": has ${p.prediction.length} tokens, the input ${p.input.length} ` +
+        `(${t === null ? "not a square canvas" : `a ${t}x${t} canvas`} against ${s}x${s}): ` +
+        `input and prediction must be on the same canvas`,
+    );
+  }
+  return s;
+}
+
+/**
+ * Validates one PRED.jsonl object: `{"puzzle": string, "input": [s² ints 0..11],
+ * "prediction": [s² ints 0..11], "q_halt_logit": number}` with one canvas side s in 1..30 (900
+ * tokens for TRM's 30×30); other keys are ignored. Errors name the field (callers prefix the file
+ * and line).
  */
 export function parsePrediction(value: unknown): ArcPrediction {
   if (!isObject(value)) throw new TypeError(`must be a JSON object, got ${typeof value}`);
@@ -103,12 +142,14 @@ export function parsePrediction(value: unknown): ArcPrediction {
   if (typeof q !== "number" || !Number.isFinite(q)) {
     throw new TypeError(`field "q_halt_logit": must be a finite number: ${JSON.stringify(q)}`);
   }
-  return {
+  const row = {
     puzzle,
     input: tokens(value.input, "input"),
     prediction: tokens(value.prediction, "prediction"),
     qHaltLogit: q,
   };
+  predictionCanvas(row);
+  return row;
 }
 
 /** One distinct candidate of a test input, after ranking. */
@@ -185,8 +226,12 @@ interface TaskEntry {
 const EMPTY_GRID: Grid = { h: 0, w: 0, cells: new Uint8Array(0) };
 
 /** Crop then undo the augmentation; a 0×0 crop stays 0×0 (`invertAug` needs a real grid). */
-function cropInvert(t: ArrayLike<number>, aug: ReturnType<typeof parseAugName>["aug"]): Grid {
-  const g = cropCanvas(t);
+function cropInvert(
+  t: ArrayLike<number>,
+  aug: ReturnType<typeof parseAugName>["aug"],
+  canvas: number,
+): Grid {
+  const g = cropCanvas(t, 0, canvas);
   return g.h === 0 || g.w === 0 ? EMPTY_GRID : invertAug(g, aug);
 }
 
@@ -223,18 +268,20 @@ export class ArcVoter {
   }
 
   /**
-   * Adds one prediction row. Throws SyntaxError for a malformed puzzle name, RangeError for an
-   * unknown task or an input that matches none of the task's test inputs.
+   * Adds one prediction row. Throws SyntaxError for a malformed puzzle name, TypeError for token
+   * lists that are not one s×s canvas (`predictionCanvas`), RangeError for an unknown task or an
+   * input that matches none of the task's test inputs.
    */
   add(p: ArcPrediction): void {
     const { taskId, aug } = parseAugName(p.puzzle);
+    const canvas = predictionCanvas(p);
     const entry = this.#tasks.get(taskId);
     if (!entry) {
       throw new RangeError(
         `puzzle ${p.puzzle}: unknown task ${taskId} (not among the ${this.#order.length} tasks scored)`,
       );
     }
-    const input = cropInvert(p.input, aug);
+    const input = cropInvert(p.input, aug, canvas);
     const slot = entry.slotByInput.get(gridKey(input));
     if (slot === undefined) {
       throw new RangeError(
@@ -242,7 +289,7 @@ export class ArcVoter {
           `matches none of task ${taskId}'s ${entry.task.test.length} test input(s)`,
       );
     }
-    const pred = cropInvert(p.prediction, aug);
+    const pred = cropInvert(p.prediction, aug, canvas);
     const key = gridKey(pred);
     const s = entry.slots[slot];
     const q = sigmoid(p.qHaltLogit);

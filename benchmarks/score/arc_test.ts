@@ -1,12 +1,26 @@
 import assert from "node:assert/strict";
 import { Rng } from "../../engine/rng.ts";
-import { applyAug, augName, parseAugName, randomAug } from "../../tasks/arc/augment.ts";
+import {
+  applyAug,
+  augName,
+  IDENTITY_AUG,
+  parseAugName,
+  randomAug,
+} from "../../tasks/arc/augment.ts";
 import { ARC_EOS, ARC_SEQ_LEN } from "../../tasks/arc/encode.ts";
-import { loadArcSource } from "../../tasks/arc/load.ts";
-import { gridToRows, mapCells } from "../../tasks/grid.ts";
-import { ArcVoter, gridKey, parsePrediction, PASS_KS, sigmoid } from "./arc.ts";
+import { type ArcTask, loadArcSource } from "../../tasks/arc/load.ts";
+import { type Grid, gridToRows, makeGrid, mapCells } from "../../tasks/grid.ts";
+import { type ArcPrediction, ArcVoter, gridKey, parsePrediction, PASS_KS, sigmoid } from "./arc.ts";
 import { buildSubmission } from "./submission.ts";
 import { arcAgi1, g, row, task, tokens } from "./testing.ts";
+
+/** A row as its PRED.jsonl object. */
+const jsonObject = (p: ArcPrediction) => ({
+  puzzle: p.puzzle,
+  input: Array.from(p.input),
+  prediction: Array.from(p.prediction),
+  q_halt_logit: p.qHaltLogit,
+});
 
 const I = g([[1, 2], [3, 4]]);
 const O = g([[5, 6]]);
@@ -211,4 +225,126 @@ Deno.test("oracle predictions on all 400 ARC-AGI-1 evaluation tasks score 100%; 
   assert.equal(s.nTestInputs, 419);
   assert.equal(s.nTestInputsWithPredictions, 419 - tasks[0].test.length);
   assert.deepEqual(s.passAtK, PASS_KS.map(() => 399 / 400));
+});
+
+Deno.test("a 100-token (10x10) PRED set scores as the same grids on the 900-token canvas", () => {
+  const rng = new Rng(17);
+  const grid = (h: number, w: number) =>
+    makeGrid(h, w, Array.from({ length: h * w }, () => rng.int(10)));
+  const size = () => 1 + rng.int(10);
+  const tasks = Array.from({ length: 6 }, (_, k): ArcTask => ({
+    id: `t${k}`,
+    subset: "evaluation",
+    train: [{ input: grid(2, 2), output: grid(2, 2) }],
+    test: Array.from({ length: k === 3 ? 2 : 1 }, () => ({
+      input: k === 0 ? grid(10, 10) : grid(size(), size()),
+      output: k === 1 ? grid(10, 10) : k === 2 ? grid(3, 10) : grid(size(), size()),
+    })),
+  }));
+  const empty = { h: 0, w: 0, cells: new Uint8Array(0) };
+  // Rows: every test input under several augmentations; right, wrong and empty answers.
+  const rows: { puzzle: string; input: Grid; prediction: Grid; q: number }[] = [];
+  for (const t of tasks) {
+    for (let v = 0; v < 6; v++) {
+      const aug = v === 0 ? IDENTITY_AUG : randomAug(rng);
+      const puzzle = augName(t.id, aug);
+      for (const p of t.test) {
+        const roll = rng.int(10);
+        const answer = roll < 5
+          ? p.output
+          : roll < 9
+          ? (rng.int(2) ? grid(2, 3) : grid(size(), size()))
+          : null;
+        rows.push({
+          puzzle,
+          input: applyAug(p.input, aug),
+          prediction: answer === null ? empty : applyAug(answer, aug),
+          q: rng.normal() * 3,
+        });
+      }
+    }
+  }
+  const score = (canvas: number) => {
+    const v = new ArcVoter(tasks);
+    for (const r of rows) {
+      const p = row(r.puzzle, r.input, r.prediction, r.q, canvas);
+      assert.equal(p.input.length, canvas * canvas);
+      v.add(parsePrediction(jsonObject(p)));
+    }
+    return v.result();
+  };
+  const s10 = score(10), s30 = score(30);
+  assert.deepEqual(s10.passAtK, s30.passAtK);
+  assert.deepEqual(s10.credit, s30.credit);
+  const view = (s: typeof s10) =>
+    s.testInputs.map((t) => ({
+      rank: t.correctRank,
+      cands: t.candidates.map((c) => [c.key, c.votes, c.meanQ, c.firstSeen]),
+    }));
+  assert.deepEqual(view(s10), view(s30));
+  assert.deepEqual(buildSubmission(s10), buildSubmission(s30));
+  // Not a trivial case: votes pooled across augmentations, some solved, some not, empty crops.
+  assert.ok(s10.passAtK[0] > 0 && s10.passAtK[0] < 1, `pass@1 ${s10.passAtK[0]}`);
+  assert.ok(s10.testInputs.some((t) => t.candidates[0].votes > 1));
+  assert.ok(s10.testInputs.some((t) => t.candidates.some((c) => c.key === "0x0:")));
+});
+
+Deno.test("token lists: s*s for s in 1..30, input and prediction on one canvas, else errors", () => {
+  const ok10 = jsonObject(row("a", I, O, 0.5, 10));
+  assert.equal(parsePrediction(ok10).input.length, 100);
+  const tiny = jsonObject(row("a", g([[3]]), g([[4]]), 0, 1));
+  assert.deepEqual([tiny.input, tiny.prediction], [[5], [6]]);
+  assert.equal(parsePrediction(tiny).prediction.length, 1);
+  const other = `\\(or s×s for a canvas side s in 1\\.\\.29\\)`;
+  const bad: [unknown, RegExp][] = [
+    [
+      { ...ok10, input: new Array(99).fill(0) },
+      new RegExp(`"input": must have 900 tokens, has 99 ${other}`),
+    ],
+    [{ ...ok10, input: new Array(961).fill(0) }, /"input": must have 900 tokens, has 961/],
+    [{ ...ok10, input: [] }, /"input": must have 900 tokens, has 0/],
+    [
+      { ...ok10, prediction: tokens(O) },
+      /"prediction": has 900 tokens, the input 100 \(a 30x30 canvas against 10x10\): input and prediction must be on the same canvas/,
+    ],
+    [
+      { ...ok10, prediction: tokens(O, 11) },
+      /"prediction": has 121 tokens, the input 100 \(a 11x11 canvas/,
+    ],
+    [{ ...ok10, prediction: new Array(50).fill(2) }, /"prediction": must have 900 tokens, has 50/],
+    [{ ...ok10, input: tokens(I) }, /"prediction": has 100 tokens, the input 900/],
+    [{ ...ok10, input: "x" }, /"input": must be a list of 900 tokens/],
+  ];
+  for (const [value, msg] of bad) {
+    assert.throws(
+      () => parsePrediction(value),
+      (e: Error) => e instanceof TypeError && msg.test(e.message),
+      String(msg),
+    );
+  }
+  // Token range errors are unchanged on a small canvas.
+  assert.throws(
+    () =>
+      parsePrediction({ ...ok10, prediction: ok10.prediction.map((t, k) => (k === 7 ? 12 : t)) }),
+    (e: Error) => e instanceof RangeError && /token 7 is 12/.test(e.message),
+  );
+  // The voter checks rows built in code too.
+  const v = new ArcVoter([one()]);
+  assert.throws(
+    () => v.add({ puzzle: "a", input: tokens(I, 10), prediction: tokens(O), qHaltLogit: 0 }),
+    (e: Error) => e instanceof TypeError && /same canvas/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      v.add({
+        puzzle: "a",
+        input: new Array(10).fill(2),
+        prediction: new Array(10).fill(2),
+        qHaltLogit: 0,
+      }),
+    (e: Error) => e instanceof TypeError && /has 10 /.test(e.message),
+  );
+  assert.equal(v.size, 0);
+  v.add(row("a", I, O, 0, 2)); // a 2x2 grid exactly fills a 2x2 canvas
+  assert.deepEqual(v.result().passAtK, [1, 1, 1, 1, 1, 1]);
 });

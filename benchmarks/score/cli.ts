@@ -9,8 +9,9 @@
  * deno task score strata --diagnostics A/diagnostics.csv --diagnostics B/diagnostics.csv [--out DIR]
  * ```
  *
- * - arc: PRED.jsonl lines are `{"puzzle", "input": [900], "prediction": [900], "q_halt_logit"}`;
- *   DIR holds the task JSONs with test outputs (ARC repository layout, Kaggle layout or a flat
+ * - arc: PRED.jsonl lines are `{"puzzle", "input": [900], "prediction": [900], "q_halt_logit"}`
+ *   (900 tokens = TRM's 30×30 canvas; a reduced canvas side s in 1..30 gives s² tokens, the same
+ *   for input and prediction, cropped on the s×s canvas); DIR holds the task JSONs with test outputs (ARC repository layout, Kaggle layout or a flat
  *   folder). Writes pass_at_k.csv, diagnostics.csv, diagnostics_summary.csv, submission.json.
  *   Several files are pooled (TRM's default: votes accumulate over a run's evaluations);
  *   `--no-pool` insists on one file. The output records which.

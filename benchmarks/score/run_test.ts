@@ -34,7 +34,7 @@ Deno.test("malformed JSON, bad fields, unknown tasks and unmatched inputs are re
     jsonLine(row("nope", g([[1]]), g([[2]]), 0)),
     "",
     jsonLine(row("two", g([[5]]), g([[2]]), 0)),
-    JSON.stringify({ puzzle: "two", input: [1], prediction: [], q_halt_logit: 0 }),
+    JSON.stringify({ puzzle: "two", input: [1, 2], prediction: [], q_halt_logit: 0 }), // [1] is a 1x1 canvas
     good[1],
   ]);
   await assert.rejects(
@@ -212,4 +212,40 @@ Deno.test("Sudoku/Maze files: bad lines are reported with file:line", async () =
       e.message.includes(`${sud}:3: field "steps"`) &&
       e.message.includes(`${sud}:4: malformed JSON`),
   );
+});
+
+Deno.test("files of 100-token rows score as their 900-token twins; a mismatched line is named", async () => {
+  const dir = await writeTasks(TASKS);
+  const on = (canvas: number) => [
+    jsonLine(row("two", g([[1]]), g([[2]]), 0, canvas)),
+    jsonLine(row("two", g([[3]]), g([[9]]), 0, canvas)),
+    jsonLine(row("solo", g([[7, 7]]), g([[8]]), 1, canvas)),
+  ];
+  const small = await scoreArc({ predictions: [await predFile(on(10))], tasksDir: dir });
+  const big = await scoreArc({ predictions: [await predFile(on(30))], tasksDir: dir });
+  assert.deepEqual(small.score.passAtK, big.score.passAtK);
+  assert.deepEqual(small.score.credit, [1.5, 1.5, 1.5, 1.5, 1.5, 1.5]);
+  assert.deepEqual(small.submission, big.submission);
+  const mixed = await predFile([
+    on(10)[0],
+    JSON.stringify({ ...JSON.parse(on(10)[1]), prediction: JSON.parse(on(30)[1]).prediction }),
+    JSON.stringify({ ...JSON.parse(on(10)[2]), input: new Array(99).fill(2) }),
+  ]);
+  await assert.rejects(
+    () => scoreArc({ predictions: [mixed], tasksDir: dir }),
+    (e: Error) => {
+      assert.match(e.message, /^2 bad lines:/);
+      assert.match(
+        e.message,
+        new RegExp(`${mixed}:2: field "prediction": has 900 tokens, the input 100 `),
+      );
+      assert.match(
+        e.message,
+        new RegExp(`${mixed}:3: field "input": must have 900 tokens, has 99`),
+      );
+      return true;
+    },
+  );
+  await Deno.remove(dir, { recursive: true });
+  await cleanup();
 });

@@ -1,5 +1,5 @@
 /** Helpers for the scoring tests: tasks from literal grids, encoded prediction rows, temp files. */
-import { ARC_SEQ_LEN, encodeGrid } from "../../tasks/arc/encode.ts";
+import { ARC_CANVAS, encodeGrid } from "../../tasks/arc/encode.ts";
 import type { ArcTask } from "../../tasks/arc/load.ts";
 import { type Grid, makeGrid } from "../../tasks/grid.ts";
 import type { ArcPrediction } from "./arc.ts";
@@ -19,16 +19,27 @@ export function task(id: string, tests: { input: number[][]; output: number[][] 
   };
 }
 
-/** 900 tokens of a grid at (0, 0); a 0×0 grid gives an all-PAD canvas. */
-export function tokens(grid: Grid): number[] {
-  const out = new Int32Array(ARC_SEQ_LEN);
-  if (grid.h > 0) encodeGrid(grid, 0, 0, out);
+/** The tokens of a grid at (0, 0) on an N×N canvas (900 for N = 30); 0×0 gives all PAD. */
+export function tokens(grid: Grid, canvas = ARC_CANVAS): number[] {
+  const out = new Int32Array(canvas * canvas);
+  if (grid.h > 0) encodeGrid(grid, 0, 0, out, 0, false, canvas);
   return Array.from(out);
 }
 
-/** One prediction row. */
-export function row(puzzle: string, input: Grid, prediction: Grid, q: number): ArcPrediction {
-  return { puzzle, input: tokens(input), prediction: tokens(prediction), qHaltLogit: q };
+/** One prediction row (on an N×N canvas, default 30). */
+export function row(
+  puzzle: string,
+  input: Grid,
+  prediction: Grid,
+  q: number,
+  canvas = ARC_CANVAS,
+): ArcPrediction {
+  return {
+    puzzle,
+    input: tokens(input, canvas),
+    prediction: tokens(prediction, canvas),
+    qHaltLogit: q,
+  };
 }
 
 /** The JSONL line of a prediction row. */

@@ -8,6 +8,12 @@
  * (original first, then its versions). Puzzle identifiers start at 1 (0 = blank), train split
  * first; the test split reuses the identifiers of the same versions.
  *
+ * Canvas: `canvas` N (default 30, the paper's) is the side of the square canvas every grid is
+ * encoded on (N² tokens). With N < 30, a task any of whose grids (demonstration and test, input
+ * and output) is larger than N×N is left out before the `tasksPerSubset` sample, and translations
+ * stay within N×N. The metadata then records `canvas` and `seqLen` N²; at N = 30 nothing about the
+ * canvas is written, so the files (and content hash) are those of builds made before the option.
+ *
  * Files: `tasks.json` (raw tasks in group order), `versions.bin` (u8 per puzzle: t, map[0..9]),
  * `offsets.bin` (u8 per train example: r0, c0), `identifiers.json`, `test_puzzles.json`,
  * `metadata.json`.
@@ -17,7 +23,7 @@ import { gridToRows } from "../grid.ts";
 import { ContentHash, progressBar, writeFolderAtomically } from "../io.ts";
 import { type DatasetMetadata, datasetName, FORMAT, type SourceRecord } from "../dataset.ts";
 import { type ArcAug, augName, findAugmentations, IDENTITY_AUG } from "./augment.ts";
-import { ARC_CANVAS, ARC_SEQ_LEN, ARC_VOCAB } from "./encode.ts";
+import { ARC_CANVAS, ARC_VOCAB, arcSeqLen, checkCanvas, fitsCanvas } from "./encode.ts";
 import type { ArcPair, ArcTask } from "./load.ts";
 
 export const ARC_BUILDER = "tasks/arc@1";
@@ -36,6 +42,8 @@ export interface ArcBuildOptions {
   /** Keep only this many tasks per subset (a seeded random sample); null = all. */
   tasksPerSubset: number | null;
   progress: boolean;
+  /** Canvas side N, 1..30 (default 30); tasks with a grid larger than N×N are left out. */
+  canvas?: number;
 }
 
 /** One group of the build. */
@@ -57,6 +65,19 @@ export interface ArcBuild {
   readonly offsets: Uint8Array;
   readonly numPuzzles: number;
   readonly trainExamples: number;
+  /** Canvas side N. */
+  readonly canvas: number;
+  /** Per subset built, tasks left out for a grid larger than N×N (all 0 at N = 30). */
+  readonly leftOut: Record<string, number>;
+  /** Per subset built, tasks before leaving any out. */
+  readonly available: Record<string, number>;
+}
+
+/** Whether every grid of a task (demonstrations and tests, inputs and outputs) fits N×N. */
+export function taskFitsCanvas(task: ArcTask, canvas: number): boolean {
+  return [...task.train, ...task.test].every((p) =>
+    fitsCanvas(p.input, canvas) && fitsCanvas(p.output, canvas)
+  );
 }
 
 /** Examples of a group's train-split puzzles: demonstrations, plus test pairs unless held out. */
@@ -71,6 +92,7 @@ function drawOffsets(
   rng: Rng,
   out: Uint8Array,
   at: number,
+  canvas: number,
 ) {
   const keep = rng.int(pairs.length);
   const swap = aug.t === 1 || aug.t === 3 || aug.t === 6 || aug.t === 7;
@@ -82,8 +104,8 @@ function drawOffsets(
     const { input, output } = pairs[e];
     const h = Math.max(input.h, output.h), w = Math.max(input.w, output.w);
     const maxH = swap ? w : h, maxW = swap ? h : w;
-    out[at + 2 * e] = rng.int(ARC_CANVAS - maxH + 1);
-    out[at + 2 * e + 1] = rng.int(ARC_CANVAS - maxW + 1);
+    out[at + 2 * e] = rng.int(canvas - maxH + 1);
+    out[at + 2 * e + 1] = rng.int(canvas - maxW + 1);
   }
 }
 
@@ -91,10 +113,15 @@ function drawOffsets(
  * Builds groups, versions and offsets from tasks by subset. Randomness: the task order of each
  * subset comes from `fork("order/<subset>")`, each task's versions and offsets from
  * `fork("task/<subset>/<id>")`, so a reduced build has the same versions for the tasks it keeps.
+ * With a canvas N < 30, the tasks that do not fit are dropped from the shuffled order (which keeps
+ * the relative order of the others) before the first `tasksPerSubset` are taken; a subset none of
+ * whose tasks fits is an error.
  */
 export function buildArc(subsets: Map<string, ArcTask[]>, options: ArcBuildOptions): ArcBuild {
+  const canvas = checkCanvas(options.canvas ?? ARC_CANVAS, "arc build");
   const root = new Rng(options.seed);
   const chosen: ArcGroup[] = [];
+  const leftOut: Record<string, number> = {}, available: Record<string, number> = {};
   for (const name of options.subsets) {
     const tasks = subsets.get(name);
     if (!tasks) {
@@ -104,8 +131,20 @@ export function buildArc(subsets: Map<string, ArcTask[]>, options: ArcBuildOptio
         }`,
       );
     }
-    const order = [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    root.fork(`order/${name}`).shuffle(order);
+    const shuffled = [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    root.fork(`order/${name}`).shuffle(shuffled);
+    const order = canvas === ARC_CANVAS
+      ? shuffled
+      : shuffled.filter((t) => taskFitsCanvas(t, canvas));
+    available[name] = tasks.length;
+    leftOut[name] = tasks.length - order.length;
+    if (order.length === 0 && tasks.length > 0) {
+      throw new RangeError(
+        `arc build: none of the ${tasks.length} tasks of subset ${name} fits the ` +
+          `${canvas}x${canvas} canvas (each has a grid larger than ${canvas}x${canvas}); ` +
+          `choose a larger --canvas`,
+      );
+    }
     const n = options.tasksPerSubset === null
       ? order.length
       : Math.min(options.tasksPerSubset, order.length);
@@ -133,7 +172,7 @@ export function buildArc(subsets: Map<string, ArcTask[]>, options: ArcBuildOptio
     const versions = [IDENTITY_AUG, ...found.augs];
     const pairs = trainPairs(g);
     const off = new Uint8Array(versions.length * pairs.length * 2);
-    versions.forEach((aug, v) => drawOffsets(pairs, aug, rng, off, v * pairs.length * 2));
+    versions.forEach((aug, v) => drawOffsets(pairs, aug, rng, off, v * pairs.length * 2, canvas));
     offsetChunks.push(off);
     groups.push({ ...g, versions, tries: found.tries });
     numPuzzles += versions.length;
@@ -144,7 +183,7 @@ export function buildArc(subsets: Map<string, ArcTask[]>, options: ArcBuildOptio
   const offsets = new Uint8Array(trainExamples * 2);
   let at = 0;
   for (const c of offsetChunks) offsets.set(c, at), at += c.length;
-  return { options, groups, offsets, numPuzzles, trainExamples };
+  return { options, groups, offsets, numPuzzles, trainExamples, canvas, leftOut, available };
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -196,6 +235,14 @@ export function arcReport(b: ArcBuild): Record<string, unknown> {
       histogram,
     },
     attempts: b.groups.reduce((a, g) => a + g.tries, 0),
+    // Only for a reduced canvas, so that 30×30 reports stay as they were.
+    ...(b.canvas === ARC_CANVAS ? {} : {
+      canvas: {
+        side: b.canvas,
+        tasksAvailable: b.available,
+        tasksLeftOutTooLarge: b.leftOut,
+      },
+    }),
   };
 }
 
@@ -244,6 +291,7 @@ export async function writeArc(
   ];
   const hash = new ContentHash();
   for (const [name, data] of files) hash.add(name, data);
+  if (b.canvas !== ARC_CANVAS) hash.add("canvas", String(b.canvas));
   const test = b.groups.filter((g) => g.inTestSplit);
   const testPuzzlesCount = test.reduce((a, g) => a + g.versions.length, 0);
   const testExamples = test.reduce((a, g) => a + g.versions.length * g.task.test.length, 0);
@@ -253,7 +301,8 @@ export async function writeArc(
     name: datasetName(out, opts.name),
     builder: ARC_BUILDER,
     seed: b.options.seed,
-    seqLen: ARC_SEQ_LEN,
+    ...(b.canvas === ARC_CANVAS ? {} : { canvas: b.canvas }),
+    seqLen: arcSeqLen(b.canvas),
     vocabSize: ARC_VOCAB,
     padId: 0,
     ignoreLabelToken: 0,
@@ -274,7 +323,11 @@ export async function writeArc(
       },
     },
     sources,
-    options: { ...b.options, progress: undefined },
+    options: {
+      ...b.options,
+      progress: undefined,
+      canvas: b.canvas === ARC_CANVAS ? undefined : b.canvas,
+    },
     report: arcReport(b),
     contentHash: hash.hex(),
   };

@@ -1,10 +1,11 @@
 /**
  * Opens a prepared ARC folder (written by ./build.ts) as a `TaskDataset`; examples are encoded on
- * the fly from the raw tasks, each version's augmentation and the stored translation offsets.
+ * the fly from the raw tasks, each version's augmentation and the stored translation offsets, on
+ * the canvas the metadata records (`canvas`, absent = 30; `seqLen` must be its square).
  */
 import type { DatasetMetadata, PuzzleInfo, SplitStore, TaskDataset } from "../dataset.ts";
 import { type ArcAug, NAME_SEPARATOR } from "./augment.ts";
-import { ARC_SEQ_LEN, encodeTransformed } from "./encode.ts";
+import { ARC_CANVAS, checkCanvas, encodeTransformed } from "./encode.ts";
 import { type ArcPair, type ArcTask, parseGrid, parseJsonFile } from "./load.ts";
 
 interface StoredGroup {
@@ -55,6 +56,13 @@ function parseStoredGroups(value: unknown, file: string): StoredGroup[] {
 
 /** Opens a prepared ARC dataset folder. */
 export async function openArc(dir: string, metadata: DatasetMetadata): Promise<TaskDataset> {
+  const canvas = checkCanvas(metadata.canvas ?? ARC_CANVAS, `${dir}/metadata.json: canvas`);
+  const seqLen = canvas * canvas;
+  if (metadata.seqLen !== seqLen) {
+    throw new RangeError(
+      `${dir}/metadata.json: seqLen ${metadata.seqLen} is not ${seqLen} (canvas ${canvas}x${canvas})`,
+    );
+  }
   const groups = parseStoredGroups(await readJson(`${dir}/tasks.json`), `${dir}/tasks.json`);
   const versions = await Deno.readFile(`${dir}/versions.bin`);
   const offsets = await Deno.readFile(`${dir}/offsets.bin`);
@@ -92,7 +100,7 @@ export async function openArc(dir: string, metadata: DatasetMetadata): Promise<T
 
   const train: SplitStore = {
     name: "train",
-    seqLen: ARC_SEQ_LEN,
+    seqLen,
     numGroups: groups.length,
     numPuzzles,
     numExamples: exStart[numPuzzles],
@@ -104,8 +112,8 @@ export async function openArc(dir: string, metadata: DatasetMetadata): Promise<T
       const a = aug(p);
       const k = 2 * (exStart[p] + e);
       const r0 = offsets[k], c0 = offsets[k + 1];
-      encodeTransformed(pair.input, a.t, a.map, r0, c0, inputs, row * ARC_SEQ_LEN);
-      encodeTransformed(pair.output, a.t, a.map, r0, c0, labels, row * ARC_SEQ_LEN, true);
+      encodeTransformed(pair.input, a.t, a.map, r0, c0, inputs, row * seqLen, false, canvas);
+      encodeTransformed(pair.output, a.t, a.map, r0, c0, labels, row * seqLen, true, canvas);
     },
   };
 
@@ -123,7 +131,7 @@ export async function openArc(dir: string, metadata: DatasetMetadata): Promise<T
   });
   const test: SplitStore = {
     name: "test",
-    seqLen: ARC_SEQ_LEN,
+    seqLen,
     numGroups: testGroups.length,
     numPuzzles: testPuzzleToGlobal.length,
     numExamples: testGroups.reduce((a, g) => a + g.versions * g.task.test.length, 0),
@@ -133,8 +141,8 @@ export async function openArc(dir: string, metadata: DatasetMetadata): Promise<T
     writeExample(q, e, inputs, labels, row) {
       const pair = testGroups[testPuzzleGroup[q]].task.test[e];
       const a = aug(testPuzzleToGlobal[q]);
-      encodeTransformed(pair.input, a.t, a.map, 0, 0, inputs, row * ARC_SEQ_LEN);
-      encodeTransformed(pair.output, a.t, a.map, 0, 0, labels, row * ARC_SEQ_LEN, true);
+      encodeTransformed(pair.input, a.t, a.map, 0, 0, inputs, row * seqLen, false, canvas);
+      encodeTransformed(pair.output, a.t, a.map, 0, 0, labels, row * seqLen, true, canvas);
     },
   };
 

@@ -5,6 +5,7 @@
 import type { DatasetMetadata, SourceRecord } from "../dataset.ts";
 import { ARC_ARCHIVES, fetchArchive } from "../download.ts";
 import { type ArcBuildOptions, buildArc, writeArc } from "./build.ts";
+import { ARC_CANVAS } from "./encode.ts";
 import { type ArcTask, loadArcSource } from "./load.ts";
 
 /** Options of `prepareArc`. */
@@ -23,6 +24,10 @@ export interface PrepareArcOptions {
   tasksPerSubset: number | null;
   force: boolean;
   progress: boolean;
+  /** Canvas side N, 1..30 (default 30): tasks with a grid larger than N×N are left out. */
+  canvas?: number;
+  /** Where the count of tasks left out for the canvas goes (default console.log). */
+  log?: (line: string) => void;
 }
 
 const ORDER = ["training", "evaluation", "concept"];
@@ -64,7 +69,18 @@ export async function prepareArc(o: PrepareArcOptions): Promise<DatasetMetadata>
     testSubsets: o.testSubsets,
     tasksPerSubset: o.tasksPerSubset,
     progress: o.progress,
+    ...(o.canvas === undefined ? {} : { canvas: o.canvas }),
   };
   const build = buildArc(all, options);
+  if (build.canvas !== ARC_CANVAS) {
+    const log = o.log ?? console.log;
+    for (const name of subsets) {
+      log(
+        `arc: canvas ${build.canvas}x${build.canvas}: left out ${build.leftOut[name]} of ` +
+          `${build.available[name]} ${name} tasks with a grid larger than ` +
+          `${build.canvas}x${build.canvas}`,
+      );
+    }
+  }
   return await writeArc(build, o.out, records, { force: o.force });
 }
