@@ -20,10 +20,17 @@ import { getBackend } from "../engine/backends/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { zeros } from "../engine/tensor.ts";
 import { machineInfo } from "../benchmarks/provenance.ts";
-import { evalBatches, type SplitStore } from "../tasks/dataset.ts";
+import { type Batch, evalBatches, type SplitStore } from "../tasks/dataset.ts";
 import { MODEL_NAMES, type ModelConfig, type ModelName } from "./config.ts";
 import { createTrm, trmParamCount } from "./model.ts";
-import { evaluateBatch, type StepMetrics, Trainer, type TrainHyper } from "./trainer.ts";
+import {
+  type EvalBatchResult,
+  evaluateBatch,
+  type StepMetrics,
+  Trainer,
+  type TrainHyper,
+} from "./trainer.ts";
+import { predictionRows, predictionsDir, stepPredictionsPath, writeLines } from "./predictions.ts";
 import {
   type Checkpoint,
   latestCheckpoint,
@@ -106,6 +113,12 @@ export interface RunControl {
   beforeStep?: (trainer: Trainer) => void;
   /** Called after every completed step, after logging and checkpointing (tests "kill" here). */
   afterStep?: (trainer: Trainer) => void;
+  /**
+   * Write every evaluation's predictions to OUT/predictions/step-<N>.jsonl (recursion/
+   * predictions.ts; the reproduce pipeline pools ARC votes over them). Evaluations must then
+   * cover the whole test split (train.evalMaxExamples null).
+   */
+  dumpPredictions?: boolean;
 }
 
 export interface RunResult {
@@ -166,6 +179,7 @@ export function evaluate(
   batchSize: number,
   max: number | null,
   rng: Rng,
+  onBatch?: (batch: Batch, result: EvalBatchResult) => void,
 ): EvalResult {
   const limit = max ?? split.numExamples;
   let n = 0, exact = 0, cells = 0, cellsOk = 0, q = 0, qOk = 0, steps = 0;
@@ -173,6 +187,7 @@ export function evaluate(
     for (const batch of evalBatches(split, batchSize)) {
       if (n >= limit) break;
       const r = evaluateBatch(tr.model, batch, rng);
+      onBatch?.(batch, r);
       steps = r.steps;
       for (let i = 0; i < batch.valid && n < limit; i++, n++) {
         exact += r.correct[i];
@@ -358,9 +373,23 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
   const start = performance.now();
   const elapsed = () => (performance.now() - start) / 1000;
 
-  const doEval = () => {
+  const doEval = async () => {
     const t0 = performance.now();
-    const r = evaluate(trainer, ds.test, t.evalBatchSize, t.evalMaxExamples, evalRng);
+    const rows: string[] = [];
+    const r = evaluate(
+      trainer,
+      ds.test,
+      t.evalBatchSize,
+      t.evalMaxExamples,
+      evalRng,
+      ctl.dumpPredictions
+        ? (b, res) => rows.push(...predictionRows(config.task, ds, b, res))
+        : undefined,
+    );
+    if (ctl.dumpPredictions) {
+      await Deno.mkdir(predictionsDir(out), { recursive: true });
+      await writeLines(stepPredictionsPath(out, trainer.step), rows);
+    }
     const secs = (performance.now() - t0) / 1000;
     evals.add({
       step: trainer.step,
@@ -420,7 +449,7 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
       if (window.steps >= ctl.logEvery) window = new Window();
       const timeUp = ctl.maxMinutes !== null && elapsed() >= ctl.maxMinutes * 60;
       const last = m.step === totalSteps || timeUp;
-      if (m.step % evalEvery === 0 || last) doEval();
+      if (m.step % evalEvery === 0 || last) await doEval();
       if (m.step % ckptEvery === 0 || last) await save();
       ctl.afterStep?.(trainer);
       if (timeUp && m.step < totalSteps) {

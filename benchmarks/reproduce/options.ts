@@ -36,6 +36,13 @@ export function defaultModels(preset: PresetName, task: TaskName): readonly Mode
   return PAPER_MODELS[task];
 }
 
+/**
+ * ARC votes: `pooled` over every evaluation of the run (TRM's default, aggregated voting; spec-
+ * datasets §1.8 item 9) or `single`, the final checkpoint's evaluation only.
+ */
+export const POOLING_NAMES = ["pooled", "single"] as const;
+export type PoolingChoice = typeof POOLING_NAMES[number];
+
 /** Parsed options of one reproduce run. */
 export interface ReproduceOptions {
   preset: PresetName;
@@ -52,6 +59,8 @@ export interface ReproduceOptions {
   baselines: string;
   verify: boolean;
   progress: boolean;
+  /** ARC votes: pooled over every evaluation of a run (TRM's default) or the final one only. */
+  pooling: PoolingChoice;
 }
 
 export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("|")}] [--tasks ${
@@ -59,8 +68,10 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
 }]
          [--models ${MODEL_NAMES.join(",")}] [--backend ${BACKEND_NAMES.join("|")}]
          [--seeds 0,1,2] [--out results/<preset>] [--runs runs/reproduce/<preset>]
-         [--baselines results/baselines] [--skip-verify] [--progress | --no-progress]
-  default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0.`;
+         [--baselines results/baselines] [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
+         [--progress | --no-progress]
+  default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0; ARC votes
+  pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).`;
 
 function list<T extends string>(v: string, allowed: readonly T[], flag: string): T[] {
   const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -90,6 +101,7 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
         out: { type: "string" },
         runs: { type: "string" },
         baselines: { type: "string" },
+        pooling: { type: "string" },
         "skip-verify": { type: "boolean" },
         progress: { type: "boolean" },
         "no-progress": { type: "boolean" },
@@ -113,6 +125,12 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
       `--backend: unknown backend ${backend} (expected ${BACKEND_NAMES.join(", ")})`,
     );
   }
+  const pooling = (v.pooling ?? "pooled") as PoolingChoice;
+  if (!POOLING_NAMES.includes(pooling)) {
+    throw new RangeError(
+      `--pooling: unknown value ${pooling} (expected ${POOLING_NAMES.join(", ")})`,
+    );
+  }
   const seeds = (v.seeds ?? "0").split(",").map((s) => {
     const x = Number(s.trim());
     if (s.trim() === "" || !Number.isSafeInteger(x) || x < 0) {
@@ -131,6 +149,7 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
     runs: (v.runs ?? `runs/reproduce/${preset}`).replace(/\/+$/, ""),
     baselines: (v.baselines ?? "results/baselines").replace(/\/+$/, ""),
     verify: !v["skip-verify"],
+    pooling,
     progress: v["no-progress"] ? false : (v.progress ?? Deno.stdout.isTerminal()),
   };
 }

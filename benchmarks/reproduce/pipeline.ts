@@ -25,7 +25,7 @@ export interface ReproduceResult {
 export function planRuns(o: ReproduceOptions): RunSpec[] {
   return o.tasks.flatMap((task) =>
     modelsFor(o, task).flatMap((model) =>
-      o.seeds.map((seed) => runSpec(o.preset, task, model, seed, o.backend, o.runs))
+      o.seeds.map((seed) => runSpec(o.preset, task, model, seed, o.backend, o.runs, o.pooling))
     )
   );
 }

@@ -3,7 +3,8 @@
  * Each step is skipped when its marker (markers.ts) carries the hash of its current inputs, and
  * clears the markers after it when it runs. Files of a run (gitignored):
  *
- *   <runs>/<task>/<model>/seed-<s>/train/       config.json, metrics.csv, eval.csv, checkpoints
+ *   <runs>/<task>/<model>/seed-<s>/train/       config.json, metrics.csv, eval.csv, checkpoints,
+ *                                               ARC: predictions/step-<N>.jsonl of every evaluation
  *   <runs>/<task>/<model>/seed-<s>/pred.jsonl   predictions (benchmarks/score/README.md format)
  *   <runs>/<task>/<model>/seed-<s>/score/       pass_at_k.csv … or accuracy.csv
  *   <runs>/<task>/<model>/seed-<s>/markers/     one JSON per finished step
@@ -26,10 +27,12 @@ import {
 } from "../../recursion/presets.ts";
 import { type RunResult, runTraining } from "../../recursion/train.ts";
 import { evaluateBatch, type Trainer } from "../../recursion/trainer.ts";
+import { predictionRows, stepPredictionFiles, writeLines } from "../../recursion/predictions.ts";
 import { evalBatches } from "../../tasks/dataset.ts";
 import { exists } from "../../tasks/io.ts";
 import { main as prepareMain } from "../../tasks/prepare.ts";
 import { scoreArc, scoreGrid, writeAccuracy, writeArcOutputs } from "../score/run.ts";
+import type { PoolingChoice } from "./options.ts";
 import {
   clearAfter,
   doneMarker,
@@ -42,6 +45,8 @@ import {
 /** Bumped when the predictions or score files change for the same inputs. */
 export const EVAL_FORMAT = "reproduce-eval/1";
 export const SCORE_FORMAT = "reproduce-score/1";
+/** ARC training also writes every evaluation's predictions (the pooled score needs them). */
+export const ARC_TRAIN_FORMAT = "reproduce-train-arc/2 (per-evaluation predictions)";
 
 /** One (task, model, seed) of a reproduce run. */
 export interface RunSpec {
@@ -54,6 +59,8 @@ export interface RunSpec {
   runsRoot: string;
   /** This run's folder. */
   dir: string;
+  /** ARC: which evaluations' votes the score pools. */
+  pooling: PoolingChoice;
 }
 
 /** The run configuration: the preset's, with the backend and (paper) the prepared data folder. */
@@ -78,8 +85,10 @@ export function runSpec(
   seed: number,
   backend: RunConfig["backend"],
   runsRoot: string,
+  pooling: PoolingChoice = "pooled",
 ): RunSpec {
   return {
+    pooling,
     preset,
     task,
     model,
@@ -115,9 +124,12 @@ export function stepHashes(r: RunSpec): Record<StepName, string> {
   const recipe = presetDataRecipe(r.preset, r.task);
   const prepare = hashOf("prepare", r.config.data, recipe?.args ?? null);
   const parity = hashOf("parity", r.task, r.model, PUBLISHED[`${r.task}/${r.model}`] ?? null);
-  const train = configHash(r.config);
+  const config = configHash(r.config);
+  const train = r.task === "arc" ? hashOf("train", config, ARC_TRAIN_FORMAT) : config;
   const evaluate = hashOf("evaluate", train, EVAL_FORMAT);
-  const score = hashOf("score", evaluate, SCORE_FORMAT);
+  const score = r.task === "arc"
+    ? hashOf("score", evaluate, SCORE_FORMAT, r.pooling)
+    : hashOf("score", evaluate, SCORE_FORMAT);
   return { prepare, parity, train, evaluate, score };
 }
 
@@ -225,6 +237,7 @@ async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunR
     logEvery: 100,
     progress: ctx.progress,
     overrides: { reproduce: { preset: r.preset } },
+    dumpPredictions: r.task === "arc",
     log: quiet ? () => {} : (l) => ctx.log(`  ${l}`),
   });
 }
@@ -249,9 +262,9 @@ export function trainStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome> {
 
 /**
  * evaluate: the EMA weights of the final checkpoint on the whole test split, every ACT step
- * (haltMaxSteps, no early halting), predictions dumped to pred.jsonl: ARC rows carry the
- * augmented puzzle name, the 900 input tokens, the prediction and the q_halt logit; Sudoku/Maze
- * rows the prediction, the label (−100 = ignored) and the ACT steps.
+ * (haltMaxSteps, no early halting), predictions dumped to pred.jsonl (recursion/predictions.ts:
+ * ARC rows carry the augmented puzzle name, the input tokens, the prediction and the q_halt
+ * logit; Sudoku/Maze rows the prediction, the label (−100 = ignored) and the ACT steps).
  */
 export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome> {
   return runStep(r, "evaluate", stepHashes(r).evaluate, async () => {
@@ -274,36 +287,17 @@ export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome>
     const { ds } = await openRunData(r.config.data, () => {});
     const tr: Trainer = res.trainer;
     const rng = new Rng(r.config.seed).fork("eval");
-    const len = ds.test.seqLen;
     const lines: string[] = [];
     let n = 0, exact = 0;
     tr.withEmaWeights(() => {
       for (const b of evalBatches(ds.test, r.config.train.evalBatchSize)) {
         const out = evaluateBatch(tr.model, b, rng);
-        for (let i = 0; i < b.valid; i++) {
-          const pred = Array.from(out.preds.subarray(i * len, (i + 1) * len));
-          n++;
-          exact += out.correct[i];
-          if (r.task === "arc") {
-            lines.push(JSON.stringify({
-              puzzle: ds.puzzleInfo("test", b.puzzleIndex[i]).name,
-              input: Array.from(b.inputs.subarray(i * len, (i + 1) * len)),
-              prediction: pred,
-              q_halt_logit: out.qHalt[i],
-            }));
-          } else {
-            lines.push(JSON.stringify({
-              prediction: pred,
-              label: Array.from(b.labels.subarray(i * len, (i + 1) * len)),
-              steps: out.steps,
-            }));
-          }
-        }
+        lines.push(...predictionRows(r.task, ds, b, out));
+        for (let i = 0; i < b.valid; i++, n++) exact += out.correct[i];
       }
     });
     const path = predPath(r);
-    await Deno.writeTextFile(`${path}.tmp`, lines.join("\n") + "\n");
-    await Deno.rename(`${path}.tmp`, path);
+    await writeLines(path, lines);
     return {
       predictions: path,
       examples: n,
@@ -314,6 +308,26 @@ export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome>
   });
 }
 
+/**
+ * The prediction files whose votes an ARC score counts: `single`, the final checkpoint's
+ * (pred.jsonl); `pooled`, every evaluation's during training (their last is the final
+ * checkpoint's, with the same EMA weights as pred.jsonl).
+ */
+export async function arcVoteFiles(r: RunSpec): Promise<{ step: number; path: string }[]> {
+  const record = JSON.parse(await Deno.readTextFile(`${trainDir(r)}/config.json`));
+  const last = record.totalSteps as number;
+  if (r.pooling === "single") return [{ step: last, path: predPath(r) }];
+  const files = await stepPredictionFiles(trainDir(r), last);
+  if (files.length === 0 || files.at(-1)!.step !== last) {
+    throw new Error(
+      `score: ${trainDir(r)}/predictions holds no predictions of the final evaluation (step ` +
+        `${last}); remove ${r.dir}/markers/train.json to train again, or score with ` +
+        `--pooling single`,
+    );
+  }
+  return files;
+}
+
 /** score: benchmarks/score on the run's predictions. */
 export function scoreStep(r: RunSpec, _ctx: StepContext): Promise<StepOutcome> {
   return runStep(r, "score", stepHashes(r).score, async () => {
@@ -321,14 +335,20 @@ export function scoreStep(r: RunSpec, _ctx: StepContext): Promise<StepOutcome> {
     if (r.task === "arc") {
       // The original JSON of the test-split tasks: what the voter scores against.
       await writeArcScoreTasks(r.config.data.dir!, arcTasksDir(r.runsRoot));
+      const predictions = await arcVoteFiles(r);
       const run = await scoreArc({
-        predictions: [predPath(r)],
+        predictions: predictions.map((p) => p.path),
         tasksDir: arcTasksDir(r.runsRoot),
         model: r.model,
       });
       const files = await writeArcOutputs(run, out);
       const k2 = run.score.ks.indexOf(2);
-      return { files, passAt2: k2 >= 0 ? 100 * run.score.passAtK[k2] : null };
+      return {
+        files,
+        passAt2: k2 >= 0 ? 100 * run.score.passAtK[k2] : null,
+        pooling: r.pooling,
+        evaluationSteps: predictions.map((p) => p.step),
+      };
     }
     const { metrics, provenance } = await scoreGrid(predPath(r));
     const file = await writeAccuracy(metrics, { model: r.model, task: r.task }, provenance, out);

@@ -5,10 +5,13 @@ import { EVAL_COLUMNS, runTraining } from "../../recursion/train.ts";
 import { readCsv } from "../score/csv.ts";
 import { readMarker } from "./markers.ts";
 import {
+  arcVoteFiles,
   evaluateStep,
   predPath,
   prepareStep,
   type RunSpec,
+  runSpec,
+  scoreDir,
   scoreStep,
   type StepContext,
   trainDir,
@@ -16,6 +19,7 @@ import {
 } from "./steps.ts";
 import { REPRO_SUMMARY_COLUMNS, runSummaryRows } from "./summary.ts";
 import { csvText } from "../score/csv.ts";
+import { DIAGNOSTICS_COLUMNS, PASS_AT_K_COLUMNS } from "../score/tables.ts";
 
 const BACKEND = nativeStatus().ok ? "cpu" : "ref";
 
@@ -55,6 +59,7 @@ function tinySpec(root: string, lr = 3e-3): RunSpec {
     config: c,
     runsRoot: root,
     dir: `${root}/sudoku/trm-attn/seed-0`,
+    pooling: "pooled",
   };
 }
 
@@ -131,6 +136,47 @@ Deno.test("reproduce steps: an interrupted train step resumes from its checkpoin
     assert.equal(await readMarker(r.dir, "score"), null);
     const evals = await readCsv(`${trainDir(r)}/eval.csv`, EVAL_COLUMNS);
     assert.deepEqual(evals.map((e) => e.step), ["4", "8"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("reproduce steps: ARC training writes every evaluation's predictions; the score pools them (default) or takes the final one", async () => {
+  const root = await Deno.makeTempDir({ prefix: "trm-reproduce-arc-test-" });
+  try {
+    const pooled = runSpec("smoke", "arc", "trm-attn", 0, BACKEND, root, "pooled");
+    const c = pooled.config;
+    c.arch = { ...c.arch, hidden: 16, heads: 2, prefixLen: 4, lCycles: 1, haltMaxSteps: 2 };
+    c.train = { ...c.train, steps: 4, evalEvery: 2, checkpointEvery: 2, evalBatchSize: 8 };
+    const lines: string[] = [];
+    await prepareStep(pooled, context(lines));
+    await trainStep(pooled, context(lines));
+    const files = await arcVoteFiles(pooled);
+    assert.deepEqual(files.map((f) => f.step), [2, 4]);
+    await evaluateStep(pooled, context(lines));
+    // The last evaluation during training and the evaluate step use the same EMA weights.
+    assert.equal(await Deno.readTextFile(files[1].path), await Deno.readTextFile(predPath(pooled)));
+    const first = (await Deno.readTextFile(files[0].path)).trim().split("\n");
+    const sc = await scoreStep(pooled, context(lines));
+    assert.deepEqual(sc.marker.info.evaluationSteps, [2, 4]);
+    const passPooled = await readCsv(`${scoreDir(pooled)}/pass_at_k.csv`, PASS_AT_K_COLUMNS);
+    assert.ok(passPooled.every((p) => p.pooling === "pooled"));
+    const rows = await runSummaryRows(pooled);
+    const def = rows.find((x) => x.metric === "pass_at_k")!.definition as string;
+    assert.match(def, /votes pooled over 2 evaluations \(steps 2 4;/);
+    const diag = await readCsv(`${scoreDir(pooled)}/diagnostics.csv`, DIAGNOSTICS_COLUMNS);
+    const votes = diag.reduce((a, d) => a + Number(d.n_votes), 0);
+    assert.equal(votes, 2 * first.length, "pooled votes = both evaluations' predictions");
+
+    // --pooling single: a different score hash, re-scored on pred.jsonl alone.
+    const single = { ...pooled, pooling: "single" as const };
+    const sc1 = await scoreStep(single, context(lines));
+    assert.equal(sc1.skipped, false);
+    assert.deepEqual(sc1.marker.info.evaluationSteps, [4]);
+    assert.match(
+      (await runSummaryRows(single)).find((x) => x.metric === "pass_at_k")!.definition as string,
+      /votes of one evaluation \(final EMA weights/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -7,6 +7,7 @@ import { PASS_AT_K_DEFINITION } from "../score/arc.ts";
 import { type Cell, readCsv } from "../score/csv.ts";
 import { ACCURACY_COLUMNS, PASS_AT_K_COLUMNS, SUMMARY_COLUMNS } from "../score/tables.ts";
 import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/train.ts";
+import { type Marker, readMarker } from "./markers.ts";
 import { type RunSpec, scoreDir, trainDir } from "./steps.ts";
 
 /** Header of summary.csv (a contract: tests and verify read it). */
@@ -82,6 +83,17 @@ function num(s: string): number | null {
   return Number.isFinite(x) ? x : null;
 }
 
+/** Which evaluations' votes an ARC score counted, from its score marker. */
+export function votesDescription(marker: Marker | null, acts: number): string {
+  const steps = (marker?.info.evaluationSteps ?? []) as number[];
+  if (marker?.info.pooling === "pooled" && steps.length > 0) {
+    return `votes pooled over ${steps.length} evaluation${steps.length > 1 ? "s" : ""} ` +
+      `(steps ${steps.join(" ")}; EMA weights, ${acts} ACT steps; TRM's aggregated voting), ` +
+      `pooling pooled`;
+  }
+  return `votes of one evaluation (final EMA weights, ${acts} ACT steps), pooling single`;
+}
+
 /** Summary rows of one finished run (score step done). */
 export async function runSummaryRows(r: RunSpec): Promise<SummaryRow[]> {
   const rec = await readTrainRecord(r);
@@ -116,6 +128,7 @@ export async function runSummaryRows(r: RunSpec): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
   const out = scoreDir(r);
   if (r.task === "arc") {
+    const votes = votesDescription(await readMarker(r.dir, "score"), acts);
     for (const p of await readCsv(`${out}/pass_at_k.csv`, PASS_AT_K_COLUMNS)) {
       rows.push(row(
         "pass_at_k",
@@ -123,8 +136,7 @@ export async function runSummaryRows(r: RunSpec): Promise<SummaryRow[]> {
         num(p.pass_at_k_pct),
         Number(p.n_tasks),
         `${PASS_AT_K_DEFINITION}; percent of the ${p.n_tasks} test-split tasks, fractional ` +
-          `credit per task; votes of one evaluation (final EMA weights, ${acts} ACT steps), ` +
-          `pooling ${p.pooling}`,
+          `credit per task; ${votes}`,
       ));
     }
     for (const d of await readCsv(`${out}/diagnostics_summary.csv`, SUMMARY_COLUMNS)) {
