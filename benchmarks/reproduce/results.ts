@@ -181,10 +181,12 @@ function fmt(v: Cell, unit: Cell): string {
 /** What the README says about a preset's scale. */
 const SCALE_NOTE: Record<PresetName, string> = {
   paper: "The paper's setting (spec-trm §B.2); compared with results/reference by verify.",
-  "cpu-mini": "A reduced scale for 2 CPU cores: small generated 4×4 Sudoku and 8×8 Maze, 8 " +
-    "ARC-AGI-1 evaluation tasks × 16 versions, width 32–64, T = n = 2 (recursion/presets.ts). " +
-    "It shows that the pipeline trains, evaluates and votes; its numbers are NOT comparable " +
-    "with the paper's and are checked only against results/baselines/cpu-mini.",
+  "cpu-mini": "A reduced scale for 2 CPU cores: small generated 4×4 Sudoku and 8×8 Maze, 16 " +
+    "ARC-AGI-1 evaluation tasks whose grids fit a 10×10 canvas × 16 versions, width 64, " +
+    "T = n = 2, 8 ACT steps (recursion/presets.ts); ARC votes pooled over the run's 6 " +
+    "evaluations. It shows that the pipeline trains, evaluates and votes and that the models " +
+    "learn; its numbers are NOT comparable with the paper's and are checked only against " +
+    "results/baselines/cpu-mini.",
   smoke: "A tiny CI check (a few hundred steps on tiny tasks): it shows that every step runs and " +
     "that the models learn above chance; its numbers are NOT comparable with the paper's and " +
     "are checked only against results/baselines/smoke.",

@@ -229,7 +229,13 @@ async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunR
     ctx.log(`  ${dir} holds a run of another configuration (${old.slice(0, 12)}): starting over`);
     await Deno.remove(dir, { recursive: true });
   }
-  const resume = old === hash && (await latestCheckpoint(dir)) !== null;
+  let resume = old === hash && (await latestCheckpoint(dir)) !== null;
+  if (resume && r.task === "arc" && (await stepPredictionFiles(dir, Infinity)).length === 0) {
+    // A run trained before training wrote per-evaluation predictions: the pooled score needs them.
+    ctx.log(`  ${dir} has no per-evaluation predictions (an older run): starting over`);
+    await Deno.remove(dir, { recursive: true });
+    resume = false;
+  }
   return await runTraining(r.config, {
     out: dir,
     resume,

@@ -150,7 +150,19 @@ Deno.test("reproduce steps: ARC training writes every evaluation's predictions; 
     c.train = { ...c.train, steps: 4, evalEvery: 2, checkpointEvery: 2, evalBatchSize: 8 };
     const lines: string[] = [];
     await prepareStep(pooled, context(lines));
+    // A finished run of the same configuration from before per-evaluation predictions existed
+    // is trained again rather than resumed (the pooled score needs every evaluation).
+    await runTraining(c, {
+      out: trainDir(pooled),
+      resume: false,
+      maxMinutes: null,
+      logEvery: 1000,
+      progress: false,
+      overrides: {},
+      log: () => {},
+    });
     await trainStep(pooled, context(lines));
+    assert.ok(lines.some((l) => l.includes("no per-evaluation predictions")), lines.join("\n"));
     const files = await arcVoteFiles(pooled);
     assert.deepEqual(files.map((f) => f.step), [2, 4]);
     await evaluateStep(pooled, context(lines));

@@ -78,7 +78,8 @@ export const PAPER_CHECKS: readonly (Check & { refTask: string })[] = [
  *   ~28–39 % trained. Exact accuracy and pass@K at smoke scale are a handful of examples/tasks,
  *   too coarse to guard.
  * - cpu-mini: exact accuracy on 200–250 held-out puzzles (±5 points), cell accuracy (±3),
- *   pass@K on 8 ARC tasks (one task = 12.5 points: ±13).
+ *   pass@K on 16 ARC tasks (one task = 6.25 points: ±13 allows two tasks, as seeds and thread
+ *   counts move a borderline task's top-2 vote).
  */
 export const BASELINE_CHECKS: Record<Exclude<PresetName, "paper">, readonly Check[]> = {
   smoke: (["sudoku", "maze", "arc"] as const).map((task) => ({
@@ -99,7 +100,7 @@ export const BASELINE_CHECKS: Record<Exclude<PresetName, "paper">, readonly Chec
       metric: "pass_at_k",
       k,
       tolerance: 13,
-      note: "8 tasks: one task is 12.5 points",
+      note: "16 tasks: one task is 6.25 points; two tasks allowed",
     })),
   ],
 };
@@ -291,7 +292,10 @@ export async function verify(
     const fmt = (v: Cell) => (typeof v === "number" ? v.toFixed(2) : String(v ?? "—"));
     lines.push(
       `  ${String(r.status).padEnd(11)} ${r.task}/${r.model} seed ${r.seed} ${r.metric}${k}: ` +
-        `${fmt(r.value)} vs ${fmt(r.expected)} (tolerance ${r.tolerance})`,
+        `${fmt(r.value)} vs ${fmt(r.expected)} (tolerance ${r.tolerance})` +
+        (String(r.note).includes("baseline config differs")
+          ? " — the baseline is of another configuration: re-baseline if the change is intended"
+          : ""),
     );
   }
   const ok = result.filter((r) => r.status === "ok").length;

@@ -70,6 +70,19 @@ Deno.test("verify: an injected regression fails, small differences and gains pas
     assert.equal(v.failed, 1);
     assert.ok(v.lines.some((l) => l.includes("NOT comparable with the paper")));
     assert.ok((await Deno.readTextFile(`${root}/out/verify.csv`)).includes("regression"));
+    assert.ok(!v.lines.some((l) => l.includes("another configuration")), v.lines.join("\n"));
+    // A baseline written by another configuration is named as such on the failing line.
+    const other = await verify(
+      "smoke",
+      [row({ value: 74, config_hash: "ffff" })],
+      `${root}/out`,
+      `${root}/baselines`,
+    );
+    assert.equal(other.failed, 1);
+    assert.ok(
+      other.lines.some((l) => l.includes("regression") && l.includes("another configuration")),
+      other.lines.join("\n"),
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
