@@ -474,8 +474,10 @@ const USAGE = `usage: deno task train --task ${TASK_NAMES.join("|")} --model ${
          --preset ${PRESET_NAMES.join("|")} --out DIR [--seed 0] [--data DIR] [--resume]
          [--backend ${BACKEND_NAMES.join("|")}] [--config FILE.json] [--steps N] [--batch N]
          [--lr X] [--l-cycles N] [--eval-every N] [--checkpoint-every N] [--threads N]
-         [--max-minutes M] [--log-every N] [--progress | --no-progress]
-  --resume with only --out continues with OUT/config.json's configuration.`;
+         [--max-minutes M] [--log-every N] [--dump-predictions] [--progress | --no-progress]
+  --resume with only --out continues with OUT/config.json's configuration.
+  --dump-predictions writes every evaluation's predictions to OUT/predictions/step-<N>.jsonl
+  (the deno task score format; ARC votes can be pooled over them).`;
 
 function num(v: string | undefined, flag: string, integer: boolean): number | undefined {
   if (v === undefined) return undefined;
@@ -513,6 +515,7 @@ export async function parseCommandLine(
       threads: { type: "string" },
       "max-minutes": { type: "string" },
       "log-every": { type: "string" },
+      "dump-predictions": { type: "boolean" },
       progress: { type: "boolean" },
       "no-progress": { type: "boolean" },
       help: { type: "boolean" },
@@ -573,6 +576,7 @@ export async function parseCommandLine(
       maxMinutes,
       logEvery: Math.max(1, logEvery),
       progress: values["no-progress"] ? false : (values.progress ?? tty),
+      dumpPredictions: values["dump-predictions"] ?? false,
       overrides: {
         ...(values.config ? { configFile: values.config } : {}),
         ...patch,

@@ -217,6 +217,9 @@ Deno.test("train CLI: unknown flags and bad values are errors; overrides are app
   assert.equal(config.train.weightDecay, 1.0);
   assert.equal(threads, 1);
   assert.deepStrictEqual(control.overrides.arch, { lCycles: 6 });
+  assert.equal(control.dumpPredictions, false);
+  const dump = await parseCommandLine([...NAMED, "--preset", "smoke", "--dump-predictions"]);
+  assert.equal(dump.control.dumpPredictions, true);
 });
 
 Deno.test("train: a config file with an unknown key is refused", async () => {

@@ -11,6 +11,7 @@
  * - `sudoku/accuracy.csv`, `maze/accuracy.csv` (seed + the score file's columns);
  * - `verify.csv` (verify.ts) and `README.md`, generated from these CSVs.
  */
+import { SEED_STATS_COLUMNS, seedStats, seedStatsTable } from "./seeds.ts";
 import { type Cell, csvText, readCsv } from "../score/csv.ts";
 import { writeStrata } from "../score/run.ts";
 import {
@@ -62,6 +63,11 @@ export async function writeResultFiles(
   await Deno.mkdir(out, { recursive: true });
   const written = [`${out}/summary.csv`];
   await Deno.writeTextFile(written[0], await csvText(REPRO_SUMMARY_COLUMNS, summary));
+  const stats = seedStats(summary);
+  if (stats.length) {
+    written.push(`${out}/seeds.csv`);
+    await Deno.writeTextFile(`${out}/seeds.csv`, await csvText(SEED_STATS_COLUMNS, stats));
+  }
   const seeds = new Set(runs.map((r) => r.seed)).size;
   const tasks = [...new Set(runs.map((r) => r.task))];
   for (const task of tasks) {
@@ -213,6 +219,7 @@ export function resultReadme(
     "",
   ];
   const tasks = [...new Set(summary.map((r) => String(r.task)))];
+  const stats = seedStats(summary);
   const cell = (task: string, model: string, seed: Cell, metric: string, k: number | null) => {
     const r = summary.find((r) =>
       r.task === task && r.model === model && r.seed === seed && r.metric === metric &&
@@ -277,7 +284,8 @@ export function resultReadme(
         );
       }
     }
-    lines.push("", `![${task} training curves](${task}/curves.svg)`, "");
+    lines.push("", ...seedStatsTable(stats, task));
+    lines.push(`![${task} training curves](${task}/curves.svg)`, "");
   }
   lines.push("## Verify", "");
   if (verifyRows === null) lines.push("Not run (`--skip-verify`).");
