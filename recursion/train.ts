@@ -373,7 +373,10 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
   const start = performance.now();
   const elapsed = () => (performance.now() - start) / 1000;
 
-  const doEval = async () => {
+  // Predictions are dumped at the scheduled evaluations (every evalEvery steps and the last
+  // step), not at a --max-minutes stop, so a resumed run pools the same evaluations as one that
+  // ran through.
+  const doEval = async (dump: boolean) => {
     const t0 = performance.now();
     const rows: string[] = [];
     const r = evaluate(
@@ -382,11 +385,9 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
       t.evalBatchSize,
       t.evalMaxExamples,
       evalRng,
-      ctl.dumpPredictions
-        ? (b, res) => rows.push(...predictionRows(config.task, ds, b, res))
-        : undefined,
+      dump ? (b, res) => rows.push(...predictionRows(config.task, ds, b, res)) : undefined,
     );
-    if (ctl.dumpPredictions) {
+    if (dump) {
       await Deno.mkdir(predictionsDir(out), { recursive: true });
       await writeLines(stepPredictionsPath(out, trainer.step), rows);
     }
@@ -449,7 +450,8 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
       if (window.steps >= ctl.logEvery) window = new Window();
       const timeUp = ctl.maxMinutes !== null && elapsed() >= ctl.maxMinutes * 60;
       const last = m.step === totalSteps || timeUp;
-      if (m.step % evalEvery === 0 || last) await doEval();
+      const scheduled = m.step % evalEvery === 0 || m.step === totalSteps;
+      if (scheduled || last) await doEval(scheduled && (ctl.dumpPredictions ?? false));
       if (m.step % ckptEvery === 0 || last) await save();
       ctl.afterStep?.(trainer);
       if (timeUp && m.step < totalSteps) {
