@@ -6,7 +6,12 @@
 #
 #   1. nvidia-smi;  2. deno;  3. build:cuda and build:native (the cpu oracle);
 #   4. the cuda tests: own GEMM (GEMM tests only), then everything with cuBLAS, incl. the tf32 and
-#      bf16 GEMM-math tests — they must run (not be ignored) and pass;
+#      bf16 GEMM-math tests — they must run (not be ignored) and pass; then the SSD tests again with
+#      TRM_CUDA_SSD=chunked (the chunked kernels as the backend's SSD);
+#   4b. dev/gpu/ssd_bench.ts: SSD forward+backward at the paper shape (16 heads × headDim 64,
+#      dState 128, chunk 256, seq 916, batch $SSD_BATCH, default 32) for the seq and chunked
+#      kernels vs the memory-bound floor (bytes / 4.8 TB/s), and chunked vs seq agreement (rows of
+#      model "ssd");
 #   5. train_check.ts loss: trm-attn and tr-mamba2attn at ARC shapes, B=4, two steps, loss on cuda
 #      (f32, tf32, bf16 GEMMs) vs cpu; a memory forecast per model from two small pooled steps;
 #   6. per model: our step time (train_check.ts time, one process per attempt) in f32 at the
@@ -123,6 +128,26 @@ for gemm in own auto; do
     row "" "cuda-tests-$gemm" "" true "$summary" "TRM_CUDA_GEMM=$gemm"
   fi
 done
+
+step "SSD: cuda tests with TRM_CUDA_SSD=chunked; fwd+bwd timing, seq vs chunked vs the floor"
+log="$OUTDIR/cuda_tests_ssd_chunked.log"
+TRM_CUDA_SSD=chunked limited 150 "$DENO" test --allow-all --filter "ssdScan" \
+  engine/backends/cuda/cuda_test.ts > "$log" 2>&1
+rc=$?
+tail -3 "$log"
+if outcome $rc "" cuda-tests-ssd-chunked "" 1; then
+  summary=$(grep -E "passed|failed" "$log" | tail -1 | sed 's/^[^|]*| //')
+  if [ $rc -ne 0 ]; then
+    row "" cuda-tests-ssd-chunked "" false "$summary" "$(grep -E "FAILED|error:" "$log" | head -5 | tr '\n' ' ')"
+  elif grep -Eq "[1-9][0-9]* ignored" "$log" || ! grep -Eq "[1-9][0-9]* passed" "$log"; then
+    row "" cuda-tests-ssd-chunked "" false "$summary" "SSD tests ignored or none ran"
+  else
+    row "" cuda-tests-ssd-chunked "" true "$summary" "TRM_CUDA_SSD=chunked, --filter ssdScan"
+  fi
+fi
+limited 120 "$DENO" run --allow-all dev/gpu/ssd_bench.ts --batch "${SSD_BATCH:-32}" --out "$CSV" \
+  2>&1 | tee "$OUTDIR/ssd_bench.log"
+outcome "${PIPESTATUS[0]}" ssd ssd-bench "${SSD_BATCH:-32}" 0
 
 step "training check: loss on cuda (f32, tf32, bf16 GEMMs) vs cpu at B=4; memory forecast"
 limited 240 "$DENO" run --allow-all dev/gpu/train_check.ts loss --out "$CSV" \

@@ -207,7 +207,8 @@ if (import.meta.main) {
     const v = r.value.length > 40 ? r.value.slice(0, 40) + "…" : r.value;
     console.log(`${tag} ${r.model.padEnd(14)} ${r.check.padEnd(34)} B=${r.batch.padEnd(4)} ${v}`);
   }
-  for (const r of rows.filter((r) => r.check === "goal" || r.check.startsWith("ratio-"))) {
+  const detailed = (c: string) => c === "goal" || c.startsWith("ratio-") || c.startsWith("ssd-");
+  for (const r of rows.filter((r) => detailed(r.check))) {
     console.log(`${r.model} ${r.check}: ${r.value} (${r.detail})`);
   }
   console.log(

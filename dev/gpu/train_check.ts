@@ -251,7 +251,8 @@ function timeMode(): number {
       value: med.toFixed(4),
       detail: `median of ${times.length} after 1 warm-up (${warm.toFixed(3)} s); ` +
         `${(flops / med / 1e12).toFixed(2)} TFLOP/s; ${be.name}: ${be.info.precision}; ` +
-        `${be.info.gemm}; device memory used ${gib(usedBytes())}; pool hits ${st.hits}, ` +
+        `${be.info.gemm}; SSD ${be.info.ssd}; ` +
+        `device memory used ${gib(usedBytes())}; pool hits ${st.hits}, ` +
         `misses ${st.misses}, cached ${gib(st.pooledBytes)}, oom retries ${st.oomRetries}; ` +
         `all: ${times.map((t) => t.toFixed(4)).join(" ")}`,
     });

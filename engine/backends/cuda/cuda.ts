@@ -18,7 +18,9 @@
  * the GEMM precision, "f32" (default), "tf32" or "bf16" (`TRM_CUDA_MATH`; see cublas.ts — storage
  * and accumulation stay f32; only the GEMMs change, every other kernel is f32). A non-f32 mode is
  * part of the backend's name ("cuda-bf16") and of `info.gemmMath` / `info.precision`.
- * `TRM_CUBLAS` names the cuBLAS library to load.
+ * `TRM_CUBLAS` names the cuBLAS library to load. `ssd`: the SSD scan kernels, "seq" (default; the
+ * sequential recurrence of ssd.cu, validated on an H200) or "chunked" (ssd_chunked.cu, spec-mamba2
+ * §2.3–2.6; `TRM_CUDA_SSD` sets it from the environment); the choice is `info.ssd`.
  *
  * @example
  * ```ts
@@ -65,7 +67,19 @@ export interface CudaOptions {
    * and f32 storage. tf32/bf16 need cuBLAS (our own GEMM is f32 only).
    */
   math?: GemmMath;
+  /** SSD scan kernels: the sequential recurrence (default) or the chunked algorithm. */
+  ssd?: SsdKernels;
 }
+
+/** The SSD scan implementations of the cuda backend. */
+export type SsdKernels = "seq" | "chunked";
+const SSD_KERNELS: SsdKernels[] = ["seq", "chunked"];
+/** `info.ssd` per choice (provenance). */
+const SSD_LABEL: Record<SsdKernels, string> = {
+  seq: "seq (sequential recurrence, √seq checkpoints; ssd.cu)",
+  chunked: "chunked (spec-mamba2 §2.3–2.6, chunk min(dims.chunk, 512), f32; ssd_chunked.cu; " +
+    "seq for a shape whose blocks exceed the device's shared memory)",
+};
 
 const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
 const I32 = "i32" as const, U32 = "u32" as const, BUF = "buffer" as const;
@@ -163,6 +177,18 @@ const SYMBOLS = {
     result: I32,
   },
   trm_cuda_ssd_scan_backward: {
+    parameters: [
+      ...[I64, I64, I64, I64, I64, I64, I64],
+      ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
+      ...[U64, U64, U64, U64, U64, U64, U64],
+    ],
+    result: I32,
+  },
+  trm_cuda_ssd_scan_chunked: {
+    parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_ssd_scan_chunked_backward: {
     parameters: [
       ...[I64, I64, I64, I64, I64, I64, I64],
       ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
@@ -280,8 +306,15 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   if (!GEMM_MATHS.includes(math)) {
     throw new RangeError(`createCudaBackend: math must be f32, tf32 or bf16: ${math}`);
   }
+  const ssdKernels = opts.ssd ?? (Deno.env.get("TRM_CUDA_SSD") as SsdKernels | undefined) ?? "seq";
+  if (!SSD_KERNELS.includes(ssdKernels)) {
+    throw new RangeError(`createCudaBackend: ssd must be seq or chunked: ${ssdKernels}`);
+  }
   const { path, hash, lib } = loadLibrary();
   const L = lib.symbols;
+  const chunked = ssdKernels === "chunked";
+  const ssdFwd = chunked ? L.trm_cuda_ssd_scan_chunked : L.trm_cuda_ssd_scan;
+  const ssdBwd = chunked ? L.trm_cuda_ssd_scan_chunked_backward : L.trm_cuda_ssd_scan_backward;
   const count = L.trm_cuda_device_count();
   if (count < 0) {
     throw new CudaUnavailableError(
@@ -422,6 +455,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       gemm: cublas ? `cublas (${cublas.path})` : "own",
       gemmMath: math,
       precision: cublas ? GEMM_MATH_LABEL[math] : "f32 (own GEMM), f32 storage",
+      ssd: SSD_LABEL[ssdKernels],
     },
 
     alloc(dtype: DType, n: number, zero = true): Buf {
@@ -875,7 +909,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       const I = opt(init, K, "init", z.state, z.sizes);
       const FS = opt(finalState, K, "finalState", z.state, z.sizes);
       const [b, s, h, p, g, n, c] = z.dimArgs;
-      check(L.trm_cuda_ssd_scan(b, s, h, p, g, n, c, X, DT, AA, BB, CC, DD, I, Y, FS), K);
+      check(ssdFwd(b, s, h, p, g, n, c, X, DT, AA, BB, CC, DD, I, Y, FS), K);
     },
     ssdScanBackward(dims, x, dt, A, Bm, Cm, D, init, dy, dFinal, dx, ddt, dA, dBm, dCm, dD, dInit) {
       const K = "ssdScanBackward";
@@ -900,7 +934,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       const DI = opt(dInit, K, "dInit", z.state, z.sizes);
       const [b, s, h, p, g, n, c] = z.dimArgs;
       check(
-        L.trm_cuda_ssd_scan_backward(
+        ssdBwd(
           ...[b, s, h, p, g, n, c],
           ...[X, DT, AA, BB, CC, DD, I, DY, DF],
           ...[DX, DDT, DA, DBB, DCC, DDD, DI],
