@@ -7,6 +7,7 @@ import type { Backend } from "../engine/backend.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import { machineInfo } from "./provenance.ts";
+import { writeFileAtomic } from "../tasks/io.ts";
 
 /** One CSV row of a benchmark. */
 export interface Row {
@@ -90,7 +91,6 @@ export async function writeBenchCsv<R extends object = Row>(
   const csv = stringify(rows.map((r) => ({ ...r, ...all })), { header: true });
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${path}.tmp`, csv);
-  await Deno.rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, csv);
   console.log(`wrote ${path}`);
 }

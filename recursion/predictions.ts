@@ -9,6 +9,7 @@
  * of all evaluations of a run (spec-datasets §1.8 item 9), so the pooled score needs them all.
  */
 import type { Batch, TaskDataset } from "../tasks/dataset.ts";
+import { writeFileAtomic } from "../tasks/io.ts";
 import type { EvalBatchResult } from "./trainer.ts";
 
 /** The JSON lines of the `batch.valid` examples of one evaluated batch. */
@@ -40,10 +41,9 @@ export function predictionRows(
   return rows;
 }
 
-/** Writes lines to `path` atomically (a temporary file renamed into place). */
-export async function writeLines(path: string, lines: string[]): Promise<void> {
-  await Deno.writeTextFile(`${path}.tmp`, lines.join("\n") + (lines.length ? "\n" : ""));
-  await Deno.rename(`${path}.tmp`, path);
+/** Writes JSON lines to `path` atomically (tasks/io.ts `writeFileAtomic`). */
+export function writeLines(path: string, lines: string[]): Promise<void> {
+  return writeFileAtomic(path, lines.join("\n") + (lines.length ? "\n" : ""));
 }
 
 /** Folder of the per-evaluation prediction files of a training folder. */

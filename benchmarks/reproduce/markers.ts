@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../../recursion/presets.ts";
+import { writeFileAtomic } from "../../tasks/io.ts";
 
 export const STEP_NAMES = ["prepare", "parity", "train", "evaluate", "score"] as const;
 export type StepName = typeof STEP_NAMES[number];
@@ -59,8 +60,7 @@ export async function doneMarker(
 export async function writeMarker(runDir: string, m: Marker): Promise<void> {
   const path = markerPath(runDir, m.step);
   await Deno.mkdir(`${runDir}/markers`, { recursive: true });
-  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(m, null, 2) + "\n");
-  await Deno.rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, JSON.stringify(m, null, 2) + "\n");
 }
 
 /** Removes the markers of the steps after `step` (their inputs are about to change). */

@@ -25,10 +25,9 @@ import {
   type RunConfig,
   type TaskName,
 } from "../../recursion/presets.ts";
-import { type RunResult, runTraining } from "../../recursion/train.ts";
-import { evaluateBatch, type Trainer } from "../../recursion/trainer.ts";
+import { evaluate, type RunResult, runTraining } from "../../recursion/train.ts";
+import type { Trainer } from "../../recursion/trainer.ts";
 import { predictionRows, stepPredictionFiles, writeLines } from "../../recursion/predictions.ts";
-import { evalBatches } from "../../tasks/dataset.ts";
 import { exists } from "../../tasks/io.ts";
 import { main as prepareMain } from "../../tasks/prepare.ts";
 import { scoreArc, scoreGrid, writeAccuracy, writeArcOutputs } from "../score/run.ts";
@@ -294,20 +293,20 @@ export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome>
     const tr: Trainer = res.trainer;
     const rng = new Rng(r.config.seed).fork("eval");
     const lines: string[] = [];
-    let n = 0, exact = 0;
-    tr.withEmaWeights(() => {
-      for (const b of evalBatches(ds.test, r.config.train.evalBatchSize)) {
-        const out = evaluateBatch(tr.model, b, rng);
-        lines.push(...predictionRows(r.task, ds, b, out));
-        for (let i = 0; i < b.valid; i++, n++) exact += out.correct[i];
-      }
-    });
+    const ev = evaluate(
+      tr,
+      ds.test,
+      r.config.train.evalBatchSize,
+      null,
+      rng,
+      (b, out) => lines.push(...predictionRows(r.task, ds, b, out)),
+    );
     const path = predPath(r);
     await writeLines(path, lines);
     return {
       predictions: path,
-      examples: n,
-      exactAcc: n ? exact / n : null,
+      examples: ev.examples,
+      exactAcc: ev.examples ? ev.exactAcc : null,
       actSteps: r.config.arch.haltMaxSteps,
       step: res.trainer.step,
     };

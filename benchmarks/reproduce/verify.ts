@@ -149,6 +149,9 @@ export async function readSummary(path: string): Promise<SummaryRow[]> {
   });
 }
 
+/** Marks a baseline row written by another configuration (in the verify.csv note). */
+const STALE_BASELINE = "baseline config differs";
+
 /** Regression guard against a baseline summary. */
 export function compareWithBaseline(
   rows: readonly SummaryRow[],
@@ -178,7 +181,7 @@ export function compareWithBaseline(
       continue;
     }
     const stale = b.config_hash !== r.config_hash
-      ? `; baseline config differs (${String(b.config_hash).slice(0, 12)} vs ${
+      ? `; ${STALE_BASELINE} (${String(b.config_hash).slice(0, 12)} vs ${
         String(r.config_hash).slice(0, 12)
       }): re-baseline if the change is intended`
       : "";
@@ -293,7 +296,7 @@ export async function verify(
     lines.push(
       `  ${String(r.status).padEnd(11)} ${r.task}/${r.model} seed ${r.seed} ${r.metric}${k}: ` +
         `${fmt(r.value)} vs ${fmt(r.expected)} (tolerance ${r.tolerance})` +
-        (String(r.note).includes("baseline config differs")
+        (String(r.note).includes(STALE_BASELINE)
           ? " — the baseline is of another configuration: re-baseline if the change is intended"
           : ""),
     );

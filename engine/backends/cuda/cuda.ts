@@ -84,6 +84,18 @@ const SSD_LABEL: Record<SsdKernels, string> = {
 const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
 const I32 = "i32" as const, U32 = "u32" as const, BUF = "buffer" as const;
 
+const SSD_SCAN = {
+  parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
+  result: I32,
+} as const;
+const SSD_SCAN_BACKWARD = {
+  parameters: [
+    ...[I64, I64, I64, I64, I64, I64, I64],
+    ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
+    ...[U64, U64, U64, U64, U64, U64, U64],
+  ],
+  result: I32,
+} as const;
 const SYMBOLS = {
   trm_cuda_last_error: { parameters: [BUF, I32], result: I32 },
   trm_cuda_device_count: { parameters: [], result: I32 },
@@ -172,30 +184,11 @@ const SYMBOLS = {
     parameters: [I64, I64, I64, I64, U64, U64, U64, U64, U64, U64],
     result: I32,
   },
-  trm_cuda_ssd_scan: {
-    parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
-    result: I32,
-  },
-  trm_cuda_ssd_scan_backward: {
-    parameters: [
-      ...[I64, I64, I64, I64, I64, I64, I64],
-      ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
-      ...[U64, U64, U64, U64, U64, U64, U64],
-    ],
-    result: I32,
-  },
-  trm_cuda_ssd_scan_chunked: {
-    parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
-    result: I32,
-  },
-  trm_cuda_ssd_scan_chunked_backward: {
-    parameters: [
-      ...[I64, I64, I64, I64, I64, I64, I64],
-      ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
-      ...[U64, U64, U64, U64, U64, U64, U64],
-    ],
-    result: I32,
-  },
+  // The sequential and chunked SSD kernels share one signature (selected by TRM_CUDA_SSD).
+  trm_cuda_ssd_scan: SSD_SCAN,
+  trm_cuda_ssd_scan_backward: SSD_SCAN_BACKWARD,
+  trm_cuda_ssd_scan_chunked: SSD_SCAN,
+  trm_cuda_ssd_scan_chunked_backward: SSD_SCAN_BACKWARD,
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
