@@ -29,6 +29,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs `fn` with recording on (restores the previous state, also on throw). */
+export function withGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /**
  * Records `out = op(inputs)` when gradients are enabled and any input requires grad; marks `out`
  * as requiring grad in that case. Returns `out`.

@@ -8,11 +8,12 @@
  * gradient; the heads give logits past the prefix and the halting logit from position 0.
  */
 import { noGrad } from "../engine/autograd.ts";
+import { recompute } from "../engine/recompute.ts";
 import { add, scale } from "../engine/ops.ts";
 import { argmax, bceWithLogits, stablemaxXent, sum } from "../engine/ops_nn.ts";
 import type { Rng } from "../engine/rng.ts";
 import { scoped } from "../engine/scope.ts";
-import { type Tensor, tensor, zeros } from "../engine/tensor.ts";
+import { Tensor, tensor, zeros } from "../engine/tensor.ts";
 import { fmtShape } from "../engine/errors.ts";
 import type { TrmModel } from "./model.ts";
 
@@ -89,8 +90,29 @@ export function loadHalted(model: TrmModel, carry: Carry, batch: ActBatch): void
   }
 }
 
+/** Options of a training forward. */
+export interface ActOptions {
+  /**
+   * Keep only each recursion call's inputs and output and recompute its activations in backward
+   * (engine/recompute.ts): one extra forward of the gradient cycle for a fraction of the memory.
+   */
+  recompute?: boolean;
+  /** The loss is divided by this (default the carry's batch; micro-batches pass the whole batch). */
+  lossNorm?: number;
+}
+
+/** What a step yields per slot, and the loss sums (ActOutput, or merged micro-batches). */
+export interface StepOutcome {
+  lmLoss: number;
+  qLoss: number;
+  qHalt: Float32Array;
+  correct: Uint8Array;
+  tokenCorrect: Int32Array;
+  tokenCount: Int32Array;
+}
+
 export interface ActOutput {
-  /** (lm_loss + 0.5·q_halt_loss) / B, for backward (training only; null in evaluation). */
+  /** (lm_loss + 0.5·q_halt_loss) / lossNorm, for backward (training only; null in evaluation). */
   total: Tensor | null;
   /** Σ_b per-sequence mean stable-max CE, and Σ_b BCE(q_halt, correct). */
   lmLoss: number;
@@ -112,7 +134,12 @@ export interface ActOutput {
  * Runs the recursion and the heads for the carry's current data (after `loadHalted`). With
  * `training`, the last cycle and the heads are recorded for backward.
  */
-export function actForward(model: TrmModel, carry: Carry, training: boolean): ActOutput {
+export function actForward(
+  model: TrmModel,
+  carry: Carry,
+  training: boolean,
+  opts: ActOptions = {},
+): ActOutput {
   const be = model.backend, cfg = model.cfg;
   const b = carry.steps.length;
   const inputs = tensor(be, carry.inputs, [b, cfg.seqLen], { dtype: "i32" });
@@ -122,6 +149,13 @@ export function actForward(model: TrmModel, carry: Carry, training: boolean): Ac
   const puzzleRows = zeros(be, [b, cfg.hidden], { requiresGrad: training });
   be.embedding(b, cfg.hidden, ids.buf, table.buf, puzzleRows.buf);
 
+  // A recursion call with gradient; recomputed, it keeps only (h, other, x) and its output.
+  const params = Object.values(model.params);
+  const step = (h: Tensor, other: Tensor, x: Tensor | null): Tensor => {
+    const f = (a: Tensor, b: Tensor, c?: Tensor) => model.net(a, c ? add(b, c) : b);
+    if (!opts.recompute) return f(h, other, x ?? undefined);
+    return recompute(f, x ? [h, other, x] : [h, other], params);
+  };
   const run = () => {
     const x = model.embed(inputs, puzzleRows);
     let zH = carry.zH, zL = carry.zL;
@@ -137,8 +171,8 @@ export function actForward(model: TrmModel, carry: Carry, training: boolean): Ac
         zH = swap(zH, scoped(() => model.net(zH, zL)), carry);
       }
     });
-    for (let i = 0; i < cfg.lCycles; i++) zL = model.net(zL, add(zH, x));
-    zH = model.net(zH, zL);
+    for (let i = 0; i < cfg.lCycles; i++) zL = step(zL, zH, x);
+    zH = step(zH, zL, null);
     return { zH, zL, ...model.heads(zH) };
   };
   const out = training ? run() : noGrad(run);
@@ -164,7 +198,7 @@ export function actForward(model: TrmModel, carry: Carry, training: boolean): Ac
   const target = tensor(be, correct, [b]);
   const bce = sum(bceWithLogits(out.qHalt, target));
   const lmLoss = lm.item(), qLoss = bce.item();
-  const total = training ? scale(add(lm, scale(bce, 0.5)), 1 / b) : null;
+  const total = training ? scale(add(lm, scale(bce, 0.5)), 1 / (opts.lossNorm ?? b)) : null;
   return {
     total,
     lmLoss,
@@ -188,9 +222,7 @@ function swap(prev: Tensor, next: Tensor, carry: Carry): Tensor {
 }
 
 /**
- * Advances the carry after a step: new states (detached), steps + 1, and the halting decision —
- * at the step limit always; in training also when q_halt > 0, unless this step's exploration
- * draw (probability p, minimum uniform in 2..max) asks for more steps.
+ * Advances the carry after a step: new states (detached), then `decideHalting`.
  */
 export function advanceCarry(
   model: TrmModel,
@@ -199,7 +231,6 @@ export function advanceCarry(
   training: boolean,
   rng: Rng,
 ): void {
-  const { haltMaxSteps: max, haltExploration: p } = model.cfg;
   const b = carry.steps.length;
   const zH = out.zH.detach(), zL = out.zL.detach();
   if (zH.shape.length !== 3 || zH.shape[0] !== b) {
@@ -209,14 +240,62 @@ export function advanceCarry(
   for (const t of [carry.zH, carry.zL]) (t.base ?? t).dispose();
   carry.zH = zH;
   carry.zL = zL;
+  decideHalting(model, carry, out.qHalt, training, rng);
+}
+
+/**
+ * Steps + 1 and the halting decision per slot — at the step limit always; in training also when
+ * q_halt > 0, unless this step's exploration draw (probability p, minimum uniform in 2..max) asks
+ * for more steps. Draws in slot order, so micro-batches draw as the whole batch does.
+ */
+export function decideHalting(
+  model: TrmModel,
+  carry: Carry,
+  qHalt: Float32Array,
+  training: boolean,
+  rng: Rng,
+): void {
+  const { haltMaxSteps: max, haltExploration: p } = model.cfg;
+  const b = carry.steps.length;
   for (let i = 0; i < b; i++) {
     const steps = ++carry.steps[i];
     let halted = steps >= max;
     if (training && max > 1) {
-      halted = halted || out.qHalt[i] > 0;
+      halted = halted || qHalt[i] > 0;
       const minSteps = rng.uniform() < p ? 2 + rng.int(max - 1) : 0;
       halted = halted && steps >= minSteps;
     }
     carry.halted[i] = halted ? 1 : 0;
   }
+}
+
+/**
+ * Slots [start, start + n) of a carry as a carry of n slots sharing its memory: the states are
+ * views of the rows, the host arrays subarrays (loadHalted and decideHalting on it act on the
+ * whole carry's slots).
+ */
+export function carrySlice(carry: Carry, start: number, n: number): Carry {
+  const [b, lp, d] = carry.zH.shape;
+  if (!(start >= 0 && n >= 1 && start + n <= b)) {
+    throw new RangeError(`carrySlice: slots [${start}, ${start + n}) of ${b}`);
+  }
+  const l = carry.inputs.length / b;
+  const rows = (t: Tensor) =>
+    new Tensor(
+      t.backend,
+      t.backend.view(t.buf, start * lp * d, n * lp * d),
+      [n, lp, d],
+      "f32",
+      false,
+      t.base ?? t,
+    );
+  return {
+    zH: rows(carry.zH),
+    zL: rows(carry.zL),
+    steps: carry.steps.subarray(start, start + n),
+    halted: carry.halted.subarray(start, start + n),
+    inputs: carry.inputs.subarray(start * l, (start + n) * l),
+    labels: carry.labels.subarray(start * l, (start + n) * l),
+    puzzleIds: carry.puzzleIds.subarray(start, start + n),
+  };
 }

@@ -6,7 +6,7 @@
  *                   [--data DIR] [--resume] [--backend auto|ref|cpu] [--config FILE.json]
  *                   [--steps N] [--batch N] [--lr X] [--l-cycles N] [--eval-every N]
  *                   [--checkpoint-every N] [--threads N] [--max-minutes M] [--log-every N]
- *                   [--progress | --no-progress]
+ *                   [--micro-batches N] [--recompute] [--progress | --no-progress]
  *
  * Writes into OUT: `config.json` (resolved configuration, its hash, commit, seed, backend, machine,
  * dataset), `metrics.csv` (every step), `eval.csv` (every evaluation), `checkpoint.safetensors`
@@ -26,9 +26,11 @@ import { createTrm, trmParamCount } from "./model.ts";
 import {
   type EvalBatchResult,
   evaluateBatch,
+  type MemoryPlan,
   type StepMetrics,
   Trainer,
   type TrainHyper,
+  WHOLE_BATCH,
 } from "./trainer.ts";
 import { predictionRows, predictionsDir, stepPredictionsPath, writeLines } from "./predictions.ts";
 import {
@@ -109,6 +111,11 @@ export interface RunControl {
   overrides: Record<string, unknown>;
   /** Console output (default console.log). */
   log?: (line: string) => void;
+  /**
+   * How each step uses memory (recursion/trainer.ts MemoryPlan; default the whole batch at once,
+   * no recomputation). Recorded in config.json, not hashed: a resumed run may use another plan.
+   */
+  memory?: MemoryPlan;
   /** Called before every step (tests inject faults here). */
   beforeStep?: (trainer: Trainer) => void;
   /** Called after every completed step, after logging and checkpointing (tests "kill" here). */
@@ -301,7 +308,8 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
     Math.max(1, stepsForEpochs(ds.train, t.epochsPerPass, t.batchSize));
   const ckptEvery = t.checkpointEvery ?? evalEvery;
   const trainRng = ck ? Rng.fromState(ck.rngs.trainer) : root.fork("act");
-  const trainer = new Trainer(model, hyperFor(config, totalSteps), trainRng);
+  const memory = ctl.memory ?? WHOLE_BATCH;
+  const trainer = new Trainer(model, hyperFor(config, totalSteps), trainRng, memory);
   if (ck) restoreTrainer(trainer, ck);
   const stream = new BatchStream(
     ds.train,
@@ -342,6 +350,7 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
     evalEvery,
     checkpointEvery: ckptEvery,
     maxMinutes: ctl.maxMinutes,
+    memory,
     command: ["deno", "task", "train", ...Deno.args],
   };
   const recordText = JSON.stringify(record, null, 2) + "\n";
@@ -476,8 +485,13 @@ const USAGE = `usage: deno task train --task ${TASK_NAMES.join("|")} --model ${
          --preset ${PRESET_NAMES.join("|")} --out DIR [--seed 0] [--data DIR] [--resume]
          [--backend ${BACKEND_NAMES.join("|")}] [--config FILE.json] [--steps N] [--batch N]
          [--lr X] [--l-cycles N] [--eval-every N] [--checkpoint-every N] [--threads N]
-         [--max-minutes M] [--log-every N] [--dump-predictions] [--progress | --no-progress]
+         [--max-minutes M] [--log-every N] [--dump-predictions] [--micro-batches N]
+         [--recompute] [--progress | --no-progress]
   --resume with only --out continues with OUT/config.json's configuration.
+  --micro-batches N runs each batch as N slices summed into one step (TRM's multi-GPU step on one
+  device; the batch must divide by N), --recompute recomputes the recursion's activations in
+  backward: both cut memory, neither changes the configuration (results agree up to the order of
+  gradient sums).
   --dump-predictions writes every evaluation's predictions to OUT/predictions/step-<N>.jsonl
   (the deno task score format; ARC votes can be pooled over them).`;
 
@@ -518,6 +532,8 @@ export async function parseCommandLine(
       "max-minutes": { type: "string" },
       "log-every": { type: "string" },
       "dump-predictions": { type: "boolean" },
+      "micro-batches": { type: "string" },
+      recompute: { type: "boolean" },
       progress: { type: "boolean" },
       "no-progress": { type: "boolean" },
       help: { type: "boolean" },
@@ -568,6 +584,8 @@ export async function parseCommandLine(
   if (threads !== null && threads < 1) throw new RangeError(`--threads must be ≥ 1: ${threads}`);
   const maxMinutes = num(values["max-minutes"], "max-minutes", false) ?? null;
   const logEvery = num(values["log-every"], "log-every", true) ?? 50;
+  const microBatches = num(values["micro-batches"], "micro-batches", true) ?? 1;
+  if (microBatches < 1) throw new RangeError(`--micro-batches must be ≥ 1: ${microBatches}`);
   const tty = Deno.stdout.isTerminal();
   return {
     config,
@@ -579,6 +597,7 @@ export async function parseCommandLine(
       logEvery: Math.max(1, logEvery),
       progress: values["no-progress"] ? false : (values.progress ?? tty),
       dumpPredictions: values["dump-predictions"] ?? false,
+      memory: { microBatches, recompute: values.recompute ?? false },
       overrides: {
         ...(values.config ? { configFile: values.config } : {}),
         ...patch,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { nativeStatus } from "../engine/backends/mod.ts";
 import { readSafetensors, type SafeTensor } from "../engine/safetensors.ts";
-import { presetConfig, type RunConfig } from "./presets.ts";
+import { assertClose } from "../engine/testing.ts";
+import { configHash, presetConfig, type RunConfig } from "./presets.ts";
 import { NonFiniteError, parseCommandLine, type RunControl, runTraining } from "./train.ts";
 import { CHECKPOINT_FILE } from "./checkpoint.ts";
 import type { Trainer } from "./trainer.ts";
@@ -96,6 +97,7 @@ Deno.test("train: killed after step 7, resumed from the step-5 checkpoint, ends 
   const cfg = tinyConfig();
   const a = await Deno.makeTempDir({ prefix: "trm-train-a-" });
   const b = await Deno.makeTempDir({ prefix: "trm-train-b-" });
+  const c = await Deno.makeTempDir({ prefix: "trm-train-c-" });
   try {
     const full = await runTraining(cfg, control(a));
     assert.deepStrictEqual(full.trainer.step, 12);
@@ -145,9 +147,47 @@ Deno.test("train: killed after step 7, resumed from the step-5 checkpoint, ends 
     other.train.lr = 1e-3;
     const err = await rejection(() => runTraining(other, control(b, { resume: true })));
     assert.ok(String(err).includes("train.lr"), String(err));
+
+    // Another memory plan (recorded, not hashed) resumes the same run: micro-batches and
+    // recomputation until the kill, the whole batch after it. Same steps up to summation order.
+    const memory = { microBatches: 2, recompute: true };
+    const killedC = await rejection(() =>
+      runTraining(
+        cfg,
+        control(c, {
+          memory,
+          afterStep: (tr: Trainer) => {
+            if (tr.step === 7) throw new Killed("kill");
+          },
+        }),
+      )
+    );
+    assert.ok(killedC instanceof Killed, String(killedC));
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${c}/config.json`)).memory, memory);
+    await runTraining(cfg, control(c, { resume: true }));
+    const tc = (await readSafetensors(`${c}/${CHECKPOINT_FILE}`)).tensors;
+    for (const name of Object.keys(ta).filter((n) => n.startsWith("param/"))) {
+      assertClose(tc[name].data as Float32Array, ta[name].data as Float32Array, {
+        atol: 1e-5,
+        rtol: 1e-3,
+        msg: name,
+      });
+    }
+    const la = await lossColumns(`${a}/metrics.csv`), lc = await lossColumns(`${c}/metrics.csv`);
+    assert.equal(lc.length, la.length);
+    for (let i = 1; i < la.length; i++) {
+      const [ra, rc] = [la[i], lc[i]].map((r) => r.split(",").map(Number));
+      const exact = [0, 1, 4]; // step, lr, halted
+      assert.deepEqual(exact.map((k) => rc[k]), exact.map((k) => ra[k]), `step ${i}`);
+      const rest = [2, 3, 5, 6, 7, 8]; // losses, accuracies, mean ACT steps
+      assertClose(rest.map((k) => rc[k]), rest.map((k) => ra[k]), {
+        atol: 1e-5,
+        rtol: 1e-4,
+        msg: `metrics step ${i}`,
+      });
+    }
   } finally {
-    await Deno.remove(a, { recursive: true });
-    await Deno.remove(b, { recursive: true });
+    for (const d of [a, b, c]) await Deno.remove(d, { recursive: true });
   }
 });
 
@@ -220,6 +260,22 @@ Deno.test("train CLI: unknown flags and bad values are errors; overrides are app
   assert.equal(control.dumpPredictions, false);
   const dump = await parseCommandLine([...NAMED, "--preset", "smoke", "--dump-predictions"]);
   assert.equal(dump.control.dumpPredictions, true);
+  assert.deepEqual(dump.control.memory, { microBatches: 1, recompute: false });
+  const mem = await parseCommandLine([
+    ...NAMED,
+    "--preset",
+    "smoke",
+    "--micro-batches",
+    "4",
+    "--recompute",
+  ]);
+  assert.deepEqual(mem.control.memory, { microBatches: 4, recompute: true });
+  assert.equal(configHash(mem.config), configHash(dump.config), "memory plans are not hashed");
+  await rejectsWith(
+    () => parseCommandLine([...NAMED, "--preset", "smoke", "--micro-batches", "0"]),
+    RangeError,
+    "--micro-batches",
+  );
 });
 
 Deno.test("train: a config file with an unknown key is refused", async () => {

@@ -14,8 +14,11 @@ import {
   actForward,
   advanceCarry,
   type Carry,
+  carrySlice,
+  decideHalting,
   initialCarry,
   loadHalted,
+  type StepOutcome,
 } from "./act.ts";
 import type { TrmModel } from "./model.ts";
 
@@ -34,6 +37,28 @@ export interface TrainHyper {
   puzzleWeightDecay: number;
   emaDecay: number;
 }
+
+/**
+ * How a step uses memory — not the maths: a run may change these on resume (a different device).
+ * Micro-batches change only the order in which gradients are summed; recomputation changes nothing.
+ */
+export interface MemoryPlan {
+  /**
+   * Split each batch into this many contiguous slices (emulated data-parallel ranks): each runs
+   * forward and backward on its own with the loss divided by the whole batch, gradients (and the
+   * puzzle-embedding rows' gradients, per id) are summed, then one update — TRM's multi-GPU step
+   * (spec-trm §C.9: loss / global batch, gradients summed by all-reduce) on one device. The carry
+   * stays one; the halting draws are made in slot order after all slices, as for the whole batch.
+   */
+  microBatches: number;
+  /** Recompute each recursion call's activations in backward (recursion/act.ts ActOptions). */
+  recompute: boolean;
+}
+
+export const WHOLE_BATCH: Readonly<MemoryPlan> = Object.freeze({
+  microBatches: 1,
+  recompute: false,
+});
 
 /** Learning-rate factor at optimiser step `step` (1-based, as TRM counts). */
 export function lrFactor(h: TrainHyper, step: number): number {
@@ -63,7 +88,18 @@ export class Trainer {
   step = 0;
   readonly trainable: Tensor[];
 
-  constructor(readonly model: TrmModel, readonly hyper: TrainHyper, readonly rng: Rng) {
+  constructor(
+    readonly model: TrmModel,
+    readonly hyper: TrainHyper,
+    readonly rng: Rng,
+    readonly memory: Readonly<MemoryPlan> = WHOLE_BATCH,
+  ) {
+    const m = memory.microBatches;
+    if (!(Number.isInteger(m) && m >= 1 && hyper.batchSize % m === 0)) {
+      throw new RangeError(
+        `micro-batches must be a whole divisor of the batch ${hyper.batchSize}: ${m}`,
+      );
+    }
     this.trainable = Object.values(model.params);
     this.opt = new AdamATan2(this.trainable, {
       lr: hyper.lr,
@@ -84,23 +120,74 @@ export class Trainer {
     let metrics!: StepMetrics;
     scoped(() => {
       zeroGrad(this.trainable);
-      const out = actForward(model, carry, true);
-      backward(out.total!);
+      let outcome: StepOutcome, puzzleGrad: Tensor | null;
+      if (this.memory.microBatches === 1) {
+        const out = actForward(model, carry, true, { recompute: this.memory.recompute });
+        backward(out.total!);
+        advanceCarry(model, carry, out, true, this.rng);
+        outcome = out;
+        puzzleGrad = out.puzzleRows.grad;
+      } else [outcome, puzzleGrad] = this.microBatched();
       this.opt.update(hyper.lr * factor);
-      this.updatePuzzleRows(out.puzzleRows, hyper.puzzleLr * factor);
+      if (puzzleGrad) this.updatePuzzleRows(puzzleGrad, hyper.puzzleLr * factor);
       this.ema.update();
-      advanceCarry(model, carry, out, true, this.rng);
-      metrics = this.metrics(out, factor);
+      metrics = this.metrics(outcome, factor);
       // Kept past the scope: the new carry and the parameters' gradients.
       return [carry.zH, carry.zL, ...this.trainable.flatMap((p) => (p.grad ? [p.grad] : []))];
     });
     return metrics;
   }
 
+  /**
+   * Forward and backward of each slice of the carry in turn (see MemoryPlan.microBatches); each
+   * slice's new states are written back into its rows once its backward is done. Returns the
+   * merged per-slot outcome and the puzzle rows' gradients [B, D] (null if none reached them).
+   */
+  private microBatched(): [StepOutcome, Tensor | null] {
+    const { model, carry } = this, be = model.backend;
+    const b = carry.steps.length, n = b / this.memory.microBatches, d = model.cfg.hidden;
+    const merged: StepOutcome = {
+      lmLoss: 0,
+      qLoss: 0,
+      qHalt: new Float32Array(b),
+      correct: new Uint8Array(b),
+      tokenCorrect: new Int32Array(b),
+      tokenCount: new Int32Array(b),
+    };
+    const puzzleGrad = zeros(be, [b, d]);
+    let reached = false;
+    for (let start = 0; start < b; start += n) {
+      const slice = carrySlice(carry, start, n);
+      scoped(() => {
+        const out = actForward(model, slice, true, {
+          recompute: this.memory.recompute,
+          lossNorm: b,
+        });
+        backward(out.total!);
+        for (const [from, to] of [[out.zH, slice.zH], [out.zL, slice.zL]]) {
+          be.copy(to.size, from.buf, to.buf);
+        }
+        const g = out.puzzleRows.grad;
+        if (g) {
+          be.copy(n * d, g.buf, be.view(puzzleGrad.buf, start * d, n * d));
+          reached = true;
+        }
+        merged.lmLoss += out.lmLoss;
+        merged.qLoss += out.qLoss;
+        merged.qHalt.set(out.qHalt, start);
+        merged.correct.set(out.correct, start);
+        merged.tokenCorrect.set(out.tokenCorrect, start);
+        merged.tokenCount.set(out.tokenCount, start);
+        // Kept: the parameters' gradients (accumulated across slices).
+        return this.trainable.flatMap((p) => (p.grad ? [p.grad] : []));
+      });
+    }
+    decideHalting(model, carry, merged.qHalt, true, this.rng);
+    return [merged, reached ? puzzleGrad : null];
+  }
+
   /** Sparse sign-SGD on the puzzle-embedding rows of this batch, gradients summed per id. */
-  private updatePuzzleRows(rows: Tensor, lr: number): void {
-    const g = rows.grad;
-    if (!g) return;
+  private updatePuzzleRows(g: Tensor, lr: number): void {
     const be = this.model.backend, d = this.model.cfg.hidden;
     const ids = this.carry.puzzleIds;
     const unique = [...new Set(ids)].sort((a, b) => a - b);
@@ -120,7 +207,7 @@ export class Trainer {
     );
   }
 
-  private metrics(out: ReturnType<typeof actForward>, factor: number): StepMetrics {
+  private metrics(out: StepOutcome, factor: number): StepMetrics {
     const c = this.carry;
     let n = 0, tok = 0, exact = 0, qAcc = 0, steps = 0;
     for (let i = 0; i < c.halted.length; i++) {

@@ -42,6 +42,13 @@ export interface PoolStats {
   dropped: number;
   /** Out-of-memory allocations retried after emptying the pool. */
   oomRetries: number;
+  /**
+   * Bytes of buffers handed out by `alloc` and not given back by `free` (what a device would
+   * hold besides the pool: buffers left to the garbage collector count until then, as on a GPU),
+   * and their peak since the pool was made or `resetPeak` was called.
+   */
+  liveBytes: number;
+  peakLiveBytes: number;
 }
 
 /** A backend wrapped by `withPool`: the backend plus the pool's statistics and release. */
@@ -49,6 +56,8 @@ export type PooledBackend = Backend & {
   poolStats(): PoolStats;
   /** Gives every pooled buffer back to the backend; returns the bytes released. */
   emptyPool(): number;
+  /** Starts a new peak of `liveBytes` (from the current value). */
+  resetPeak(): void;
 };
 
 /** Wraps a backend with a caching allocator. */
@@ -59,6 +68,11 @@ export function withPool(inner: Backend, opts: PoolOptions = {}): PooledBackend 
   const owners = new WeakMap<Buf, { dtype: DType; bytes: number }>(); // made by inner.alloc
   const pooled = new Map<Buf, number>(); // buffer → bytes
   let pooledBytes = 0, hits = 0, misses = 0, dropped = 0, oomRetries = 0;
+  let liveBytes = 0, peakLiveBytes = 0;
+  const handOut = (bytes: number) => {
+    liveBytes += bytes;
+    if (liveBytes > peakLiveBytes) peakLiveBytes = liveBytes;
+  };
   const key = (dtype: DType, n: number) => `${dtype}:${n}`;
 
   /** Gives an owner back to the backend for good (a later free of it is the backend's to judge). */
@@ -85,8 +99,10 @@ export function withPool(inner: Backend, opts: PoolOptions = {}): PooledBackend 
       const b = free.get(key(dtype, n))?.pop();
       if (b) {
         hits++;
-        pooledBytes -= pooled.get(b)!;
+        const bytes = pooled.get(b)!;
+        pooledBytes -= bytes;
         pooled.delete(b);
+        handOut(bytes);
         if (zero) inner.fill(n, 0, b);
         return b;
       }
@@ -103,6 +119,7 @@ export function withPool(inner: Backend, opts: PoolOptions = {}): PooledBackend 
       // host typed arrays know their size (the ref backend may store f32 as float64); else 4 B
       const bytes = (out as unknown as ArrayBufferView).byteLength ?? n * 4;
       owners.set(out, { dtype, bytes });
+      handOut(bytes);
       return out;
     },
     free(buf: Buf): void {
@@ -110,6 +127,7 @@ export function withPool(inner: Backend, opts: PoolOptions = {}): PooledBackend 
       // views and foreign objects: the backend decides (host: nothing; cuda: ignores views)
       if (!o) return inner.free(buf);
       if (pooled.has(buf)) throw new Error("free: buffer released twice");
+      liveBytes -= o.bytes;
       if (pooledBytes + o.bytes > maxBytes) {
         dropped++;
         return release(buf);
@@ -128,7 +146,12 @@ export function withPool(inner: Backend, opts: PoolOptions = {}): PooledBackend 
       pooledBuffers: pooled.size,
       dropped,
       oomRetries,
+      liveBytes,
+      peakLiveBytes,
     }),
     emptyPool,
+    resetPeak() {
+      peakLiveBytes = liveBytes;
+    },
   };
 }

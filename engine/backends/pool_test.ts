@@ -130,6 +130,8 @@ Deno.test("pool over a device-like backend: reuse, zero-fill by fill, views go t
     pooledBuffers: 1,
     dropped: 0,
     oomRetries: 0,
+    liveBytes: 0,
+    peakLiveBytes: 32,
   });
   const b = be.alloc("f32", 8);
   assert.equal(b, a);
@@ -216,4 +218,20 @@ Deno.test("pool: recycling buffers changes no result (bitwise)", () => {
   const pooled = withPool(createRefBackend());
   assert.deepEqual(steps(pooled, 6), steps(createRefBackend(), 6));
   assert.ok(pooled.poolStats().hits > 0, "the pool was exercised");
+});
+
+Deno.test("pool: live bytes count what is handed out and not freed; the peak resets", () => {
+  const be = withPool(createRefBackend({ precision: "f32" }), { maxBytes: 32 });
+  const a = be.alloc("f32", 4), b = be.alloc("f32", 8);
+  assert.equal(be.poolStats().liveBytes, 48);
+  be.free(a);
+  be.free(be.view(b, 0, 2)); // a view: b stays live
+  assert.deepEqual([be.poolStats().liveBytes, be.poolStats().peakLiveBytes], [32, 48]);
+  be.resetPeak();
+  const c = be.alloc("f32", 4); // a pool hit counts as well
+  assert.equal(c, a);
+  assert.deepEqual([be.poolStats().liveBytes, be.poolStats().peakLiveBytes], [48, 48]);
+  be.free(b); // the pool is empty: 32 ≤ maxBytes, kept
+  be.free(c); // 32 + 16 > maxBytes: dropped to the backend, no longer live either
+  assert.deepEqual([be.poolStats().liveBytes, be.poolStats().dropped], [0, 1]);
 });

@@ -1,0 +1,161 @@
+/**
+ * Memory plans of the Trainer (MemoryPlan): micro-batches must give the whole batch's step (the
+ * same halting, gradients summed in another order) and recomputation the same numbers, for an
+ * attention and a Mamba-2 model; their peak memory must go down.
+ */
+import assert from "node:assert/strict";
+import type { Backend } from "../engine/backend.ts";
+import { createRefBackend } from "../engine/backends/ref.ts";
+import { type PooledBackend, withPool } from "../engine/backends/pool.ts";
+import { Rng } from "../engine/rng.ts";
+import { assertClose } from "../engine/testing.ts";
+import type { ActBatch } from "./act.ts";
+import { MAMBA_DEFAULTS, type ModelConfig, type ModelName } from "./config.ts";
+import { createTrm } from "./model.ts";
+import { type MemoryPlan, type StepMetrics, Trainer, WHOLE_BATCH } from "./trainer.ts";
+
+const B = 8, STEPS = 4;
+
+function tinyCfg(model: ModelName): ModelConfig {
+  return {
+    model,
+    vocab: 6,
+    seqLen: 9,
+    hidden: 16,
+    heads: 2,
+    expansion: 2,
+    prefixLen: 2,
+    hCycles: 2,
+    lCycles: 2,
+    rope: true,
+    mamba: { ...MAMBA_DEFAULTS, dState: 4, headdim: 8, chunkSize: 4 },
+    numPuzzleIds: 5,
+    haltMaxSteps: 3,
+    haltExploration: 0.5,
+  };
+}
+
+function batches(cfg: ModelConfig, seed: number): ActBatch[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: STEPS }, () => ({
+    size: B,
+    inputs: Int32Array.from({ length: B * cfg.seqLen }, () => 1 + rng.int(cfg.vocab - 1)),
+    labels: Int32Array.from({ length: B * cfg.seqLen }, () => 1 + rng.int(cfg.vocab - 1)),
+    puzzleIdentifiers: Int32Array.from({ length: B }, () => 1 + rng.int(3)), // ids repeat
+  }));
+}
+
+interface Run {
+  metrics: StepMetrics[];
+  grads: Float64Array[]; // after the first step
+  params: Float64Array[]; // after the last
+  puzzle: Float64Array;
+  halted: number[][];
+  peakBytes: number;
+}
+
+function train(model: ModelName, be: PooledBackend, plan: MemoryPlan): Run {
+  const cfg = tinyCfg(model);
+  const rng = new Rng(11);
+  const m = createTrm(be as Backend, rng.fork("model"), cfg);
+  // q-head bias +2: q_halt > 0 from the start, so halting depends on the exploration draws
+  be.upload(m.params["q_head.bias"].buf, [2, 2]);
+  const tr = new Trainer(
+    m,
+    {
+      batchSize: B,
+      lr: 3e-3,
+      warmupSteps: 1,
+      lrMinRatio: 1,
+      totalSteps: STEPS,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.95,
+      puzzleLr: 1e-2,
+      puzzleWeightDecay: 0.1,
+      emaDecay: 0.9,
+    },
+    rng.fork("act"),
+    plan,
+  );
+  const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+  const run: Run = {
+    metrics: [],
+    grads: [],
+    params: [],
+    puzzle: new Float64Array(),
+    halted: [],
+    peakBytes: 0,
+  };
+  be.resetPeak();
+  const start = be.poolStats().liveBytes;
+  for (const [i, batch] of batches(cfg, 3).entries()) {
+    run.metrics.push(tr.trainStep(batch));
+    run.halted.push(Array.from(tr.carry.halted));
+    if (i === 0) run.grads = tr.trainable.map((p) => f64(be.download(p.grad!.buf)));
+  }
+  run.peakBytes = be.poolStats().peakLiveBytes - start;
+  run.params = tr.trainable.map((p) => f64(be.download(p.buf)));
+  run.puzzle = f64(be.download(m.buffers["puzzle_emb.weight"].buf));
+  return run;
+}
+
+function compare(a: Run, b: Run, tol: { atol: number; rtol: number }, what: string) {
+  assert.deepEqual(b.halted, a.halted, `${what}: halting decisions`);
+  b.metrics.forEach((m, i) => {
+    const e = a.metrics[i];
+    assert.equal(m.halted, e.halted);
+    assertClose([m.lmLoss, m.qLoss], [e.lmLoss, e.qLoss], { ...tol, msg: `${what}: losses ${i}` });
+  });
+  b.grads.forEach((g, i) => assertClose(g, a.grads[i], { ...tol, msg: `${what}: grad ${i}` }));
+  b.params.forEach((p, i) => assertClose(p, a.params[i], { ...tol, msg: `${what}: param ${i}` }));
+  assertClose(b.puzzle, a.puzzle, { ...tol, msg: `${what}: puzzle embeddings` });
+}
+
+for (const model of ["trm-attn", "tr-mamba2attn"] as const) {
+  Deno.test(`trainer ${model}: micro-batches and recomputation give the whole batch's steps`, () => {
+    const be = () => withPool(createRefBackend({ precision: "f64" }));
+    const whole = train(model, be(), WHOLE_BATCH);
+    // f64 reference arithmetic: only the summation order of the gradients differs
+    const tol = { atol: 1e-12, rtol: 1e-9 };
+    for (const microBatches of [2, 4, 8]) {
+      compare(
+        whole,
+        train(model, be(), { microBatches, recompute: false }),
+        tol,
+        `×${microBatches}`,
+      );
+    }
+    const rec = train(model, be(), { microBatches: 1, recompute: true });
+    compare(whole, rec, tol, "recompute");
+    const both = train(model, be(), { microBatches: 4, recompute: true });
+    compare(whole, both, tol, "×4 + recompute");
+    // memory: a quarter of the batch at a time, and one recursion call's activations at a time
+    assert.ok(
+      both.peakBytes < 0.5 * whole.peakBytes,
+      `peak live bytes: ×4 + recompute ${both.peakBytes}, whole ${whole.peakBytes}`,
+    );
+  });
+}
+
+Deno.test("trainer: micro-batches must divide the batch", () => {
+  const cfg = tinyCfg("trm-attn");
+  const m = createTrm(createRefBackend(), new Rng(1), cfg);
+  const hyper = {
+    batchSize: B,
+    lr: 1e-3,
+    warmupSteps: 1,
+    lrMinRatio: 1,
+    totalSteps: 1,
+    weightDecay: 0,
+    beta1: 0.9,
+    beta2: 0.95,
+    puzzleLr: 0,
+    puzzleWeightDecay: 0,
+    emaDecay: 0.9,
+  };
+  assert.throws(
+    () => new Trainer(m, hyper, new Rng(2), { microBatches: 3, recompute: false }),
+    /divisor of the batch 8: 3/,
+  );
+});
