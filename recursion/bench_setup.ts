@@ -18,7 +18,7 @@ import type { ActBatch } from "./act.ts";
 import { type ModelConfig, type ModelName, paperConfig } from "./config.ts";
 import { createTrm, type TrmModel } from "./model.ts";
 import { TASK_SHAPES, type TaskName } from "./parity.ts";
-import { Trainer, type TrainHyper } from "./trainer.ts";
+import { type MemoryPlan, Trainer, type TrainHyper, WHOLE_BATCH } from "./trainer.ts";
 
 /** The fixed hyperparameters of the benchmark and check steps (batch size aside). */
 export const BENCH_HYPER: Omit<TrainHyper, "batchSize"> = {
@@ -36,7 +36,8 @@ export const BENCH_HYPER: Omit<TrainHyper, "batchSize"> = {
 
 /**
  * `model` at paper width and `task`'s shapes (16 puzzle ids) on `be`, its Trainer, and a random
- * batch of `batchSize` (tokens and labels in 1..vocab-1, puzzle ids in 1..15), all from `seed`.
+ * batch of `batchSize` (tokens and labels in 1..vocab-1, puzzle ids in 1..15), all from `seed`;
+ * the Trainer steps with `memory` (default the whole batch at once).
  */
 export function benchSetup(
   be: Backend,
@@ -44,12 +45,13 @@ export function benchSetup(
   task: TaskName,
   batchSize: number,
   seed: number,
+  memory: Readonly<MemoryPlan> = WHOLE_BATCH,
 ): { cfg: ModelConfig; model: TrmModel; trainer: Trainer; batch: ActBatch } {
   const cfg = paperConfig(model, { ...TASK_SHAPES[task], numPuzzleIds: 16 });
   const b = batchSize;
   const rng = new Rng(seed);
   const m = createTrm(be, rng.fork("model"), cfg);
-  const trainer = new Trainer(m, { batchSize: b, ...BENCH_HYPER }, rng.fork("act"));
+  const trainer = new Trainer(m, { batchSize: b, ...BENCH_HYPER }, rng.fork("act"), memory);
   const data = rng.fork("data");
   const batch = {
     size: b,

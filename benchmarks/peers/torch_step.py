@@ -4,7 +4,8 @@ step time in dev/gpu/train_check.ts.
 
     python benchmarks/peers/torch_step.py [--device cuda|cpu] [--models trm-attn,tr-mamba2attn]
         [--batch 192] [--dtypes bf16,f32] [--compile] [--warmup N] [--reps 3] [--budget 300]
-        [--attn auto|sdpa|math] [--mamba2-chunk 64] [--tiny] [--threads N]
+        [--attn auto|sdpa|math] [--mamba2-chunk 64] [--micro-batches M] [--recompute] [--tiny]
+        [--threads N]
 
 One training step is what our Trainer.trainStep does (recursion/trainer.ts), at ARC shapes and
 paper width (hidden 512, 8 heads, expansion 4, paper Mamba-2; L = 900 + 16 prefix, V = 12, T = 3,
@@ -22,6 +23,11 @@ softmax of torch_ops.py) and Mamba-2's SSD in the chunked matmul form of torch_o
 
 `--dtypes`: `f32` (TF32 off: the reference precision of our f32 mode) and/or `bf16` (autocast to
 bf16 for matmuls and convolutions; weights, optimiser state and the loss stay f32 / f64).
+`--micro-batches M` and `--recompute`: the memory plans of our Trainer (recursion/trainer.ts
+MemoryPlan), so both sides run the same batch the same way: the batch in M contiguous slices, each
+forward + backward of total / B with gradients accumulating, the puzzle rows' gradients gathered
+before the sign update, one optimiser step; `--recompute` wraps each recursion call with gradient
+in torch.utils.checkpoint (non-reentrant).
 `--compile`: the recursion's `net` (the block stack called T·(n+1) times per step) through
 torch.compile; if torch.compile is missing or fails, the step runs eager and the line says why
 (`compile_note`). Each (model, dtype) runs `--warmup` untimed steps (default 1, 2 with --compile),
@@ -43,6 +49,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_ops as ops  # noqa: E402
@@ -122,8 +129,9 @@ def make_net(model, cfg, attn_impl, chunk, device):
     return net
 
 
-def act_forward(cfg, params, buffers, batch, z_h, z_l, net):
-    """torch_trm.act_step's forward and loss with `net`: (lm_loss, q_loss, total, pe)."""
+def act_forward(cfg, params, buffers, batch, z_h, z_l, net, recompute=False):
+    """torch_trm.act_step's forward and loss with `net`: (lm_loss, q_loss, total, pe). With
+    `recompute`, the calls with gradient keep only their inputs (torch.utils.checkpoint)."""
     t_cycles, n = cfg["h_cycles"], cfg["l_cycles"]
     x, pe = trm.embed(params, buffers, batch["inputs"], batch["puzzle_ids"])
     with torch.no_grad():
@@ -131,9 +139,17 @@ def act_forward(cfg, params, buffers, batch, z_h, z_l, net):
             for _ in range(n):
                 z_l = net(z_l, z_h + x, params)
             z_h = net(z_h, z_l, params)
+
+    def call(h, other, inj):
+        f = (lambda a, b, c: net(a, b + c, params)) if inj is not None else (lambda a, b: net(a, b, params))
+        args = (h, other, inj) if inj is not None else (h, other)
+        if not recompute:
+            return f(*args)
+        return torch.utils.checkpoint.checkpoint(f, *args, use_reentrant=False)
+
     for _ in range(n):
-        z_l = net(z_l, z_h + x, params)
-    z_h = net(z_h, z_l, params)
+        z_l = call(z_l, z_h, x)
+    z_h = call(z_h, z_l, None)
     logits = F.linear(z_h[:, PREFIX:], params["lm_head.weight"])
     qh = F.linear(z_h[:, 0], params["q_head.weight"], params["q_head.bias"])
     lm_loss, q_loss, total, _ = trm.stablemax_ce_loss(logits, batch["labels"], qh[:, 0].float())
@@ -167,8 +183,9 @@ def peer_self_check(attn_impl):
     return max(abs(t1 - t2) / abs(t2), ((g1 - g2).abs().max() / g2.abs().max()).item())
 
 
-def make_step(model, cfg, bsz, device, dtype, net):
-    """The training step (see the module doc) over a seeded random model and batch."""
+def make_step(model, cfg, bsz, device, dtype, net, micro=1, recompute=False):
+    """The training step (see the module doc) over a seeded random model and batch, in `micro`
+    slices (gradients accumulated) with or without recomputation."""
     gen = torch.Generator().manual_seed(0)
     params, buffers = trm.random_model(model, cfg, gen, 16)
     params = {k: p.to(device).requires_grad_() for k, p in params.items()}
@@ -182,19 +199,29 @@ def make_step(model, cfg, bsz, device, dtype, net):
     z_h0 = buffers["H_init"].expand(bsz, l + PREFIX, h).contiguous()
     z_l0 = buffers["L_init"].expand(bsz, l + PREFIX, h).contiguous()
 
-    def forward():
-        return act_forward(cfg, params, buffers, batch, z_h0, z_l0, net)
+    if bsz % micro:
+        raise ValueError(f"--micro-batches {micro} does not divide the batch {bsz}")
+    n = bsz // micro
+
+    def forward(a):
+        part = {k: t[a:a + n] for k, t in batch.items()}
+        return act_forward(cfg, params, buffers, part, z_h0[a:a + n], z_l0[a:a + n], net, recompute)
 
     def step():
         for p in params.values():
             p.grad = None
-        if dtype == "bf16":
-            # cache_enabled=False: see torch_trm.bench_setup (no-grad casts must not be reused)
-            with torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False):
-                lm_loss, q_loss, total, pe = forward()
-        else:
-            lm_loss, q_loss, total, pe = forward()
-        (total / bsz).backward()
+        lm_loss, q_loss, pe_grad = 0.0, 0.0, []
+        for a in range(0, bsz, n):
+            if dtype == "bf16":
+                # cache_enabled=False: see torch_trm.bench_setup (no-grad casts must not be reused)
+                with torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False):
+                    lm, q, total, pe = forward(a)
+            else:
+                lm, q, total, pe = forward(a)
+            (total / bsz).backward()
+            lm_loss, q_loss = lm_loss + lm.detach(), q_loss + q.detach()
+            pe_grad.append(pe.grad)
+        pe_grad = torch.cat(pe_grad)
         with torch.no_grad():  # AdamATan2-like update (spec §C.9), sign-SGD on the rows, EMA
             lr, wd = 1e-4, 0.1
             for k, p in params.items():
@@ -204,7 +231,7 @@ def make_step(model, cfg, bsz, device, dtype, net):
                 s.lerp_(p.grad.square(), 0.05)
                 p.sub_(lr * torch.atan2(m, s.sqrt()))
                 ema[k].lerp_(p, 0.001)
-            buffers["puzzle_emb.weight"].index_add_(0, batch["puzzle_ids"], -1e-2 * pe.grad.sign())
+            buffers["puzzle_emb.weight"].index_add_(0, batch["puzzle_ids"], -1e-2 * pe_grad.sign())
         return lm_loss.item(), q_loss.item()  # host read, as our step's metrics
 
     return step
@@ -229,7 +256,8 @@ def measure(model, dtype, args, device, header):
     line = {"model": model, "task": "arc", "batch": bsz, "dtype": dtype, "device": str(device), "attn": attn_impl,
             "seq_len": cfg["seq_len"] + PREFIX, "hidden": cfg["hidden"], "T": cfg["h_cycles"], "n": cfg["l_cycles"],
             "mamba2_chunk": cfg["mamba"]["chunk_size"] if "mamba" in cfg else None, "tiny": args.tiny,
-            "compile": False, "compile_note": ""}
+            "compile": False, "compile_note": "", "micro_batches": args.micro_batches,
+            "recompute": args.recompute}
     eager = make_net(model, cfg, attn_impl, args.mamba2_chunk, device)
     net = eager
     if args.compile:
@@ -247,7 +275,7 @@ def measure(model, dtype, args, device, header):
             torch.cuda.reset_peak_memory_stats()
         for attempt in (0, 1):
             try:
-                step = make_step(model, cfg, bsz, device, dtype, net)
+                step = make_step(model, cfg, bsz, device, dtype, net, args.micro_batches, args.recompute)
                 warm = []
                 for _ in range(args.warmup if args.warmup is not None else (2 if line["compile"] else 1)):
                     t0 = time.perf_counter()
@@ -319,6 +347,8 @@ def main():
     ap.add_argument("--budget", type=float, default=300, help="seconds per measurement; timed steps stop past it")
     ap.add_argument("--attn", default="auto", choices=["auto", "sdpa", "math"])
     ap.add_argument("--mamba2-chunk", type=int, default=64)
+    ap.add_argument("--micro-batches", type=int, default=1, help="slices per batch, gradients accumulated")
+    ap.add_argument("--recompute", action="store_true", help="checkpoint the recursion calls with gradient")
     ap.add_argument("--tiny", action="store_true", help="tiny shapes (CPU smoke test)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = ap.parse_args()

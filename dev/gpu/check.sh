@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# GPU check, in one go, on a machine with an NVIDIA GPU and no registry access (run from the repo
-# root). Writes $OUT/gpu.csv (else dev/gpu/out/gpu.csv; columns model,check,batch,ok,value,detail),
-# the logs beside it, and prints a summary. Every step runs under a time limit, and the whole under
+# GPU check on a machine with an NVIDIA GPU and no registry access (run from the repo root), in
+# two parts that fit one device call each — PART=kernels, PART=steps, or PART=all (default: both).
+# Writes $OUT/gpu.csv (else dev/gpu/out/gpu.csv; columns model,check,batch,ok,value,detail), the
+# logs beside it, and prints a summary. Every step runs under a time limit, and the whole under
 # BUDGET_S seconds (default 530): a step that would start past the budget is recorded as skipped.
 #
-#   1. nvidia-smi;  2. deno;  3. build:cuda and build:native (the cpu oracle);
+# Both parts: 1. nvidia-smi;  2. deno;  3. build:cuda and build:native (the cpu oracle).
+# PART=kernels:
 #   4. the cuda tests: own GEMM (GEMM tests only), then everything with cuBLAS, incl. the tf32 and
-#      bf16 GEMM-math tests — they must run (not be ignored) and pass; then the SSD tests again with
-#      TRM_CUDA_SSD=chunked (the chunked kernels as the backend's SSD);
+#      bf16 GEMM-math tests and the tensor-core attention test — they must run (not be ignored)
+#      and pass; then the SSD tests again with TRM_CUDA_SSD=chunked and the attention tests with
+#      TRM_CUDA_ATTN=tc (each as the backend's kernel);
 #   4b. dev/gpu/ssd_bench.ts: SSD forward+backward at the paper shape (16 heads × headDim 64,
 #      dState 128, chunk 256, seq 916, batch $SSD_BATCH, default 32) for the seq and chunked
-#      kernels vs the memory-bound floor (bytes / 4.8 TB/s), and chunked vs seq agreement (rows of
-#      model "ssd");
+#      kernels vs the memory-bound floor (bytes / 4.8 TB/s), and chunked vs seq agreement;
+#   4c. dev/gpu/attn_bench.ts: attention forward and forward+backward, simt vs tensor cores, at
+#      L = 916 (batch $ATTN_BATCH, default 64) and L = 97, against the tf32 peak;
+# PART=steps:
 #   5. train_check.ts loss: trm-attn and tr-mamba2attn at ARC shapes, B=4, two steps, loss on cuda
-#      (f32, tf32, bf16 GEMMs) vs cpu; a memory forecast per model from two small pooled steps;
-#   6. per model: our step time (train_check.ts time, one process per attempt) in f32 at the
-#      largest of BATCHES (768 384 192 96) that fits — starting at the forecast's largest, going
-#      down after an out-of-memory (a recorded row, not a crash) — then with bf16 GEMMs at that
-#      batch; then the PyTorch peer (benchmarks/peers/torch_step.py, bf16 with torch.compile, then
-#      eager bf16 and f32) at the same batch with $TORCH_PY (default /opt/torch/.venv/bin/python);
-#   7. dev/gpu/summary.ts: the peer's rows and the ratios ours / PyTorch, the summary.
+#      (f32, tf32, bf16 GEMMs; and f32 with 2 micro-batches + recomputation) vs cpu;
+#   6. benchmarks/memory_plan.ts --backend cuda: each model's footprint from small batches and the
+#      plan (micro-batches, recomputation) that fits B = $STEP_BATCH (default 768) in the device;
+#   7. per model: one paper-batch step (B = $STEP_BATCH with that plan, $STEP_MATH GEMMs, default
+#      bf16 as the reference trains; a plan that still runs out of memory is retried with twice the
+#      micro-batches) — its losses must be finite, its time is recorded; then the timed
+#      comparison at B = $TIME_BATCH (default 192, the per-GPU batch of TRM's 4-GPU ARC run; its own
+#      plan): our step with f32 and with bf16 GEMMs, and the PyTorch peer
+#      (benchmarks/peers/torch_step.py, bf16 with torch.compile, then eager bf16 and f32, the same
+#      micro-batches and recomputation) with $TORCH_PY (default /opt/torch/.venv/bin/python);
+#   8. dev/gpu/summary.ts: the peer's rows and the ratios ours / PyTorch, the summary.
 #
 # Exit status: 0 all checks passed; 1 a check failed (or a prerequisite is missing); 2 all run
 # checks passed but something was skipped or timed out (out of time, PyTorch missing).
@@ -41,7 +50,12 @@ CSV="$OUTDIR/gpu.csv"
 rm -f "$CSV" "$OUTDIR"/torch-*.jsonl
 BUDGET_S="${BUDGET_S:-530}"
 RESERVE_S=20 # kept for the summary
-BATCHES="${BATCHES:-768 384 192 96}"
+PART="${PART:-all}"
+case "$PART" in all | kernels | steps) ;; *) echo "PART must be all, kernels or steps: $PART"; exit 1 ;; esac
+want() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
+STEP_BATCH="${STEP_BATCH:-768}"
+STEP_MATH="${STEP_MATH:-bf16}"
+TIME_BATCH="${TIME_BATCH:-192}"
 MODELS="${MODELS:-trm-attn tr-mamba2attn}"
 TORCH_PY="${TORCH_PY:-/opt/torch/.venv/bin/python}"
 T0=$SECONDS
@@ -109,108 +123,138 @@ limited 240 "$DENO" run --allow-all engine/backends/cuda/build.ts 2>&1 | tee "$O
 limited 120 "$DENO" run --allow-all engine/native/build.ts 2>&1 | tee -a "$OUTDIR/build.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fatal build:native "the cpu oracle; see build.log"
 
-step "cuda tests: own GEMM (GEMM tests), then all with cuBLAS (incl. tf32/bf16 GEMM math)"
-for gemm in own auto; do
-  log="$OUTDIR/cuda_tests_$gemm.log"
-  filter=()
-  [ "$gemm" = own ] && filter=(--filter "/^cuda vs [^:]+: gemm /")
-  TRM_CUDA_GEMM=$gemm limited 240 "$DENO" test --allow-all "${filter[@]}" \
-    engine/backends/cuda/cuda_test.ts > "$log" 2>&1
+# tests LOG CHECK DETAIL ENV... -- ARGS...: runs the deno tests ARGS with ENV under 240 s (or LIMIT);
+# the row says whether they ran (none ignored, at least one passed) and passed
+tests() {
+  local log=$1 check=$2 detail=$3 envs=() rc summary
+  shift 3
+  while [ "$1" != -- ]; do envs+=("$1"); shift; done
+  shift
+  limited "${LIMIT:-240}" env "${envs[@]}" "$DENO" test --allow-all "$@" > "$log" 2>&1
   rc=$?
   tail -3 "$log"
-  outcome $rc "" "cuda-tests-$gemm" "" 1 || continue
+  outcome $rc "" "$check" "" 1 || return 0
   summary=$(grep -E "passed|failed" "$log" | tail -1 | sed 's/^[^|]*| //')
   if [ $rc -ne 0 ]; then
-    row "" "cuda-tests-$gemm" "" false "$summary" "$(grep -E "FAILED|error:" "$log" | head -5 | tr '\n' ' ')"
-  elif grep -q "SKIPPED\|IGNORED" "$log" || grep -Eq "[1-9][0-9]* ignored" "$log"; then
-    row "" "cuda-tests-$gemm" "" false "$summary" "tests skipped or ignored: $(grep -E "SKIPPED|IGNORED" "$log" | head -3 | tr '\n' ' ')"
+    row "" "$check" "" false "$summary" "$(grep -E "FAILED|error:" "$log" | head -5 | tr '\n' ' ')"
+  elif grep -q "SKIPPED\|IGNORED" "$log" || grep -Eq "[1-9][0-9]* ignored" "$log" ||
+    ! grep -Eq "[1-9][0-9]* passed" "$log"; then
+    row "" "$check" "" false "$summary" "tests skipped, ignored or none ran: $(grep -E "SKIPPED|IGNORED" "$log" | head -3 | tr '\n' ' ')"
   else
-    row "" "cuda-tests-$gemm" "" true "$summary" "TRM_CUDA_GEMM=$gemm"
+    row "" "$check" "" true "$summary" "$detail"
   fi
-done
-
-step "SSD: cuda tests with TRM_CUDA_SSD=chunked; fwd+bwd timing, seq vs chunked vs the floor"
-log="$OUTDIR/cuda_tests_ssd_chunked.log"
-TRM_CUDA_SSD=chunked limited 150 "$DENO" test --allow-all --filter "ssdScan" \
-  engine/backends/cuda/cuda_test.ts > "$log" 2>&1
-rc=$?
-tail -3 "$log"
-if outcome $rc "" cuda-tests-ssd-chunked "" 1; then
-  summary=$(grep -E "passed|failed" "$log" | tail -1 | sed 's/^[^|]*| //')
-  if [ $rc -ne 0 ]; then
-    row "" cuda-tests-ssd-chunked "" false "$summary" "$(grep -E "FAILED|error:" "$log" | head -5 | tr '\n' ' ')"
-  elif grep -Eq "[1-9][0-9]* ignored" "$log" || ! grep -Eq "[1-9][0-9]* passed" "$log"; then
-    row "" cuda-tests-ssd-chunked "" false "$summary" "SSD tests ignored or none ran"
-  else
-    row "" cuda-tests-ssd-chunked "" true "$summary" "TRM_CUDA_SSD=chunked, --filter ssdScan"
-  fi
-fi
-limited 120 "$DENO" run --allow-all dev/gpu/ssd_bench.ts --batch "${SSD_BATCH:-32}" --out "$CSV" \
-  2>&1 | tee "$OUTDIR/ssd_bench.log"
-outcome "${PIPESTATUS[0]}" ssd ssd-bench "${SSD_BATCH:-32}" 0
-
-step "training check: loss on cuda (f32, tf32, bf16 GEMMs) vs cpu at B=4; memory forecast"
-limited 240 "$DENO" run --allow-all dev/gpu/train_check.ts loss --out "$CSV" \
-  --models "${MODELS// /,}" --batches "${BATCHES// /,}" 2>&1 | tee "$OUTDIR/loss.log"
-outcome "${PIPESTATUS[0]}" "" train-check-loss "" 1
-
-predicted() { # the forecast's largest fitting batch for a model ("" if none recorded)
-  awk -F, -v m="$1" '$1 == m && $2 == "predicted-max-batch" { print $5 }' "$CSV" | tail -1
 }
 
-for model in $MODELS; do
-  step "$model: our step time (f32 GEMMs), largest batch of $BATCHES that fits"
-  pred=$(predicted "$model")
-  smallest=$(echo "$BATCHES" | tr ' ' '\n' | sort -n | head -1)
-  # none predicted to fit: try the smallest only (no forecast: try them all, largest first)
-  [ "$pred" = 0 ] && pred=$smallest
-  chosen=""
-  stop=""
-  for b in $BATCHES; do
-    if [ -n "$pred" ] && [ "$b" -gt "$pred" ]; then
-      row "$model" step-seconds-f32 "$b" true not-tried "forecast above device memory (largest predicted to fit: $(predicted "$model"))"
+if want kernels; then
+  step "cuda tests: own GEMM (GEMM tests), then all with cuBLAS (incl. tf32/bf16 GEMM math, tc attention)"
+  tests "$OUTDIR/cuda_tests_own.log" cuda-tests-own "TRM_CUDA_GEMM=own" TRM_CUDA_GEMM=own -- \
+    --filter "/^cuda vs [^:]+: gemm /" engine/backends/cuda/cuda_test.ts
+  tests "$OUTDIR/cuda_tests_auto.log" cuda-tests-auto "TRM_CUDA_GEMM=auto" TRM_CUDA_GEMM=auto -- \
+    engine/backends/cuda/cuda_test.ts
+
+  step "SSD: cuda tests with TRM_CUDA_SSD=chunked; fwd+bwd timing, seq vs chunked vs the floor"
+  LIMIT=150 tests "$OUTDIR/cuda_tests_ssd_chunked.log" cuda-tests-ssd-chunked \
+    "TRM_CUDA_SSD=chunked, --filter ssdScan" TRM_CUDA_SSD=chunked -- \
+    --filter ssdScan engine/backends/cuda/cuda_test.ts
+  limited 120 "$DENO" run --allow-all dev/gpu/ssd_bench.ts --batch "${SSD_BATCH:-32}" --out "$CSV" \
+    2>&1 | tee "$OUTDIR/ssd_bench.log"
+  outcome "${PIPESTATUS[0]}" ssd ssd-bench "${SSD_BATCH:-32}" 0
+
+  step "attention: cuda tests with TRM_CUDA_ATTN=tc; simt vs tensor cores timing"
+  LIMIT=150 tests "$OUTDIR/cuda_tests_attn_tc.log" cuda-tests-attn-tc \
+    "TRM_CUDA_ATTN=tc, --filter attention" TRM_CUDA_ATTN=tc -- \
+    --filter attention engine/backends/cuda/cuda_test.ts
+  limited 150 "$DENO" run --allow-all dev/gpu/attn_bench.ts --batch "${ATTN_BATCH:-64}" --out "$CSV" \
+    2>&1 | tee "$OUTDIR/attn_bench.log"
+  outcome "${PIPESTATUS[0]}" attn attn-bench "${ATTN_BATCH:-64}" 0
+fi
+
+if want steps; then
+  step "training check: loss on cuda (f32, tf32, bf16 GEMMs; micro-batches + recompute) vs cpu at B=4"
+  limited 240 "$DENO" run --allow-all dev/gpu/train_check.ts loss --out "$CSV" \
+    --models "${MODELS// /,}" 2>&1 | tee "$OUTDIR/loss.log"
+  rc=${PIPESTATUS[0]}
+  outcome $rc "" train-check-loss "" 1 && [ $rc -ne 0 ] &&
+    row "" train-check-loss "" false "exit $rc" "$(grep -E "^error|FAIL" "$OUTDIR/loss.log" | head -3 | tr '\n' ' ')"
+
+  # memory plans for the paper batch and the timed batch: "plan MODEL B M RECOMPUTE ..." lines
+  for b in $STEP_BATCH $TIME_BATCH; do
+    step "memory plan on cuda for B=$b"
+    limited 200 "$DENO" run --allow-all benchmarks/memory_plan.ts --backend cuda --task arc \
+      --models "${MODELS// /,}" --probe 2 --check-batch 8 --batch "$b" \
+      --out "$OUTDIR/memory_plan_$b.csv" 2>&1 | tee "$OUTDIR/memory_plan_$b.log"
+    rc=${PIPESTATUS[0]}
+    outcome $rc "" memory-plan "$b" 1 && [ $rc -ne 0 ] &&
+      row "" memory-plan "$b" false "exit $rc" "$(grep -E "^error" "$OUTDIR/memory_plan_$b.log" | head -2 | tr '\n' ' ')"
+    grep "^plan " "$OUTDIR/memory_plan_$b.log" | while read -r _ m _ micro rec rest; do
+      row "$m" memory-plan "$b" "$([ "$micro" = none ] && echo false || echo true)" \
+        "$micro $rec" "micro-batches, recompute; $rest"
+    done
+  done
+  # plan_args MODEL B: "--micro-batches M [--recompute]" from the plan ("" if none)
+  plan_args() {
+    awk -v m="$1" '$1 == "plan" && $2 == m && $4 != "none" {
+      print "--micro-batches " $4 ($5 == "true" ? " --recompute" : "") }' \
+      "$OUTDIR/memory_plan_$2.log" 2>/dev/null | tail -1
+  }
+
+  # ours MODEL B MATH CHECK REPS BUDGET: our step with the plan for B; an out-of-memory doubles the
+  # micro-batches (up to B); returns 0 and sets RAN_PLAN when a step ran
+  ours() {
+    local model=$1 b=$2 math=$3 check=$4 reps=$5 budget=$6 args m rc
+    args=$(plan_args "$model" "$b")
+    [ -n "$args" ] || { row "$model" "$check" "$b" false "" "no memory plan for B=$b"; return 1; }
+    while :; do
+      limited $((budget + 60)) "$DENO" run --allow-all dev/gpu/train_check.ts time --model "$model" \
+        --batch "$b" --math "$math" --reps "$reps" --budget "$budget" $args --check "$check" \
+        --out "$CSV" \
+        2>&1 | tee -a "$OUTDIR/time.log"
+      rc=${PIPESTATUS[0]}
+      outcome $rc "$model" "$check" "$b" 0 || return 1
+      [ $rc -eq 0 ] && { RAN_PLAN=$args; return 0; }
+      [ $rc -eq 3 ] || return 1
+      m=$(echo "$args" | awk '{ print $2 }')
+      [ $((m * 2)) -le "$b" ] && [ $((b % (m * 2))) -eq 0 ] || return 1
+      args=$(echo "$args" | sed "s/--micro-batches $m/--micro-batches $((m * 2))/")
+      row "$model" "$check-retry" "$b" true "$args" "out of memory: again with $args"
+    done
+  }
+
+  for model in $MODELS; do
+    step "$model: one paper-batch step, B=$STEP_BATCH, $STEP_MATH GEMMs, $(plan_args "$model" "$STEP_BATCH")"
+    ours "$model" "$STEP_BATCH" "$STEP_MATH" "paper-batch-step-$STEP_MATH" 0 60 &&
+      row "$model" paper-batch-plan "$STEP_BATCH" true "$RAN_PLAN" "plan the paper batch ran with"
+
+    step "$model: timed steps at B=$TIME_BATCH (f32, then bf16 GEMMs), $(plan_args "$model" "$TIME_BATCH")"
+    ours "$model" "$TIME_BATCH" f32 step-seconds-f32 1 100 || continue
+    plan=$RAN_PLAN
+    row "$model" time-batch-plan "$TIME_BATCH" true "$plan" "plan of the timed comparison (ours and PyTorch)"
+    limited 160 "$DENO" run --allow-all dev/gpu/train_check.ts time --model "$model" \
+      --batch "$TIME_BATCH" --math bf16 --reps 1 --budget 80 $plan --out "$CSV" \
+      2>&1 | tee -a "$OUTDIR/time.log"
+    outcome "${PIPESTATUS[0]}" "$model" step-seconds-bf16 "$TIME_BATCH" 0
+
+    step "$model: PyTorch peer at B=$TIME_BATCH, $plan"
+    if [ ! -x "$TORCH_PY" ]; then
+      row "$model" torch-peer "$TIME_BATCH" true skipped "no PyTorch at $TORCH_PY"
       continue
     fi
-    limited 150 "$DENO" run --allow-all dev/gpu/train_check.ts time --model "$model" --batch "$b" \
-      --math f32 --reps 1 --budget 100 --out "$CSV" 2>&1 | tee -a "$OUTDIR/time.log"
-    rc=${PIPESTATUS[0]}
-    outcome $rc "$model" step-seconds-f32 "$b" 0 || { stop=1; break; }
-    [ $rc -eq 0 ] && { chosen=$b; break; }
-    [ $rc -eq 3 ] && continue # out of memory: recorded; next smaller batch
-    stop=1
-    break
+    limited 200 "$TORCH_PY" benchmarks/peers/torch_step.py --device cuda --models "$model" \
+      --batch "$TIME_BATCH" $plan --dtypes bf16 --compile --reps 2 --budget 150 \
+      > "$OUTDIR/torch-$model-compile.jsonl" 2> "$OUTDIR/torch-$model-compile.err"
+    rc=$?
+    cat "$OUTDIR/torch-$model-compile.jsonl"
+    tail -5 "$OUTDIR/torch-$model-compile.err"
+    outcome $rc "$model" torch-peer-compile "$TIME_BATCH" 0
+    limited 120 "$TORCH_PY" benchmarks/peers/torch_step.py --device cuda --models "$model" \
+      --batch "$TIME_BATCH" $plan --dtypes bf16,f32 --reps 2 --budget 50 \
+      > "$OUTDIR/torch-$model-eager.jsonl" 2> "$OUTDIR/torch-$model-eager.err"
+    rc=$?
+    cat "$OUTDIR/torch-$model-eager.jsonl"
+    tail -5 "$OUTDIR/torch-$model-eager.err"
+    outcome $rc "$model" torch-peer-eager "$TIME_BATCH" 0
   done
-  if [ -z "$chosen" ]; then
-    [ -n "$stop" ] || row "$model" step-seconds-f32 "" false "" "no batch of $BATCHES fits"
-    continue
-  fi
-  row "$model" chosen-batch "$chosen" true "$chosen" "largest of $BATCHES that ran (f32)"
-
-  step "$model: our step time with bf16 GEMMs at B=$chosen"
-  limited 120 "$DENO" run --allow-all dev/gpu/train_check.ts time --model "$model" --batch "$chosen" \
-    --math bf16 --reps 1 --budget 80 --out "$CSV" 2>&1 | tee -a "$OUTDIR/time.log"
-  outcome "${PIPESTATUS[0]}" "$model" step-seconds-bf16 "$chosen" 0
-
-  step "$model: PyTorch peer at B=$chosen"
-  if [ ! -x "$TORCH_PY" ]; then
-    row "$model" torch-peer "$chosen" true skipped "no PyTorch at $TORCH_PY"
-    continue
-  fi
-  limited 200 "$TORCH_PY" benchmarks/peers/torch_step.py --device cuda --models "$model" \
-    --batch "$chosen" --dtypes bf16 --compile --reps 2 --budget 150 \
-    > "$OUTDIR/torch-$model-compile.jsonl" 2> "$OUTDIR/torch-$model-compile.err"
-  rc=$?
-  cat "$OUTDIR/torch-$model-compile.jsonl"
-  tail -5 "$OUTDIR/torch-$model-compile.err"
-  outcome $rc "$model" torch-peer-compile "$chosen" 0
-  limited 120 "$TORCH_PY" benchmarks/peers/torch_step.py --device cuda --models "$model" \
-    --batch "$chosen" --dtypes bf16,f32 --reps 2 --budget 50 \
-    > "$OUTDIR/torch-$model-eager.jsonl" 2> "$OUTDIR/torch-$model-eager.err"
-  rc=$?
-  cat "$OUTDIR/torch-$model-eager.jsonl"
-  tail -5 "$OUTDIR/torch-$model-eager.err"
-  outcome $rc "$model" torch-peer-eager "$chosen" 0
-done
+fi
 
 step "summary"
 goal=()

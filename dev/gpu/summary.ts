@@ -80,6 +80,7 @@ export function torchRows(lines: string[]): GpuRow[] {
     const note = j.compile_note ? `; ${j.compile_note}` : "";
     const base = `torch ${head.torch ?? "?"} on ${head.gpu ?? j.device}; attn ${j.attn}` +
       (j.mamba2_chunk ? `; SSD chunk ${j.mamba2_chunk}` : "") +
+      `; micro-batches ${j.micro_batches ?? 1}${j.recompute ? ", recompute" : ""}` +
       (head.sdpa_vs_math_max_abs_diff !== undefined
         ? `; sdpa vs math |Δ| ${Number(head.sdpa_vs_math_max_abs_diff).toExponential(1)}`
         : "");

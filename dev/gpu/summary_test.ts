@@ -65,7 +65,10 @@ Deno.test("summary: torch JSON lines become rows; oom is ok, other errors are no
     ["torch-step-seconds-bf16", "true", "oom"],
     ["torch-step-seconds-f32", "false", ""],
   ]);
-  assert.match(rows[1].detail, /torch 2\.9\.0 on H200; attn sdpa; sdpa vs math \|Δ\| 3\.0e-7/);
+  assert.match(
+    rows[1].detail,
+    /torch 2\.9\.0 on H200; attn sdpa; micro-batches 1; sdpa vs math \|Δ\| 3\.0e-7/,
+  );
   assert.match(rows[2].detail, /compile failed, eager instead/);
 });
 

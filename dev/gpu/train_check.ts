@@ -10,22 +10,24 @@
  *    losses of both steps must agree: f32 |Δ| ≤ 1e-3 + 1e-3·|cpu| (f32 on both, different
  *    summation orders); tf32 1e-3 + 5e-3·|cpu|; bf16 2e-3 + 2e-2·|cpu| (GEMM inputs rounded to
  *    10 / 7 mantissa bits; judged, not derived: the loss averages many rounding errors);
- * 2. device memory after one pooled f32 step at `--small` and at `--probe` (16), each on a fresh
- *    backend: the pool keeps every buffer a step allocated (up to 90 % of the device), so the
- *    growth of used memory is what a pooled run at that batch needs; a line
- *    through the two forecasts the footprint at each of `--batches`, and the row
- *    `predicted-max-batch` names the largest predicted to fit in 92 % of the device memory (0: none).
+ * 2. the same two steps on cuda (f32) with 2 micro-batches and recomputation (recursion/trainer.ts
+ *    MemoryPlan, the plans the paper batch needs on one device) against the cpu's whole-batch
+ *    steps, at the f32 tolerance.
+ * (The memory a batch needs, and the plan that fits B = 768, come from benchmarks/memory_plan.ts
+ * --backend cuda, run by check.sh.)
  *
  * `time` — the step time of one model at one batch and GEMM math, in a fresh process (a failed
  * allocation must not leave memory behind for the next attempt): one warm-up step (its losses
- * must be finite), then up to `--reps` timed steps within `--budget` seconds (at least one), each
- * followed by `sync()`; the row `step-seconds-<math>` holds the median. Running out of device
+ * must be finite), then up to `--reps` timed steps within `--budget` seconds (at least one unless
+ * `--reps 0`), each followed by `sync()`; the row `step-seconds-<math>` (or `--check`) holds the median (with
+ * `--reps 0`: the warm-up step's time, first allocations included, and the detail says so). `--micro-batches M` and
+ * `--recompute` set the step's memory plan (named in the row's detail). Running out of device
  * memory anywhere is a recorded row (value "oom", ok) and exit status 3.
  *
- *   deno run -A dev/gpu/train_check.ts loss [--models a,b] [--small 4] [--probe 16]
- *       [--maths f32,tf32,bf16] [--batches 768,384,192,96] [--out FILE]
+ *   deno run -A dev/gpu/train_check.ts loss [--models a,b] [--small 4]
+ *       [--maths f32,tf32,bf16] [--out FILE]
  *   deno run -A dev/gpu/train_check.ts time --model M --batch B [--math f32] [--reps 1]
- *       [--budget 120] [--out FILE]
+ *       [--budget 120] [--micro-batches 1] [--recompute] [--check NAME] [--out FILE]
  *
  * Exit status: 0 all rows ok, 1 a check failed, 3 (time) out of memory, 2 usage.
  */
@@ -46,10 +48,11 @@ const { values: args, positionals } = parseArgs({
     models: { type: "string", default: "trm-attn,tr-mamba2attn" },
     model: { type: "string", default: "" },
     small: { type: "string", default: "4" },
-    probe: { type: "string", default: "16" },
     maths: { type: "string", default: "f32,tf32,bf16" },
     math: { type: "string", default: "f32" },
-    batches: { type: "string", default: "768,384,192,96" },
+    "micro-batches": { type: "string", default: "1" },
+    recompute: { type: "boolean", default: false },
+    check: { type: "string", default: "" },
     batch: { type: "string", default: "" },
     reps: { type: "string", default: "1" },
     budget: { type: "string", default: "120" },
@@ -125,8 +128,7 @@ function usedBytes(): number {
 function lossMode() {
   const models = args.models.split(",") as ModelName[];
   const maths = args.maths.split(",").map(parseMath);
-  const small = Number(args.small), probe = Number(args.probe);
-  const batches = args.batches.split(",").map(Number);
+  const small = Number(args.small);
   const cpu = createCpuBackend();
   const cudas = new Map(maths.map((m) => [m, cudaFor(m)] as const));
   console.log(`cuda: ${JSON.stringify(cudas.values().next().value!.info)}`);
@@ -171,33 +173,34 @@ function lossMode() {
       }
     }
 
-    // 2) memory forecast from two pooled f32 steps, each on a fresh backend (its own pool)
+    // 2) micro-batches and recomputation on cuda (f32) vs the cpu's whole batch
+    const plan = { microBatches: 2, recompute: true };
     try {
-      const foot: number[] = [];
-      for (const b of [small, probe]) {
-        const before = usedBytes();
-        const be = cudaFor("f32");
-        const g = benchSetup(be, model, "arc", b, 7);
-        g.trainer.trainStep(g.batch);
+      const be = cudas.get("f32") ?? cudaFor("f32");
+      const g = benchSetup(be, model, "arc", small, 7, plan);
+      const tol = TOL.f32;
+      const close = (a: number, e: number) => Math.abs(a - e) <= tol.atol + tol.rtol * Math.abs(e);
+      for (let step = 1; step <= 2; step++) {
+        const mg = g.trainer.trainStep(g.batch), mc = cpuMetrics[step - 1];
         be.sync();
-        foot.push(usedBytes() - before);
+        record({
+          model,
+          check: `loss-vs-cpu-micro2-recompute-step${step}`,
+          batch: small,
+          ok: close(mg.lmLoss, mc.lmLoss) && close(mg.qLoss, mc.qLoss),
+          value: fmt(mg),
+          detail: `cpu whole batch ${fmt(mc)}; tol ${tol.atol} + ${tol.rtol}·|cpu|; ${be.name}`,
+        });
       }
-      const slope = (foot[1] - foot[0]) / (probe - small), base = foot[0] - slope * small;
-      const limit = 0.92 * cudaMemInfo().total;
-      const predict = (b: number) => base + slope * b;
-      const fits = batches.filter((b) => predict(b) <= limit);
+    } catch (e) {
       record({
         model,
-        check: "predicted-max-batch",
-        batch: fits.length ? Math.max(...fits) : 0,
-        ok: true,
-        value: String(fits.length ? Math.max(...fits) : 0),
-        detail: `footprint B=${small} ${gib(foot[0])}, B=${probe} ${gib(foot[1])}; ` +
-          `≈ ${gib(base)} + ${(slope / 2 ** 20).toFixed(1)} MiB·B; limit ${gib(limit)}; ` +
-          batches.map((b) => `B=${b} ${gib(predict(b))}`).join(", "),
+        check: "loss-vs-cpu-micro2-recompute",
+        batch: small,
+        ok: false,
+        value: "",
+        detail: `${e}`,
       });
-    } catch (e) {
-      record({ model, check: "memory-probe", batch: probe, ok: false, value: "", detail: `${e}` });
     }
   }
 }
@@ -211,12 +214,14 @@ function timeMode(): number {
     return 2;
   }
   const reps = Number(args.reps), budget = Number(args.budget);
-  const check = `step-seconds-${math}`;
+  const plan = { microBatches: Number(args["micro-batches"]), recompute: args.recompute };
+  const planText = `micro-batches ${plan.microBatches}${plan.recompute ? ", recompute" : ""}`;
+  const check = args.check || `step-seconds-${math}`;
   let be: PooledBackend | null = null;
   try {
     be = cudaFor(math);
     const t0 = performance.now();
-    const g = benchSetup(be, model, "arc", b, 7);
+    const g = benchSetup(be, model, "arc", b, 7, plan);
     const tw = performance.now();
     const m1 = g.trainer.trainStep(g.batch);
     be.sync();
@@ -228,10 +233,10 @@ function timeMode(): number {
       batch: b,
       ok: finite,
       value: fmt(m1),
-      detail: `warm-up ${warm.toFixed(3)} s; setup ${((tw - t0) / 1000).toFixed(1)} s`,
+      detail: `warm-up ${warm.toFixed(3)} s; setup ${((tw - t0) / 1000).toFixed(1)} s; ${planText}`,
     });
     const times: number[] = [];
-    for (let i = 0; i < Math.max(1, reps); i++) {
+    for (let i = 0; i < reps; i++) {
       const elapsed = (performance.now() - t0) / 1000, last = times.at(-1) ?? warm;
       if (times.length > 0 && elapsed + last > budget) break;
       const ts = performance.now();
@@ -240,7 +245,7 @@ function timeMode(): number {
       times.push((performance.now() - ts) / 1000);
     }
     const sorted = [...times].sort((x, y) => x - y);
-    const med = sorted[Math.floor(sorted.length / 2)];
+    const med = times.length ? sorted[Math.floor(sorted.length / 2)] : warm;
     const flops = trainStepFlops(g.cfg, b);
     const st = be.poolStats();
     record({
@@ -249,12 +254,20 @@ function timeMode(): number {
       batch: b,
       ok: Number.isFinite(med),
       value: med.toFixed(4),
-      detail: `median of ${times.length} after 1 warm-up (${warm.toFixed(3)} s); ` +
-        `${(flops / med / 1e12).toFixed(2)} TFLOP/s; ${be.name}: ${be.info.precision}; ` +
+      detail: (times.length
+        ? `median of ${times.length} after 1 warm-up (${warm.toFixed(3)} s); `
+        : "the warm-up step only (first allocations included); ") +
+        `${planText}; ` +
+        `${(flops / med / 1e12).toFixed(2)} TFLOP/s${
+          plan.recompute ? " (the step's FLOPs, recomputation not counted)" : ""
+        }; ${be.name}: ${be.info.precision}; ` +
         `${be.info.gemm}; SSD ${be.info.ssd}; ` +
-        `device memory used ${gib(usedBytes())}; pool hits ${st.hits}, ` +
+        `device memory used ${gib(usedBytes())}, peak held ${gib(st.peakLiveBytes)}; ` +
+        `pool hits ${st.hits}, ` +
         `misses ${st.misses}, cached ${gib(st.pooledBytes)}, oom retries ${st.oomRetries}; ` +
-        `all: ${times.map((t) => t.toFixed(4)).join(" ")}`,
+        `all: ${
+          times.map((t) => t.toFixed(4)).join(" ")
+        }`,
     });
     return failed > 0 ? 1 : 0;
   } catch (e) {
@@ -265,7 +278,7 @@ function timeMode(): number {
         batch: b,
         ok: true,
         value: "oom",
-        detail: `out of device memory: ${String(e).slice(0, 300)}`,
+        detail: `out of device memory (${planText}): ${String(e).slice(0, 300)}`,
       });
       return 3;
     }
