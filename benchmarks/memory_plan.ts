@@ -72,6 +72,11 @@ export interface PlanChoice extends MemoryPlan {
   bytes: number;
 }
 
+/** The divisors of n, ascending. */
+function divisors(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1).filter((m) => n % m === 0);
+}
+
 /**
  * The plan for `batch` within `budget` bytes: fewest micro-batches without recomputation, else
  * fewest with it; null when nothing fits (one sample per micro-batch with recomputation).
@@ -82,9 +87,8 @@ export function choosePlan(
   batch: number,
   budget: number,
 ): PlanChoice | null {
-  const divisors = Array.from({ length: batch }, (_, i) => i + 1).filter((m) => batch % m === 0);
   for (const [recompute, f] of [[false, whole], [true, recomputed]] as const) {
-    for (const microBatches of divisors) {
+    for (const microBatches of divisors(batch)) {
       const bytes = predict(f, batch, microBatches);
       if (bytes <= budget) return { microBatches, recompute, bytes };
     }
@@ -148,6 +152,7 @@ if (import.meta.main) {
   const plans: string[] = [];
   for (const model of args.models.split(",") as ModelName[]) {
     const fp: Record<string, Footprint> = {};
+    const modelRows: Record<string, unknown>[] = [];
     for (const recompute of [false, true]) {
       const t0 = performance.now();
       const m1 = measure(be, model, task, 1, { microBatches: 1, recompute });
@@ -172,8 +177,8 @@ if (import.meta.main) {
           (f.extra / 2 ** 20).toFixed(1)
         } MiB (${secs.toFixed(0)} s)`,
       );
-      for (const micro of [1, 2, 4, 8, 16].filter((m) => target % m === 0)) {
-        rows.push({
+      for (const micro of divisors(target)) {
+        modelRows.push({
           model,
           task,
           recompute,
@@ -196,6 +201,16 @@ if (import.meta.main) {
       }
     }
     const c = choosePlan(fp["false"], fp["true"], target, budget);
+    // Rows: 1, 2, 4, 8, 16 micro-batches (those dividing B) and the chosen plan, marked.
+    const keep = (r: Record<string, unknown>) =>
+      [1, 2, 4, 8, 16].includes(r.micro_batches as number) ||
+      (c !== null && r.micro_batches === c.microBatches && r.recompute === c.recompute);
+    for (const r of modelRows.filter(keep)) {
+      rows.push({
+        ...r,
+        chosen: c !== null && r.micro_batches === c.microBatches && r.recompute === c.recompute,
+      });
+    }
     plans.push(
       c
         ? `plan ${model} ${target} ${c.microBatches} ${c.recompute} (${gib(c.bytes)} GiB of ${

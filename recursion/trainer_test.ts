@@ -12,7 +12,13 @@ import { assertClose } from "../engine/testing.ts";
 import type { ActBatch } from "./act.ts";
 import { MAMBA_DEFAULTS, type ModelConfig, type ModelName } from "./config.ts";
 import { createTrm } from "./model.ts";
-import { type MemoryPlan, type StepMetrics, Trainer, WHOLE_BATCH } from "./trainer.ts";
+import {
+  evaluateBatch,
+  type MemoryPlan,
+  type StepMetrics,
+  Trainer,
+  WHOLE_BATCH,
+} from "./trainer.ts";
 
 const B = 8, STEPS = 4;
 
@@ -158,4 +164,41 @@ Deno.test("trainer: micro-batches must divide the batch", () => {
     () => new Trainer(m, hyper, new Rng(2), { microBatches: 3, recompute: false }),
     /divisor of the batch 8: 3/,
   );
+});
+
+Deno.test("trainer: steps and evaluations release what they allocate (no growth on a device)", () => {
+  // On the cuda backend a buffer nobody disposes is never freed: held bytes must not grow.
+  for (const plan of [WHOLE_BATCH, { microBatches: 2, recompute: true }]) {
+    const be = withPool(createRefBackend({ precision: "f32" }));
+    const cfg = tinyCfg("tr-mamba2attn");
+    const m = createTrm(be, new Rng(4), cfg);
+    const tr = new Trainer(
+      m,
+      {
+        batchSize: B,
+        lr: 1e-3,
+        warmupSteps: 1,
+        lrMinRatio: 1,
+        totalSteps: STEPS,
+        weightDecay: 0.1,
+        beta1: 0.9,
+        beta2: 0.95,
+        puzzleLr: 1e-2,
+        puzzleWeightDecay: 0.1,
+        emaDecay: 0.9,
+      },
+      new Rng(5),
+      plan,
+    );
+    const held: number[] = [];
+    for (const batch of batches(cfg, 9)) {
+      tr.trainStep(batch);
+      held.push(be.poolStats().liveBytes);
+    }
+    for (let i = 0; i < 2; i++) {
+      tr.withEmaWeights(() => evaluateBatch(m, batches(cfg, 9)[0], new Rng(6)));
+      held.push(be.poolStats().liveBytes);
+    }
+    assert.deepEqual(held.map((h) => h - held[0]), held.map(() => 0), JSON.stringify(plan));
+  }
 });

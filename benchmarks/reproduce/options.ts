@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
+import type { MemoryPlan } from "../../recursion/trainer.ts";
 import {
   BACKEND_NAMES,
   type BackendChoice,
@@ -61,6 +62,8 @@ export interface ReproduceOptions {
   progress: boolean;
   /** ARC votes: pooled over every evaluation of a run (TRM's default) or the final one only. */
   pooling: PoolingChoice;
+  /** How training steps use memory (recursion/trainer.ts MemoryPlan; not part of any hash). */
+  memory: MemoryPlan;
 }
 
 export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("|")}] [--tasks ${
@@ -69,9 +72,12 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
          [--models ${MODEL_NAMES.join(",")}] [--backend ${BACKEND_NAMES.join("|")}]
          [--seeds 0,1,2] [--out results/<preset>] [--runs runs/reproduce/<preset>]
          [--baselines results/baselines] [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
-         [--progress | --no-progress]
+         [--micro-batches N] [--recompute] [--progress | --no-progress]
   default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0; ARC votes
-  pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).`;
+  pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).
+  --micro-batches N / --recompute: train each batch in N slices / recompute activations in
+  backward, for memory (deno task bench:memory picks them for a device); results agree up to the
+  order of gradient sums, and runs trained either way are reused.`;
 
 function list<T extends string>(v: string, allowed: readonly T[], flag: string): T[] {
   const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -102,6 +108,8 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
         runs: { type: "string" },
         baselines: { type: "string" },
         pooling: { type: "string" },
+        "micro-batches": { type: "string" },
+        recompute: { type: "boolean" },
         "skip-verify": { type: "boolean" },
         progress: { type: "boolean" },
         "no-progress": { type: "boolean" },
@@ -138,6 +146,11 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
     }
     return x;
   });
+  const micro = v["micro-batches"] ?? "1";
+  const microBatches = Number(micro);
+  if (!Number.isSafeInteger(microBatches) || microBatches < 1) {
+    throw new RangeError(`--micro-batches: expected an integer ≥ 1: ${micro}`);
+  }
   return {
     preset,
     // Task order: the cheap ones first, so a broken setup shows before the long ARC runs.
@@ -150,6 +163,7 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
     baselines: (v.baselines ?? "results/baselines").replace(/\/+$/, ""),
     verify: !v["skip-verify"],
     pooling,
+    memory: { microBatches, recompute: v.recompute ?? false },
     progress: v["no-progress"] ? false : (v.progress ?? Deno.stdout.isTerminal()),
   };
 }

@@ -13,6 +13,10 @@ Deno.test("reproduce options: defaults, lists, unknown flags are errors", () => 
   assert.throws(() => parseReproduceArgs(["--tasks", "chess"]), RangeError);
   assert.throws(() => parseReproduceArgs(["--models", "gpt"]), RangeError);
   assert.throws(() => parseReproduceArgs(["--seeds", "x"]), RangeError);
+  assert.deepEqual(o.memory, { microBatches: 1, recompute: false });
+  const m = parseReproduceArgs(["--micro-batches", "4", "--recompute"]);
+  assert.deepEqual(m.memory, { microBatches: 4, recompute: true });
+  assert.throws(() => parseReproduceArgs(["--micro-batches", "0"]), /--micro-batches/);
 });
 
 Deno.test("every preset plans valid runs with the default models", () => {

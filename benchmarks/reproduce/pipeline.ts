@@ -69,7 +69,7 @@ export async function reproduce(
   const total = runs.length * STEP_NAMES.length;
   let i = 0;
   for (const r of runs) {
-    const ctx: StepContext = { log, progress: o.progress };
+    const ctx: StepContext = { log, progress: o.progress, memory: o.memory };
     for (const step of STEP_NAMES) {
       i++;
       const what = `[${i}/${total}] ${step.padEnd(8)} ${r.task}/${r.model} seed ${r.seed}`;

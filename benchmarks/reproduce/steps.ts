@@ -26,7 +26,7 @@ import {
   type TaskName,
 } from "../../recursion/presets.ts";
 import { evaluate, type RunResult, runTraining } from "../../recursion/train.ts";
-import type { Trainer } from "../../recursion/trainer.ts";
+import type { MemoryPlan, Trainer } from "../../recursion/trainer.ts";
 import { predictionRows, stepPredictionFiles, writeLines } from "../../recursion/predictions.ts";
 import { exists } from "../../tasks/io.ts";
 import { main as prepareMain } from "../../tasks/prepare.ts";
@@ -114,6 +114,8 @@ export interface StepOutcome {
 export interface StepContext {
   log: (line: string) => void;
   progress: boolean;
+  /** Memory plan of the training steps (default the whole batch). */
+  memory?: MemoryPlan;
   /** The trainer of a run trained in this process (evaluate reuses it). */
   trained?: RunResult;
 }
@@ -243,6 +245,7 @@ async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunR
     progress: ctx.progress,
     overrides: { reproduce: { preset: r.preset } },
     dumpPredictions: r.task === "arc",
+    memory: ctx.memory,
     log: quiet ? () => {} : (l) => ctx.log(`  ${l}`),
   });
 }
