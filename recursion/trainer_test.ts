@@ -202,3 +202,33 @@ Deno.test("trainer: steps and evaluations release what they allocate (no growth 
     assert.deepEqual(held.map((h) => h - held[0]), held.map(() => 0), JSON.stringify(plan));
   }
 });
+
+Deno.test("trainer: the no-grad recursion cycles keep no activations (peak independent of T)", () => {
+  const peak = (hCycles: number) => {
+    const be = withPool(createRefBackend({ precision: "f32" }));
+    const cfg = { ...tinyCfg("trm-attn"), hCycles };
+    const m = createTrm(be, new Rng(4), cfg);
+    const tr = new Trainer(m, {
+      batchSize: B,
+      lr: 1e-3,
+      warmupSteps: 1,
+      lrMinRatio: 1,
+      totalSteps: 2,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.95,
+      puzzleLr: 1e-2,
+      puzzleWeightDecay: 0.1,
+      emaDecay: 0.9,
+    }, new Rng(5));
+    const [b1, b2] = batches(cfg, 9);
+    tr.trainStep(b1);
+    be.resetPeak();
+    const start = be.poolStats().liveBytes;
+    tr.trainStep(b2);
+    return be.poolStats().peakLiveBytes - start;
+  };
+  const p2 = peak(2), p5 = peak(5);
+  assert.ok(p2 > 0);
+  assert.equal(p5, p2, `peak bytes of a step: T=5 ${p5}, T=2 ${p2}`);
+});
