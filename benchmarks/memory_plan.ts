@@ -17,14 +17,14 @@
  * from step 1 to step 2 (`growth_bytes`): a step must release all it allocates, or a long run on a
  * device runs out.
  *
- * For a target batch B and a memory budget (headroom × device memory: the CUDA context, cuBLAS
+ * For each target batch B (`--batch`, a list) and a memory budget (headroom × device memory: the CUDA context, cuBLAS
  * workspace and fragmentation are outside the count), the chosen plan is the fewest micro-batches
  * that fit without recomputation (no extra FLOPs), else the fewest with recomputation (+ one
  * forward of the gradient cycle); micro-batches must divide B. Rows go to CSV (--out) with the
  * provenance; the last lines printed are `plan <model> <B> <M> <recompute>` for scripts.
  *
  *   deno task bench:memory [--backend cpu|cuda] [--models trm-attn,tr-mamba2attn] [--task arc]
- *       [--probe 2] [--batch 768] [--memory-gib G (default: the device's)] [--headroom 0.9]
+ *       [--probe 2] [--batch 768[,192…]] [--memory-gib G (default: the device's)] [--headroom 0.9]
  *       [--out results/bench/memory_plan.csv]
  */
 import { parseArgs } from "node:util";
@@ -139,8 +139,12 @@ if (import.meta.main) {
   }
   const be = getBackend(args.backend) as PooledBackend;
   if (typeof be.poolStats !== "function") throw new Error(`${be.name}: not a pooled backend`);
-  const p = Number(args.probe), target = Number(args.batch), headroom = Number(args.headroom);
+  const p = Number(args.probe), headroom = Number(args.headroom);
   const task = args.task as TaskName;
+  const targets = args.batch.split(",").map(Number);
+  if (!targets.every((b) => Number.isSafeInteger(b) && b >= 1)) {
+    throw new RangeError(`--batch: expected integers ≥ 1: ${args.batch}`);
+  }
   const device = args["memory-gib"] !== undefined
     ? Number(args["memory-gib"]) * 2 ** 30
     : args.backend === "cuda"
@@ -177,47 +181,49 @@ if (import.meta.main) {
           (f.extra / 2 ** 20).toFixed(1)
         } MiB (${secs.toFixed(0)} s)`,
       );
-      for (const micro of divisors(target)) {
-        modelRows.push({
-          model,
-          task,
-          recompute,
-          batch: target,
-          micro_batches: micro,
-          predicted_gib: gib(predict(f, target, micro)),
-          fits: predict(f, target, micro) <= budget,
-          fixed_gib: gib(f.fixed),
-          carry_mib_per_sample: +(f.carry / 2 ** 20).toFixed(3),
-          act_mib_per_sample: +(f.act / 2 ** 20).toFixed(3),
-          micro_extra_mib: +(f.extra / 2 ** 20).toFixed(3),
-          measured_gib: `F(1)=${gib(f1)} F(${p})=${gib(fP)} F(${p};${p} micro)=${gib(fPm)} ` +
-            `F(${p + 1};${p + 1} micro)=${gib(fP1m)}`,
-          budget_gib: gib(budget),
-          growth_bytes: Math.max(m1.growth, mP.growth, mPm.growth, mP1m.growth),
-          check: check.map((c) =>
-            `B=${n} M=${c.m}: measured ${gib(c.peak)} GiB, predicted ${gib(predict(f, n!, c.m))}`
-          ).join("; "),
-        });
+      for (const target of targets) {
+        for (const micro of divisors(target)) {
+          modelRows.push({
+            model,
+            task,
+            recompute,
+            batch: target,
+            micro_batches: micro,
+            predicted_gib: gib(predict(f, target, micro)),
+            fits: predict(f, target, micro) <= budget,
+            fixed_gib: gib(f.fixed),
+            carry_mib_per_sample: +(f.carry / 2 ** 20).toFixed(3),
+            act_mib_per_sample: +(f.act / 2 ** 20).toFixed(3),
+            micro_extra_mib: +(f.extra / 2 ** 20).toFixed(3),
+            measured_gib: `F(1)=${gib(f1)} F(${p})=${gib(fP)} F(${p};${p} micro)=${gib(fPm)} ` +
+              `F(${p + 1};${p + 1} micro)=${gib(fP1m)}`,
+            budget_gib: gib(budget),
+            growth_bytes: Math.max(m1.growth, mP.growth, mPm.growth, mP1m.growth),
+            check: check.map((c) =>
+              `B=${n} M=${c.m}: measured ${gib(c.peak)} GiB, predicted ${gib(predict(f, n!, c.m))}`
+            ).join("; "),
+          });
+        }
       }
     }
-    const c = choosePlan(fp["false"], fp["true"], target, budget);
-    // Rows: 1, 2, 4, 8, 16 micro-batches (those dividing B) and the chosen plan, marked.
-    const keep = (r: Record<string, unknown>) =>
-      [1, 2, 4, 8, 16].includes(r.micro_batches as number) ||
-      (c !== null && r.micro_batches === c.microBatches && r.recompute === c.recompute);
-    for (const r of modelRows.filter(keep)) {
-      rows.push({
-        ...r,
-        chosen: c !== null && r.micro_batches === c.microBatches && r.recompute === c.recompute,
-      });
+    for (const target of targets) {
+      const c = choosePlan(fp["false"], fp["true"], target, budget);
+      const isChosen = (r: Record<string, unknown>) =>
+        c !== null && r.batch === target && r.micro_batches === c.microBatches &&
+        r.recompute === c.recompute;
+      // Rows: 1, 2, 4, 8, 16 micro-batches (those dividing B) and the chosen plan, marked.
+      for (const r of modelRows.filter((r) => r.batch === target)) {
+        if (![1, 2, 4, 8, 16].includes(r.micro_batches as number) && !isChosen(r)) continue;
+        rows.push({ ...r, chosen: isChosen(r) });
+      }
+      plans.push(
+        c
+          ? `plan ${model} ${target} ${c.microBatches} ${c.recompute} (${gib(c.bytes)} GiB of ${
+            gib(budget)
+          })`
+          : `plan ${model} ${target} none (nothing fits ${gib(budget)} GiB)`,
+      );
     }
-    plans.push(
-      c
-        ? `plan ${model} ${target} ${c.microBatches} ${c.recompute} (${gib(c.bytes)} GiB of ${
-          gib(budget)
-        })`
-        : `plan ${model} ${target} none (nothing fits ${gib(budget)} GiB)`,
-    );
   }
   await writeBenchCsv(args.out, rows, {
     backend: be.name,

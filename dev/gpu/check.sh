@@ -20,13 +20,13 @@
 #   5. train_check.ts loss: trm-attn and tr-mamba2attn at ARC shapes, B=4, two steps, loss on cuda
 #      (f32, tf32, bf16 GEMMs; and f32 with 2 micro-batches + recomputation) vs cpu;
 #   6. benchmarks/memory_plan.ts --backend cuda: each model's footprint from small batches and the
-#      plan (micro-batches, recomputation) that fits B = $STEP_BATCH (default 768) in the device;
+#      plans (micro-batches, recomputation) that fit B = $STEP_BATCH (default 768) and $TIME_BATCH;
 #   7. per model: one paper-batch step (B = $STEP_BATCH with that plan, $STEP_MATH GEMMs, default
 #      bf16 as the reference trains; a plan that still runs out of memory is retried with twice the
 #      micro-batches) — its losses must be finite, its time is recorded; then the timed
 #      comparison at B = $TIME_BATCH (default 192, the per-GPU batch of TRM's 4-GPU ARC run; its own
-#      plan): our step with f32 and with bf16 GEMMs, and the PyTorch peer
-#      (benchmarks/peers/torch_step.py, bf16 with torch.compile, then eager bf16 and f32, the same
+#      plan): our step with bf16 GEMMs (TIME_F32=1: also f32), and the PyTorch peer
+#      (benchmarks/peers/torch_step.py, bf16 with torch.compile, then eager bf16 (and f32), the same
 #      micro-batches and recomputation) with $TORCH_PY (default /opt/torch/.venv/bin/python);
 #   8. dev/gpu/summary.ts: the peer's rows and the ratios ours / PyTorch, the summary.
 #
@@ -56,6 +56,7 @@ want() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 STEP_BATCH="${STEP_BATCH:-768}"
 STEP_MATH="${STEP_MATH:-bf16}"
 TIME_BATCH="${TIME_BATCH:-192}"
+TIME_F32="${TIME_F32:-0}"
 MODELS="${MODELS:-trm-attn tr-mamba2attn}"
 TORCH_PY="${TORCH_PY:-/opt/torch/.venv/bin/python}"
 T0=$SECONDS
@@ -178,24 +179,22 @@ if want steps; then
     row "" train-check-loss "" false "exit $rc" "$(grep -E "^error|FAIL" "$OUTDIR/loss.log" | head -3 | tr '\n' ' ')"
 
   # memory plans for the paper batch and the timed batch: "plan MODEL B M RECOMPUTE ..." lines
-  for b in $STEP_BATCH $TIME_BATCH; do
-    step "memory plan on cuda for B=$b"
-    limited 200 "$DENO" run --allow-all benchmarks/memory_plan.ts --backend cuda --task arc \
-      --models "${MODELS// /,}" --probe 2 --check-batch 8 --batch "$b" \
-      --out "$OUTDIR/memory_plan_$b.csv" 2>&1 | tee "$OUTDIR/memory_plan_$b.log"
-    rc=${PIPESTATUS[0]}
-    outcome $rc "" memory-plan "$b" 1 && [ $rc -ne 0 ] &&
-      row "" memory-plan "$b" false "exit $rc" "$(grep -E "^error" "$OUTDIR/memory_plan_$b.log" | head -2 | tr '\n' ' ')"
-    grep "^plan " "$OUTDIR/memory_plan_$b.log" | while read -r _ m _ micro rec rest; do
-      row "$m" memory-plan "$b" "$([ "$micro" = none ] && echo false || echo true)" \
-        "$micro $rec" "micro-batches, recompute; $rest"
-    done
+  step "memory plan on cuda for B=$STEP_BATCH and B=$TIME_BATCH"
+  limited 200 "$DENO" run --allow-all benchmarks/memory_plan.ts --backend cuda --task arc \
+    --models "${MODELS// /,}" --probe 2 --check-batch 8 --batch "$STEP_BATCH,$TIME_BATCH" \
+    --out "$OUTDIR/memory_plan.csv" 2>&1 | tee "$OUTDIR/memory_plan.log"
+  rc=${PIPESTATUS[0]}
+  outcome $rc "" memory-plan "" 1 && [ $rc -ne 0 ] &&
+    row "" memory-plan "" false "exit $rc" "$(grep -E "^error" "$OUTDIR/memory_plan.log" | head -2 | tr '\n' ' ')"
+  grep "^plan " "$OUTDIR/memory_plan.log" | while read -r _ m b micro rec rest; do
+    row "$m" memory-plan "$b" "$([ "$micro" = none ] && echo false || echo true)" \
+      "$micro $rec" "micro-batches, recompute; $rest"
   done
   # plan_args MODEL B: "--micro-batches M [--recompute]" from the plan ("" if none)
   plan_args() {
-    awk -v m="$1" '$1 == "plan" && $2 == m && $4 != "none" {
+    awk -v m="$1" -v b="$2" '$1 == "plan" && $2 == m && $3 == b && $4 != "none" {
       print "--micro-batches " $4 ($5 == "true" ? " --recompute" : "") }' \
-      "$OUTDIR/memory_plan_$2.log" 2>/dev/null | tail -1
+      "$OUTDIR/memory_plan.log" 2>/dev/null | tail -1
   }
 
   # ours MODEL B MATH CHECK REPS BUDGET: our step with the plan for B; an out-of-memory doubles the
@@ -225,14 +224,16 @@ if want steps; then
     ours "$model" "$STEP_BATCH" "$STEP_MATH" "paper-batch-step-$STEP_MATH" 0 60 &&
       row "$model" paper-batch-plan "$STEP_BATCH" true "$RAN_PLAN" "plan the paper batch ran with"
 
-    step "$model: timed steps at B=$TIME_BATCH (f32, then bf16 GEMMs), $(plan_args "$model" "$TIME_BATCH")"
-    ours "$model" "$TIME_BATCH" f32 step-seconds-f32 1 100 || continue
+    step "$model: timed steps at B=$TIME_BATCH (bf16 GEMMs$([ "$TIME_F32" = 1 ] && echo ", then f32")), $(plan_args "$model" "$TIME_BATCH")"
+    ours "$model" "$TIME_BATCH" bf16 step-seconds-bf16 1 100 || continue
     plan=$RAN_PLAN
     row "$model" time-batch-plan "$TIME_BATCH" true "$plan" "plan of the timed comparison (ours and PyTorch)"
-    limited 160 "$DENO" run --allow-all dev/gpu/train_check.ts time --model "$model" \
-      --batch "$TIME_BATCH" --math bf16 --reps 1 --budget 80 $plan --out "$CSV" \
-      2>&1 | tee -a "$OUTDIR/time.log"
-    outcome "${PIPESTATUS[0]}" "$model" step-seconds-bf16 "$TIME_BATCH" 0
+    if [ "$TIME_F32" = 1 ]; then
+      limited 200 "$DENO" run --allow-all dev/gpu/train_check.ts time --model "$model" \
+        --batch "$TIME_BATCH" --math f32 --reps 1 --budget 120 $plan --out "$CSV" \
+        2>&1 | tee -a "$OUTDIR/time.log"
+      outcome "${PIPESTATUS[0]}" "$model" step-seconds-f32 "$TIME_BATCH" 0
+    fi
 
     step "$model: PyTorch peer at B=$TIME_BATCH, $plan"
     if [ ! -x "$TORCH_PY" ]; then
@@ -247,7 +248,7 @@ if want steps; then
     tail -5 "$OUTDIR/torch-$model-compile.err"
     outcome $rc "$model" torch-peer-compile "$TIME_BATCH" 0
     limited 120 "$TORCH_PY" benchmarks/peers/torch_step.py --device cuda --models "$model" \
-      --batch "$TIME_BATCH" $plan --dtypes bf16,f32 --reps 2 --budget 50 \
+      --batch "$TIME_BATCH" $plan --dtypes "bf16$([ "$TIME_F32" = 1 ] && echo ,f32)" --reps 2 --budget 50 \
       > "$OUTDIR/torch-$model-eager.jsonl" 2> "$OUTDIR/torch-$model-eager.err"
     rc=$?
     cat "$OUTDIR/torch-$model-eager.jsonl"
