@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { Rng } from "../engine/rng.ts";
 import { tensor } from "../engine/tensor.ts";
 import type { Backend } from "../engine/backend.ts";
 import { type AttentionConfig, createAttention } from "./attention.ts";
 import { countParams } from "./operator.ts";
-import { assertBackendsAgree, gradcheckOperator, runOperator } from "./testing.ts";
+import { assertBackendsAgree, fastBackend, gradcheckOperator, runOperator } from "./testing.ts";
 
-const native = nativeStatus();
-if (!native.ok) console.warn(`SKIPPING attention cpu-vs-ref tests: ${native.reason}`);
+const fast = fastBackend();
+if (!fast.be) console.warn(`SKIPPING attention ${fast.name}-vs-ref tests: ${fast.reason}`);
 
 const maker = (cfg: AttentionConfig) => (be: Backend, rng: Rng) => createAttention(be, rng, cfg);
 
@@ -85,22 +84,22 @@ Deno.test("attention: gradcheck of forward and block on ref f64 (rope on and off
 
 for (const [b, l] of [[2, 1], [2, 7], [2, 97]]) {
   Deno.test({
-    name: `attention: cpu matches ref, output and all gradients, B=${b} L=${l}`,
-    ignore: !native.ok,
+    name: `attention: ${fast.name} matches ref, output and all gradients, B=${b} L=${l}`,
+    ignore: !fast.be,
     fn() {
       const make = maker({ hidden: 48, numHeads: 3, rope: true, maxSeq: 64 });
       for (const which of ["forward", "block"] as const) {
-        assertBackendsAgree(getBackend("cpu"), createRefBackend(), make, [b, l, 48], which);
+        assertBackendsAgree(fast.be!, createRefBackend(), make, [b, l, 48], which);
       }
     },
   });
 }
 
 Deno.test({
-  name: "attention: cpu matches ref at L=916 (B=1, TRM's ARC length), rope on",
-  ignore: !native.ok,
+  name: `attention: ${fast.name} matches ref at L=916 (B=1, TRM's ARC length), rope on`,
+  ignore: !fast.be,
   fn() {
     const make = maker({ hidden: 64, numHeads: 4, rope: true, prefixLen: 16 });
-    assertBackendsAgree(getBackend("cpu"), createRefBackend(), make, [1, 916, 64]);
+    assertBackendsAgree(fast.be!, createRefBackend(), make, [1, 916, 64]);
   },
 });

@@ -8,27 +8,21 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "../engine/backend.ts";
-import { createCpuBackend } from "../engine/backends/cpu.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
-import { NativeUnavailableError } from "../engine/errors.ts";
 import { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import { noGrad } from "../engine/autograd.ts";
 import { assertClose, TOL_F64 } from "../engine/testing.ts";
 import { createMamba2, type Mamba2Config, mamba2ParamCount, mamba2Sizes } from "./mamba2.ts";
 import { countParams } from "./operator.ts";
-import { assertBackendsAgree, gradcheckOperator } from "./testing.ts";
+import { assertBackendsAgree, fastBackend, gradcheckOperator } from "./testing.ts";
 
 const ref64 = createRefBackend({ precision: "f64" });
-let cpu: Backend | null = null;
-try {
-  cpu = createCpuBackend();
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  console.warn(`mamba2_test: cpu backend tests SKIPPED: ${e.message}`);
-}
+// cpu, or the backend TRM_TEST_BACKEND names (operators/testing.ts fastBackend)
+const fast = fastBackend(), cpu = fast.be;
+if (!cpu) console.warn(`mamba2_test: ${fast.name} backend tests SKIPPED: ${fast.reason}`);
 function cpuTest(name: string, fn: (cpu: Backend) => void) {
-  Deno.test({ name: `mamba2 cpu: ${name}`, ignore: cpu === null, fn: () => fn(cpu!) });
+  Deno.test({ name: `mamba2 ${fast.name}: ${name}`, ignore: cpu === null, fn: () => fn(cpu!) });
 }
 
 const SMALL: Mamba2Config = { dModel: 32, dState: 8, headdim: 8, chunkSize: 16 };

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import type { Backend } from "../engine/backend.ts";
 import { Rng } from "../engine/rng.ts";
@@ -7,10 +6,10 @@ import { tensor } from "../engine/tensor.ts";
 import { createMlpT } from "./mlp_t.ts";
 import { countParams } from "./operator.ts";
 import { createSwiGLU } from "./swiglu.ts";
-import { assertBackendsAgree, gradcheckOperator, runOperator } from "./testing.ts";
+import { assertBackendsAgree, fastBackend, gradcheckOperator, runOperator } from "./testing.ts";
 
-const native = nativeStatus();
-if (!native.ok) console.warn(`SKIPPING mlp_t cpu-vs-ref tests: ${native.reason}`);
+const fast = fastBackend();
+if (!fast.be) console.warn(`SKIPPING mlp_t ${fast.name}-vs-ref tests: ${fast.reason}`);
 
 Deno.test("mlp_t: parameter counts at L'=97 (148,992) and L'=916 (7,034,880)", () => {
   const be = createRefBackend();
@@ -81,16 +80,16 @@ Deno.test("mlp_t: gradcheck of forward and block on ref f64", () => {
 
 for (const [b, l, d] of [[2, 1, 24], [2, 7, 24], [2, 97, 24]]) {
   Deno.test({
-    name: `mlp_t: cpu matches ref, output and all gradients, B=${b} L=${l} D=${d}`,
-    ignore: !native.ok,
+    name: `mlp_t: ${fast.name} matches ref, output and all gradients, B=${b} L=${l} D=${d}`,
+    ignore: !fast.be,
     fn() {
       const make = (be: Backend, r: Rng) => createMlpT(be, r, { seqLen: l });
-      assertBackendsAgree(getBackend("cpu"), createRefBackend(), make, [b, l, d], "forward");
+      assertBackendsAgree(fast.be!, createRefBackend(), make, [b, l, d], "forward");
       // At L' = 1 the sequence-axis RMSNorm maps each value to ≈ ±1 and its derivative,
       // eps/(x² + eps)^(3/2), comes out of cancelling two nearly equal f32 terms: only about three
       // digits of the (tiny) gradients survive on either backend, hence the looser bound there.
       const tol = l === 1 ? { atol: 1e-3, rtol: 1e-2 } : undefined;
-      assertBackendsAgree(getBackend("cpu"), createRefBackend(), make, [b, l, d], "block", tol);
+      assertBackendsAgree(fast.be!, createRefBackend(), make, [b, l, d], "block", tol);
     },
   });
 }

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import type { Backend } from "../engine/backend.ts";
 import { Rng } from "../engine/rng.ts";
 import { tensor } from "../engine/tensor.ts";
 import { countParams } from "./operator.ts";
 import { createSwiGLU, swigluInter } from "./swiglu.ts";
-import { assertBackendsAgree, gradcheckOperator, runOperator } from "./testing.ts";
+import { assertBackendsAgree, fastBackend, gradcheckOperator, runOperator } from "./testing.ts";
 
-const native = nativeStatus();
-if (!native.ok) console.warn(`SKIPPING swiglu cpu-vs-ref tests: ${native.reason}`);
+const fast = fastBackend();
+if (!fast.be) console.warn(`SKIPPING swiglu ${fast.name}-vs-ref tests: ${fast.reason}`);
 
 Deno.test("swigluInter: TRM's width rule", () => {
   assert.equal(swigluInter(512), 1536);
@@ -75,12 +74,12 @@ Deno.test("swiglu: gradcheck of forward and block on ref f64", () => {
 
 for (const [b, l] of [[2, 1], [2, 7], [2, 97]]) {
   Deno.test({
-    name: `swiglu: cpu matches ref, output and all gradients, B=${b} L=${l}`,
-    ignore: !native.ok,
+    name: `swiglu: ${fast.name} matches ref, output and all gradients, B=${b} L=${l}`,
+    ignore: !fast.be,
     fn() {
       const make = (be: Backend, r: Rng) => createSwiGLU(be, r, { hidden: 40 });
       for (const which of ["forward", "block"] as const) {
-        assertBackendsAgree(getBackend("cpu"), createRefBackend(), make, [b, l, 40], which);
+        assertBackendsAgree(fast.be!, createRefBackend(), make, [b, l, 40], which);
       }
     },
   });

@@ -11,11 +11,36 @@
  */
 import { backward } from "../engine/autograd.ts";
 import type { Backend } from "../engine/backend.ts";
+import { type BackendName, getBackend } from "../engine/backends/mod.ts";
+import { NativeUnavailableError } from "../engine/errors.ts";
 import { gradcheck, type GradcheckFailure } from "../engine/gradcheck.ts";
 import { Rng } from "../engine/rng.ts";
 import { assertClose, randomArray, type Tolerance } from "../engine/testing.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
+
+let fast: { be: Backend | null; name: string; reason: string } | null = null;
+
+/**
+ * The backend the operator tests check against `ref`: `cpu`, or the one `TRM_TEST_BACKEND` names
+ * (`cpu` | `cuda`) — on a GPU machine `TRM_TEST_BACKEND=cuda deno test -A operators/` runs the whole
+ * operator suite on the cuda backend (dev/gpu/check.sh does). `be` is null, with the reason, when
+ * it cannot load; the tests that need it are then ignored (and say so).
+ */
+export function fastBackend(): { be: Backend | null; name: string; reason: string } {
+  if (fast) return fast;
+  const name = Deno.env.get("TRM_TEST_BACKEND") ?? "cpu";
+  if (name !== "cpu" && name !== "cuda") {
+    throw new RangeError(`TRM_TEST_BACKEND must be cpu or cuda: ${name}`);
+  }
+  try {
+    fast = { be: getBackend(name as BackendName), name, reason: "" };
+  } catch (e) {
+    if (!(e instanceof NativeUnavailableError)) throw e;
+    fast = { be: null, name, reason: e.message };
+  }
+  return fast;
+}
 
 /** f32 vs f32 (different summation orders): |a − e| ≤ 1e-5·max|e| + 1e-4·|e|. */
 export const TOL_OPS_F32: Readonly<Tolerance> = Object.freeze({ atol: 1e-5, rtol: 1e-4 });

@@ -9,8 +9,9 @@
 # PART=kernels:
 #   4. the cuda tests: own GEMM (GEMM tests only), then everything with cuBLAS, incl. the tf32 and
 #      bf16 GEMM-math tests and the tensor-core attention test — they must run (not be ignored)
-#      and pass; then the SSD tests again with TRM_CUDA_SSD=chunked and the attention tests with
-#      TRM_CUDA_ATTN=tc (each as the backend's kernel);
+#      and pass; the operator test suite with TRM_TEST_BACKEND=cuda (each operator's output and
+#      gradients on cuda against ref); then the SSD tests again with TRM_CUDA_SSD=chunked and the
+#      attention tests with TRM_CUDA_ATTN=tc (each as the backend's kernel);
 #   4b. dev/gpu/ssd_bench.ts: SSD forward+backward at the paper shape (16 heads × headDim 64,
 #      dState 128, chunk 256, seq 916, batch $SSD_BATCH, default 32) for the seq and chunked
 #      kernels vs the memory-bound floor (bytes / 4.8 TB/s), and chunked vs seq agreement;
@@ -152,6 +153,11 @@ if want kernels; then
     --filter "/^cuda vs [^:]+: gemm /" engine/backends/cuda/cuda_test.ts
   tests "$OUTDIR/cuda_tests_auto.log" cuda-tests-auto "TRM_CUDA_GEMM=auto" TRM_CUDA_GEMM=auto -- \
     engine/backends/cuda/cuda_test.ts
+
+  step "the operator test suite on cuda (operators/*_test.ts against ref; PyTorch op-check left out)"
+  LIMIT=180 tests "$OUTDIR/operator_tests_cuda.log" operator-tests-cuda "TRM_TEST_BACKEND=cuda" \
+    TRM_TEST_BACKEND=cuda -- operators/attention_test.ts operators/mamba2_test.ts \
+    operators/mlp_t_test.ts operators/swiglu_test.ts
 
   step "SSD: cuda tests with TRM_CUDA_SSD=chunked; fwd+bwd timing, seq vs chunked vs the floor"
   LIMIT=150 tests "$OUTDIR/cuda_tests_ssd_chunked.log" cuda-tests-ssd-chunked \
