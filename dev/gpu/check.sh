@@ -10,11 +10,11 @@
 #   4. the cuda tests: own GEMM (GEMM tests only), then everything with cuBLAS, incl. the tf32 and
 #      bf16 GEMM-math tests and the tensor-core attention test — they must run (not be ignored)
 #      and pass; the operator test suite with TRM_TEST_BACKEND=cuda (each operator's output and
-#      gradients on cuda against ref); then the SSD tests again with TRM_CUDA_SSD=chunked and the
-#      attention tests with TRM_CUDA_ATTN=tc (each as the backend's kernel);
+#      gradients on cuda against ref); then the SSD tests again with TRM_CUDA_SSD=chunked and
+#      =chunked-tc, and the attention tests with TRM_CUDA_ATTN=tc (each as the backend's kernel);
 #   4b. dev/gpu/ssd_bench.ts: SSD forward+backward at the paper shape (16 heads × headDim 64,
-#      dState 128, chunk 256, seq 916, batch $SSD_BATCH, default 32) for the seq and chunked
-#      kernels vs the memory-bound floor (bytes / 4.8 TB/s), and chunked vs seq agreement;
+#      dState 128, chunk 256, seq 916, batch $SSD_BATCH, default 32) for the seq, chunked and
+#      chunked-tc kernels vs the memory-bound floor (bytes / 4.8 TB/s), and agreement with seq;
 #   4c. dev/gpu/attn_bench.ts: attention forward and forward+backward, simt vs tensor cores, at
 #      L = 916 (batch $ATTN_BATCH, default 64) and L = 97, against the tf32 peak;
 # PART=steps:
@@ -159,11 +159,14 @@ if want kernels; then
     TRM_TEST_BACKEND=cuda -- operators/attention_test.ts operators/mamba2_test.ts \
     operators/mlp_t_test.ts operators/swiglu_test.ts
 
-  step "SSD: cuda tests with TRM_CUDA_SSD=chunked; fwd+bwd timing, seq vs chunked vs the floor"
+  step "SSD: cuda tests with TRM_CUDA_SSD=chunked and chunked-tc; fwd+bwd timing vs the floor"
   LIMIT=150 tests "$OUTDIR/cuda_tests_ssd_chunked.log" cuda-tests-ssd-chunked \
     "TRM_CUDA_SSD=chunked, --filter ssdScan" TRM_CUDA_SSD=chunked -- \
     --filter ssdScan engine/backends/cuda/cuda_test.ts
-  limited 120 "$DENO" run --allow-all dev/gpu/ssd_bench.ts --batch "${SSD_BATCH:-32}" --out "$CSV" \
+  LIMIT=150 tests "$OUTDIR/cuda_tests_ssd_chunked_tc.log" cuda-tests-ssd-chunked-tc \
+    "TRM_CUDA_SSD=chunked-tc, --filter ssdScan" TRM_CUDA_SSD=chunked-tc -- \
+    --filter ssdScan engine/backends/cuda/cuda_test.ts
+  limited 180 "$DENO" run --allow-all dev/gpu/ssd_bench.ts --batch "${SSD_BATCH:-32}" --out "$CSV" \
     2>&1 | tee "$OUTDIR/ssd_bench.log"
   outcome "${PIPESTATUS[0]}" ssd ssd-bench "${SSD_BATCH:-32}" 0
 

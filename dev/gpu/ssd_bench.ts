@@ -2,21 +2,25 @@
  * SSD scan on the GPU against its memory-bound floor (run by dev/gpu/check.sh): forward + backward
  * (`ssdScan` then `ssdScanBackward`, no initial or final state, as in training) at the paper's
  * Mamba-2 shape — width 512, expand 2: 16 heads of headDim 64, dState 128, 1 group, chunk 256 —
- * and seq 916 (ARC), for the sequential (`ssd: "seq"`) and the chunked (`ssd: "chunked"`) kernels.
+ * and seq 916 (ARC), for the sequential (`ssd: "seq"`), the chunked (`ssd: "chunked"`) and the
+ * chunked tensor-core (`ssd: "chunked-tc"`, tf32 tile products) kernels.
  *
  * Floor: the bytes the two calls must move at least — every input read once, every output written
  * once: forward x, Δ, B, C in and y out; backward x, dy, Δ, B, C in and dx, dΔ, dB, dC out (A, D,
  * dA, dD negligible) — divided by the HBM bandwidth (`--hbm-tbs`, H200: 4.8 TB/s). The goal is
- * chunked ≤ 2 × floor (reported, not checked).
+ * chunked(-tc) ≤ 2 × floor (reported, not checked).
  *
  * Rows appended to `--out` (default $OUT/gpu.csv, else dev/gpu/out/gpu.csv; columns
  * model,check,batch,ok,value,detail; model "ssd", batch = --batch):
  * - `ssd-chunked-vs-seq`: the chunked outputs agree with the seq ones (|Δ| ≤ 1e-4·√(batch·seq·
  *   headDim) + 1e-3·|seq|, as the SSD tests of cuda_test.ts); value: the worst ratio of |Δ| to that
  *   allowance (ok ≤ 1);
- * - `ssd-fwd-bwd-seconds-seq`, `ssd-fwd-bwd-seconds-chunked`: median of `--reps` timed runs
- *   (each ends with sync) after one warm-up;
- * - `ssd-floor-seconds`; `ssd-seq-over-floor`, `ssd-chunked-over-floor` (time / floor).
+ * - `ssd-chunked-tc-vs-seq`: the same for chunked-tc with the tf32 allowance of cuda_test.ts (atol
+ *   the larger of the above and SSD_TF32_TOL.atol × max |seq| of that output, rtol
+ *   SSD_TF32_TOL.rtol);
+ * - `ssd-fwd-bwd-seconds-{seq,chunked,chunked-tc}`: median of `--reps` timed runs (each ends
+ *   with sync) after one warm-up;
+ * - `ssd-floor-seconds`; `ssd-{seq,chunked,chunked-tc}-over-floor` (time / floor).
  *
  *   deno run -A dev/gpu/ssd_bench.ts [--batch 32] [--seq 916] [--heads 16] [--head-dim 64]
  *       [--d-state 128] [--groups 1] [--chunk 256] [--reps 5] [--hbm-tbs 4.8] [--out FILE]
@@ -25,7 +29,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Backend, Buf, SsdDims } from "../../engine/backend.ts";
-import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
+import { createCudaBackend, SSD_TF32_TOL } from "../../engine/backends/cuda/cuda.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
 
@@ -137,31 +141,44 @@ function measure(
   return { seconds: sorted[Math.floor(sorted.length / 2)], times, outs };
 }
 
+const KERNELS = ["seq", "chunked", "chunked-tc"] as const;
 const res: Record<string, ReturnType<typeof measure>> = {};
-for (const ssd of ["seq", "chunked"] as const) {
+for (const ssd of KERNELS) {
   try {
     res[ssd] = measure(createCudaBackend({ ssd }));
   } catch (e) {
     record(`ssd-fwd-bwd-seconds-${ssd}`, false, "", `${shape}: ${String(e).slice(0, 300)}`);
   }
 }
-if (res.seq && res.chunked) {
-  const atol = 1e-4 * Math.sqrt(d.batch * d.seq * d.headDim), rtol = 1e-3;
-  let worst = 0, where = "— (bitwise equal)";
+/** Rows `ssd-<kernel>-vs-seq`: the worst |kernel − seq| over its allowance (ok ≤ 1). */
+function agreement(kernel: "chunked" | "chunked-tc") {
+  if (!res.seq || !res[kernel]) return;
+  const f32Atol = 1e-4 * Math.sqrt(d.batch * d.seq * d.headDim), f32Rtol = 1e-3;
+  const tc = kernel === "chunked-tc";
+  let worst = 0, where = "— (bitwise equal)", allow = "";
   for (const k of Object.keys(OUT_SIZES)) {
-    const c = res.chunked.outs[k], s = res.seq.outs[k];
+    const c = res[kernel].outs[k], s = res.seq.outs[k];
+    const max = s.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const atol = tc ? Math.max(f32Atol, SSD_TF32_TOL.atol * max) : f32Atol;
+    const rtol = tc ? Math.max(f32Rtol, SSD_TF32_TOL.rtol) : f32Rtol;
     for (let j = 0; j < s.length; j++) {
       const r = Math.abs(c[j] - s[j]) / (atol + rtol * Math.abs(s[j]));
-      if (!(r <= worst)) [worst, where] = [r, `${k}[${j}]: chunked ${c[j]}, seq ${s[j]}`];
+      if (!(r <= worst)) {
+        [worst, where] = [r, `${k}[${j}]: ${kernel} ${c[j]}, seq ${s[j]}`];
+        allow = `${atol.toExponential(2)} + ${rtol.toPrecision(3)}·|seq|`;
+      }
     }
   }
   record(
-    "ssd-chunked-vs-seq",
+    `ssd-${kernel}-vs-seq`,
     worst <= 1,
     worst.toPrecision(3),
-    `${shape}; worst |chunked − seq| / (${atol.toExponential(2)} + ${rtol}·|seq|) at ${where}`,
+    `${shape}; worst |${kernel} − seq| / (${allow || "allowance"}) at ${where}` +
+      (tc ? "; tf32 allowance: SSD_TF32_TOL × max |seq| per output" : ""),
   );
 }
+agreement("chunked");
+agreement("chunked-tc");
 record(
   "ssd-floor-seconds",
   true,
@@ -169,7 +186,7 @@ record(
   `${shape}: ${(bytes / 1e6).toFixed(1)} MB moved at least (fwd x, Δ, B, C in, y out; bwd x, dy, ` +
     `Δ, B, C in, dx, dΔ, dB, dC out) / ${hbm / 1e12} TB/s`,
 );
-for (const ssd of ["seq", "chunked"] as const) {
+for (const ssd of KERNELS) {
   const r = res[ssd];
   if (!r) continue;
   const all = r.times.map((t) => t.toFixed(5)).join(" ");
@@ -180,7 +197,7 @@ for (const ssd of ["seq", "chunked"] as const) {
     true,
     ratio.toFixed(2),
     "fwd+bwd time / memory-bound floor" +
-      (ssd === "chunked" ? `; goal ≤ 2: ${ratio <= 2 ? "met" : "NOT met"}` : ""),
+      (ssd !== "seq" ? `; goal ≤ 2: ${ratio <= 2 ? "met" : "NOT met"}` : ""),
   );
 }
 console.log(`appended to ${outPath}; ${failed} failed`);

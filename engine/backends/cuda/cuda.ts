@@ -19,8 +19,11 @@
  * and accumulation stay f32; only the GEMMs change, every other kernel is f32). A non-f32 mode is
  * part of the backend's name ("cuda-bf16") and of `info.gemmMath` / `info.precision`.
  * `TRM_CUBLAS` names the cuBLAS library to load. `ssd`: the SSD scan kernels, "seq" (default; the
- * sequential recurrence of ssd.cu, validated on an H200) or "chunked" (ssd_chunked.cu, spec-mamba2
- * §2.3–2.6; `TRM_CUDA_SSD` sets it from the environment); the choice is `info.ssd`.
+ * sequential recurrence of ssd.cu, validated on an H200), "chunked" (ssd_chunked.cu, spec-mamba2
+ * §2.3–2.6) or "chunked-tc" (the same with tf32 tensor-core tile products; `SSD_TF32_TOL`);
+ * `TRM_CUDA_SSD` sets it from the environment; the choice is `info.ssd`. `attention`:
+ * "simt" (default; attention.cu, validated on an H200) or "tc" (attention_tc.cu, tf32 tensor-core
+ * flash attention; `TRM_CUDA_ATTN`; see kernels.ts); the choice is `info.attention`.
  *
  * @example
  * ```ts
@@ -45,8 +48,17 @@ import {
   openCublas,
 } from "./cublas.ts";
 import { attnSizes, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
+import {
+  ATTENTION_LABEL,
+  type AttentionKernels,
+  attentionKernelsFrom,
+  SSD_LABEL,
+  type SsdKernels,
+  ssdKernelsFrom,
+} from "./kernels.ts";
 
 export { cublasCandidates, type GemmMath } from "./cublas.ts";
+export { type AttentionKernels, SSD_TF32_TOL, type SsdKernels } from "./kernels.ts";
 
 /** NativeUnavailableError for this backend (its message names the cuda backend). */
 export class CudaUnavailableError extends NativeUnavailableError {
@@ -67,19 +79,11 @@ export interface CudaOptions {
    * and f32 storage. tf32/bf16 need cuBLAS (our own GEMM is f32 only).
    */
   math?: GemmMath;
-  /** SSD scan kernels: the sequential recurrence (default) or the chunked algorithm. */
+  /** SSD scan kernels: the sequential recurrence (default) or the chunked algorithm (f32 or tc). */
   ssd?: SsdKernels;
+  /** Attention kernels: scalar (default) or tf32 tensor cores (kernels.ts). */
+  attention?: AttentionKernels;
 }
-
-/** The SSD scan implementations of the cuda backend. */
-export type SsdKernels = "seq" | "chunked";
-const SSD_KERNELS: SsdKernels[] = ["seq", "chunked"];
-/** `info.ssd` per choice (provenance). */
-const SSD_LABEL: Record<SsdKernels, string> = {
-  seq: "seq (sequential recurrence, √seq checkpoints; ssd.cu)",
-  chunked: "chunked (spec-mamba2 §2.3–2.6, chunk min(dims.chunk, 512), f32; ssd_chunked.cu; " +
-    "seq for a shape whose blocks exceed the device's shared memory)",
-};
 
 const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
 const I32 = "i32" as const, U32 = "u32" as const, BUF = "buffer" as const;
@@ -94,6 +98,14 @@ const SSD_SCAN_BACKWARD = {
     ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
     ...[U64, U64, U64, U64, U64, U64, U64],
   ],
+  result: I32,
+} as const;
+const ATTN = {
+  parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64],
+  result: I32,
+} as const;
+const ATTN_BACKWARD = {
+  parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64, U64, U64, U64, U64],
   result: I32,
 } as const;
 const SYMBOLS = {
@@ -156,14 +168,11 @@ const SYMBOLS = {
     result: I32,
   },
   trm_cuda_attention_max_head_dim: { parameters: [], result: I32 },
-  trm_cuda_attention: {
-    parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64],
-    result: I32,
-  },
-  trm_cuda_attention_backward: {
-    parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64, U64, U64, U64, U64],
-    result: I32,
-  },
+  // The simt and tc attention kernels share one signature (selected by TRM_CUDA_ATTN).
+  trm_cuda_attention: ATTN,
+  trm_cuda_attention_backward: ATTN_BACKWARD,
+  trm_cuda_attention_tc: ATTN,
+  trm_cuda_attention_tc_backward: ATTN_BACKWARD,
   trm_cuda_stablemax_xent: { parameters: [I64, I64, I64, U64, U64, I32, U64], result: I32 },
   trm_cuda_stablemax_xent_backward: {
     parameters: [I64, I64, I64, U64, U64, I32, U64, U64],
@@ -189,6 +198,8 @@ const SYMBOLS = {
   trm_cuda_ssd_scan_backward: SSD_SCAN_BACKWARD,
   trm_cuda_ssd_scan_chunked: SSD_SCAN,
   trm_cuda_ssd_scan_chunked_backward: SSD_SCAN_BACKWARD,
+  trm_cuda_ssd_scan_chunked_tc: SSD_SCAN,
+  trm_cuda_ssd_scan_chunked_tc_backward: SSD_SCAN_BACKWARD,
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -299,15 +310,23 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   if (!GEMM_MATHS.includes(math)) {
     throw new RangeError(`createCudaBackend: math must be f32, tf32 or bf16: ${math}`);
   }
-  const ssdKernels = opts.ssd ?? (Deno.env.get("TRM_CUDA_SSD") as SsdKernels | undefined) ?? "seq";
-  if (!SSD_KERNELS.includes(ssdKernels)) {
-    throw new RangeError(`createCudaBackend: ssd must be seq or chunked: ${ssdKernels}`);
-  }
+  const ssdKernels = ssdKernelsFrom(opts.ssd);
+  const attnKernels = attentionKernelsFrom(opts.attention);
   const { path, hash, lib } = loadLibrary();
   const L = lib.symbols;
-  const chunked = ssdKernels === "chunked";
-  const ssdFwd = chunked ? L.trm_cuda_ssd_scan_chunked : L.trm_cuda_ssd_scan;
-  const ssdBwd = chunked ? L.trm_cuda_ssd_scan_chunked_backward : L.trm_cuda_ssd_scan_backward;
+  const tc = attnKernels === "tc";
+  const attnFwd = tc ? L.trm_cuda_attention_tc : L.trm_cuda_attention;
+  const attnBwd = tc ? L.trm_cuda_attention_tc_backward : L.trm_cuda_attention_backward;
+  const ssdFwd = {
+    seq: L.trm_cuda_ssd_scan,
+    chunked: L.trm_cuda_ssd_scan_chunked,
+    "chunked-tc": L.trm_cuda_ssd_scan_chunked_tc,
+  }[ssdKernels];
+  const ssdBwd = {
+    seq: L.trm_cuda_ssd_scan_backward,
+    chunked: L.trm_cuda_ssd_scan_chunked_backward,
+    "chunked-tc": L.trm_cuda_ssd_scan_chunked_tc_backward,
+  }[ssdKernels];
   const count = L.trm_cuda_device_count();
   if (count < 0) {
     throw new CudaUnavailableError(
@@ -449,6 +468,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       gemmMath: math,
       precision: cublas ? GEMM_MATH_LABEL[math] : "f32 (own GEMM), f32 storage",
       ssd: SSD_LABEL[ssdKernels],
+      attention: ATTENTION_LABEL[attnKernels],
     },
 
     alloc(dtype: DType, n: number, zero = true): Buf {
@@ -756,7 +776,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       if (!p) return;
       const [Q, Kb, V, O, LS] = p;
       check(
-        L.trm_cuda_attention(B(batch), B(seq), B(heads), B(headDim), scale, Q, Kb, V, B(ld), O, LS),
+        attnFwd(B(batch), B(seq), B(heads), B(headDim), scale, Q, Kb, V, B(ld), O, LS),
         K,
       );
     },
@@ -769,7 +789,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       if (!p) return;
       const [Q, Kb, V, DQ, DK, DV, O, DO, LS] = p;
       check(
-        L.trm_cuda_attention_backward(
+        attnBwd(
           B(batch),
           B(seq),
           B(heads),

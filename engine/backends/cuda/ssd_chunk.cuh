@@ -9,7 +9,8 @@
 //  - on the host (HostRun: the step's lambda for tid = 0..nt−1 in turn, forwards or backwards),
 //    which is exact barrier semantics: ssd_chunked.cu's host entry points let a CPU-only test run
 //    the very kernels the GPU runs, and a result that changes with the thread order inside a step
-//    would expose a race.
+//    would expose a race (DevRun, HostRun: block_prog.cuh). The tensor-core variant of the tile
+//    products is set out below ("Tensor-core variant").
 //
 // The algorithm is the cpu backend's (engine/native/ssd.c): chunk states, state passing, CB = C·Bᵀ
 // per group, y = diagonal block + state → output + D·x; backward passes A, B, C of §2.6b. All f32
@@ -23,44 +24,17 @@
 #pragma once
 #include <math.h>
 
-#include "trm_cuda.cuh"
+#include "block_prog.cuh"
 
-#define HD __host__ __device__
 #define SSD_TB 32      // tile edge (in-chunk steps)
 #define SSD_NT 256     // threads per block on the device
 #define SSD_RED 1024   // doubles reserved for block reductions (host simulations: nt ≤ 1024)
+#define SSD_PAD 4      // row padding of the shared tiles of the tensor-core variant (floats)
 #ifdef __CUDA_ARCH__
 #define SSD_UNROLL _Pragma("unroll")
 #else
 #define SSD_UNROLL
 #endif
-
-struct DevRun {
-  template <class F>
-  HD void operator()(F &&f) const {
-#ifdef __CUDA_ARCH__
-    f((int)threadIdx.x, (int)blockDim.x);
-    __syncthreads();
-#else
-    (void)f;
-#endif
-  }
-};
-
-struct HostRun {
-  int nt, rev;
-  template <class F>
-  HD void operator()(F &&f) const {
-#ifndef __CUDA_ARCH__
-    for (int t = 0; t < nt; t++) f(rev ? nt - 1 - t : t, nt);
-#else
-    (void)f;
-#endif
-  }
-};
-
-HD inline int imin(int a, int b) { return a < b ? a : b; }
-HD inline i64 lmin(i64 a, i64 b) { return a < b ? a : b; }
 
 // Sizes, inputs, outputs and scratch of one call (layouts: engine/backend.ts; states [P, N]).
 struct SsdP {
@@ -71,7 +45,21 @@ struct SsdP {
   // part [2·B·H·nc] (dA, dD per (b, c, h))
   float *st, *ds, *ltot, *glt, *cb, *dcb, *rbuf;
   double *part;
+  // The tensor-core variant (tc ≠ 0; see "Tensor-core variant" below): tf32 ≠ 0 rounds the
+  // operands of its products to tf32 on the host as the device does; `bad`, on the host only,
+  // is set when a product breaks wmma's rules (tile_mm_ok).
+  int tc, tf32;
+  int *bad;
   HD int len(i64 c) const { return (int)lmin(Q, T - c * Q); }
+  // Row strides of the shared tiles (P-, N- and TB-wide) and buffer sizes rounded so that every
+  // buffer starts 32-byte aligned: padded under tc, exactly the scalar kernels' layout otherwise.
+  HD int ldp() const { return (int)P + (tc ? SSD_PAD : 0); }
+  HD int ldn() const { return (int)N + (tc ? SSD_PAD : 0); }
+  HD int ldw() const { return SSD_TB + (tc ? SSD_PAD : 0); }
+  HD i64 al(i64 n) const { return tc ? (n + 7) / 8 * 8 : n; }
+  // Rows a staged tile must hold valid values for: under tc a ragged tile's rows up to TB are
+  // zeros (products run over whole 16 × 16 × 8 fragments), otherwise just its n rows.
+  HD int zr(int n) const { return tc ? SSD_TB : n; }
 };
 
 // O[r·ldo + c] (+)= Σ_{k<nk} A[r·ars + k·aks] · Bp[k·bks + c·bcs] for r < nr, c < ncol: one step's
@@ -114,11 +102,70 @@ SSD_UNROLL
   }
 }
 
-// Copies rows × cols of src (row stride lds, scaled by alpha(row) when given) into dst (ld cols).
+// Copies rows × cols of src (row stride lds) into dst (row stride ldd, default cols); with zr, zc
+// beyond rows, cols, the rest of that zr × zc block is zeroed (the padding of a ragged tile).
 template <class X>
-HD void stage(const X &run, int rows, int cols, const float *src, i64 lds, float *dst) {
+HD void stage(const X &run, int rows, int cols, const float *src, i64 lds, float *dst, int ldd = 0,
+              int zr = 0, int zc = 0) {
+  const int R = zr > rows ? zr : rows, C = zc > cols ? zc : cols, ld = ldd ? ldd : cols;
   run([&](int tid, int nt) {
-    for (int e = tid; e < rows * cols; e += nt) dst[e] = src[(i64)(e / cols) * lds + e % cols];
+    for (int e = tid; e < R * C; e += nt) {
+      const int r = e / C, c = e % C;
+      dst[r * ld + c] = r < rows && c < cols ? src[(i64)r * lds + c] : 0.f;
+    }
+  });
+}
+
+// ------------------------------------------------------------------ tensor-core variant
+//
+// With p.tc set (TRM_CUDA_SSD=chunked-tc), the tile products of the programs run on tensor cores:
+// tile_mm (block_prog.cuh), tf32 operands, f32 accumulation, fragments of 16 × 16 outputs spread
+// over the block's warps. Everything else — decays, masks, exponent clamps, segment sums, the f64
+// dA / dD / ⟨R, Hst⟩ reductions — is the scalar code of the chunked kernels, unchanged. Taken only
+// when headDim P and dState N are multiples of 16 and Qe ≥ 16 (ssd_chunked.cu; otherwise the
+// scalar chunked kernels run the whole call). Then a product's dims are P, N (exact) or a tile's
+// ni, nj ≤ TB, rounded up to 16 (output rows / columns, dropped afterwards) or 8 (the summed
+// dim), so the tc layout (i) zero-fills every staged tile up to TB rows (a padded term must be
+// exactly 0 — 0 · garbage could be NaN), (ii) gives shared tiles row strides of P, N, TB + SSD_PAD
+// floats (a multiple of 4: wmma's ldm rule; rows 4 banks apart) and (iii) starts every buffer at
+// a multiple of 8 floats. The per-chunk states Hst / dS are read straight from global scratch
+// (aligned by the carve of ssd_chunked.cu; row stride N). A product whose output lives in global
+// memory (CB, dB, dC) goes through a shared tile first: wmma stores whole fragments.
+
+HD inline int up16(int n) { return (n + 15) / 16 * 16; }
+HD inline int up8(int n) { return (n + 7) / 8 * 8; }
+
+// O (+)= op(A) · op(B): M × Nc outputs, K terms, one step's work. op(A)[m][k] = TA ? A[k·lda + m]
+// : A[m·lda + k], op(B)[k][n] = TB ? B[n·ldb + k] : B[k·ldb + n]. Scalar: mm<RM, RN> — exactly
+// the chunked kernels' products; tc: tile_mm over the rounded dims (see above).
+template <int RM, int RN, bool TA, bool TB>
+HD void prod(const SsdP &p, int tid, int nt, int M, int Nc, int K, const float *A, i64 lda,
+             const float *B, i64 ldb, float *O, i64 ldo, bool acc) {
+  if (!p.tc) {
+    mm<RM, RN>(tid, nt, M, Nc, K, A, TA ? 1 : lda, TA ? lda : 1, B, TB ? 1 : ldb, TB ? ldb : 1, O,
+               ldo, acc);
+    return;
+  }
+  const int la = (int)lda, lb = (int)ldb, lo = (int)ldo;
+  M = up16(M), Nc = up16(Nc), K = up8(K);
+#ifndef __CUDA_ARCH__
+  if (!tile_mm_ok(M, Nc, K, A, la, B, lb, O, lo)) {
+    if (p.bad) *p.bad = 1;
+    return;
+  }
+#endif
+  tile_mm<TA, TB>(tid, nt, M, Nc, K, A, la, B, lb, O, lo, acc, p.tf32 != 0);
+}
+
+// Under tc: dst[r·ldd + c] += S[r·lds + c] for r < rows, c < cols (a product's shared result
+// into global memory).
+template <class X>
+HD void add_tile(const X &run, int rows, int cols, const float *S, int lds, float *dst, i64 ldd) {
+  run([&](int tid, int nt) {
+    for (int e = tid; e < rows * cols; e += nt) {
+      const int r = e / cols, c = e % cols;
+      dst[r * ldd + c] += S[r * lds + c];
+    }
   });
 }
 
@@ -176,10 +223,10 @@ HD void decay_setup(const X &run, const SsdP &p, i64 b, i64 h, i64 t0, int L, De
   });
 }
 
-// W[r·TB + s] = f(i, j, exp(min(seg(i, j), 0))) for i = I·TB + r < L, j = J·TB + s ≤ i, else 0
-// (I ≥ J); seg(i, j) = Σ_{k=j+1}^{i} a_k (stable: see the header).
+// W[r·ldw + s] = f(i, j, exp(min(seg(i, j), 0))) for i = I·TB + r < L, j = J·TB + s ≤ i, else 0
+// (I ≥ J; r, s < TB); seg(i, j) = Σ_{k=j+1}^{i} a_k (stable: see the header).
 template <class X, class F>
-HD void decay_tile(const X &run, const Dec &d, int I, int J, float *W, F f) {
+HD void decay_tile(const X &run, const Dec &d, int I, int J, float *W, int ldw, F f) {
   const int i0 = I * SSD_TB, j0 = J * SSD_TB, L = d.L;
   if (I == J) {
     run([&](int tid, int nt) {
@@ -188,7 +235,7 @@ HD void decay_tile(const X &run, const Dec &d, int I, int J, float *W, F f) {
         for (int r = 0; r < SSD_TB; r++) {
           const int i = i0 + r, j = j0 + s;
           if (r > s && i < L) acc += d.dtc[i] * d.av;
-          W[r * SSD_TB + s] = (r >= s && i < L) ? f(i, j, expf(fminf(acc, 0.f))) : 0.f;
+          W[r * ldw + s] = (r >= s && i < L) ? f(i, j, expf(fminf(acc, 0.f))) : 0.f;
         }
       }
     });
@@ -197,8 +244,9 @@ HD void decay_tile(const X &run, const Dec &d, int I, int J, float *W, F f) {
       float mid = 0.f;
       for (int t = J + 1; t < I; t++) mid += d.tot(t);
       for (int e = tid; e < SSD_TB * SSD_TB; e += nt) {
-        const int i = i0 + e / SSD_TB, j = j0 + e % SSD_TB;
-        W[e] = (i < L && j < L) ? f(i, j, expf(fminf(d.suf[j] + mid + d.pre[i], 0.f))) : 0.f;
+        const int r = e / SSD_TB, s = e % SSD_TB, i = i0 + r, j = j0 + s;
+        const bool in = i < L && j < L;
+        W[r * ldw + s] = in ? f(i, j, expf(fminf(d.suf[j] + mid + d.pre[i], 0.f))) : 0.f;
       }
     });
   }
@@ -212,35 +260,39 @@ struct StateProg {
   SsdP p;
   int mode;
   static i64 smem(const SsdP &p) {
-    return 4 * (dec_floats(p.Qe) + SSD_TB * (p.P + p.N) + p.P * p.N);
+    return 4 * (p.al(dec_floats(p.Qe)) + SSD_TB * (p.ldp() + p.ldn()) + p.P * p.ldn());
   }
   template <class X>
   HD void operator()(const X &run, i64 blk, float *sm) const {
     const i64 c = blk % p.nc, bh = blk / p.nc, h = bh % p.H, b = bh / p.H, g = h / p.hpg;
     const i64 t0 = c * p.Q, P = p.P, N = p.N;
-    const int L = p.len(c);
+    const int L = p.len(c), ldp = p.ldp(), ldn = p.ldn();
     Dec d = dec_at(sm, p.Qe);
-    float *U = sm + dec_floats(p.Qe), *V = U + SSD_TB * P, *acc = V + SSD_TB * N;
+    float *U = sm + p.al(dec_floats(p.Qe)), *V = U + SSD_TB * ldp, *acc = V + SSD_TB * ldn;
     decay_setup(run, p, b, h, t0, L, d);
     const float *Xin = mode ? p.dy : p.x, *Win = mode ? p.Cm : p.Bm;
     for (int J = 0; J * SSD_TB < L; J++) {
-      const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
+      const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0), nz = p.zr(nj);
       run([&](int tid, int nt) {
         for (int e = tid; e < nj * P; e += nt) {
           const int r = e / (int)P, q = e % (int)P, j = j0 + r;
           const float al = mode ? d.el[j] : d.ej[j] * d.dtc[j];
-          U[e] = al * Xin[((b * p.T + t0 + j) * p.H + h) * P + q];
+          U[r * ldp + q] = al * Xin[((b * p.T + t0 + j) * p.H + h) * P + q];
         }
         for (int e = tid; e < nj * N; e += nt)
-          V[e] = Win[((b * p.T + t0 + j0 + e / N) * p.G + g) * N + e % N];
+          V[e / N * ldn + e % N] = Win[((b * p.T + t0 + j0 + e / N) * p.G + g) * N + e % N];
+        if (p.tc) {
+          for (int e = tid; e < (nz - nj) * P; e += nt) U[(nj + e / P) * ldp + e % P] = 0.f;
+          for (int e = tid; e < (nz - nj) * N; e += nt) V[(nj + e / N) * ldn + e % N] = 0.f;
+        }
       });
       run([&](int tid, int nt) {
-        mm<4, 8>(tid, nt, (int)P, (int)N, nj, U, 1, P, V, N, 1, acc, N, J > 0);
+        prod<4, 8, true, false>(p, tid, nt, (int)P, (int)N, nj, U, ldp, V, ldn, acc, ldn, J > 0);
       });
     }
     float *out = (mode ? p.ds : p.st) + blk * P * N;
     run([&](int tid, int nt) {
-      for (i64 e = tid; e < P * N; e += nt) out[e] = acc[e];
+      for (i64 e = tid; e < P * N; e += nt) out[e] = acc[e / N * ldn + e % N];
       if (tid == 0 && !mode) p.ltot[blk] = d.lt[0];
     });
   }
@@ -271,10 +323,12 @@ struct PassProg {
 };
 
 // Blocks (b, g, c, row tile I): CB[i, j] = C_i·B_j for i in tile I, j < (I+1)·TB, into cb (row
-// stride Qe), shared by the heads of the group.
+// stride Qe), shared by the heads of the group. Under tc each tile pair goes through Ws.
 struct CbProg {
   SsdP p;
-  static i64 smem(const SsdP &p) { return 4 * 2 * SSD_TB * p.N; }
+  static i64 smem(const SsdP &p) {
+    return 4 * (2 * SSD_TB * p.ldn() + (p.tc ? SSD_TB * p.ldw() : 0));
+  }
   template <class X>
   HD void operator()(const X &run, i64 blk, float *sm) const {
     const int I = (int)(blk % p.nT);
@@ -283,14 +337,19 @@ struct CbProg {
     if (i0 >= L) return;  // uniform over the block
     const int ni = imin(SSD_TB, L - i0);
     const i64 N = p.N, ldb = p.G * N, row0 = ((b * p.T + c * p.Q) * p.G + g) * N;
-    float *Cs = sm, *Bs = sm + SSD_TB * N, *out = p.cb + bgc * p.Qe * p.Qe;
-    stage(run, ni, (int)N, p.Cm + row0 + i0 * ldb, ldb, Cs);
+    const int ldn = p.ldn();
+    float *Cs = sm, *Bs = sm + SSD_TB * ldn, *Ws = Bs + SSD_TB * ldn;
+    float *out = p.cb + bgc * p.Qe * p.Qe;
+    stage(run, ni, (int)N, p.Cm + row0 + i0 * ldb, ldb, Cs, ldn, p.zr(ni));
     for (int J = 0; J <= I; J++) {
       const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
-      stage(run, nj, (int)N, p.Bm + row0 + j0 * ldb, ldb, Bs);
+      float *o = out + i0 * p.Qe + j0;
+      stage(run, nj, (int)N, p.Bm + row0 + j0 * ldb, ldb, Bs, ldn, p.zr(nj));
       run([&](int tid, int nt) {
-        mm<2, 2>(tid, nt, ni, nj, (int)N, Cs, N, 1, Bs, 1, N, out + i0 * p.Qe + j0, p.Qe, false);
+        prod<2, 2, false, true>(p, tid, nt, ni, nj, (int)N, Cs, ldn, Bs, ldn, p.tc ? Ws : o,
+                                p.tc ? p.ldw() : p.Qe, false);
       });
+      if (p.tc) stage(run, ni, nj, Ws, p.ldw(), o, (int)p.Qe);
     }
   }
 };
@@ -299,7 +358,7 @@ struct CbProg {
 struct OutProg {
   SsdP p;
   static i64 smem(const SsdP &p) {
-    return 4 * (dec_floats(p.Qe) + SSD_TB * (p.N + 2 * p.P + SSD_TB));
+    return 4 * (p.al(dec_floats(p.Qe)) + SSD_TB * (p.ldn() + 2 * p.ldp() + p.ldw()));
   }
   template <class X>
   HD void operator()(const X &run, i64 blk, float *sm) const {
@@ -312,33 +371,34 @@ struct OutProg {
     const float *xr = p.x + ((b * p.T + t0) * p.H + h) * P, dh = p.D[h];
     const float *Hs = p.st + (bh * p.nc + c) * P * N;
     const float *cbm = p.cb + ((b * p.G + g) * p.nc + c) * p.Qe * p.Qe;
+    const int ldp = p.ldp(), ldn = p.ldn(), ldw = p.ldw();
     Dec d = dec_at(sm, p.Qe);
-    float *Cs = sm + dec_floats(p.Qe), *Ys = Cs + SSD_TB * N, *Xs = Ys + SSD_TB * P;
-    float *Ws = Xs + SSD_TB * P;
+    float *Cs = sm + p.al(dec_floats(p.Qe)), *Ys = Cs + SSD_TB * ldn, *Xs = Ys + SSD_TB * ldp;
+    float *Ws = Xs + SSD_TB * ldp;
     decay_setup(run, p, b, h, t0, L, d);
-    stage(run, ni, (int)N, p.Cm + ((b * p.T + t0 + i0) * p.G + g) * N, ldb, Cs);
+    stage(run, ni, (int)N, p.Cm + ((b * p.T + t0 + i0) * p.G + g) * N, ldb, Cs, ldn, p.zr(ni));
     run([&](int tid, int nt) {  // C_i·Hst[c]ᵀ: Hst[p, n] read as the N × P operand
-      mm<2, 4>(tid, nt, ni, (int)P, (int)N, Cs, N, 1, Hs, 1, N, Ys, P, false);
+      prod<2, 4, false, true>(p, tid, nt, ni, (int)P, (int)N, Cs, ldn, Hs, (int)N, Ys, ldp, false);
     });
     run([&](int tid, int nt) {
       for (int e = tid; e < ni * P; e += nt) {
-        const int r = e / (int)P;
-        Ys[e] = d.el[i0 + r] * Ys[e] + dh * xr[(i0 + r) * ldx + e % P];
+        const int r = e / (int)P, q = e % (int)P;
+        Ys[r * ldp + q] = d.el[i0 + r] * Ys[r * ldp + q] + dh * xr[(i0 + r) * ldx + q];
       }
     });
     for (int J = 0; J <= I; J++) {
       const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
-      decay_tile(run, d, I, J, Ws, [&](int i, int j, float dec) {
+      decay_tile(run, d, I, J, Ws, ldw, [&](int i, int j, float dec) {
         return dec * (cbm[(i64)i * p.Qe + j] * d.dtc[j]);
       });
-      stage(run, nj, (int)P, xr + j0 * ldx, ldx, Xs);
+      stage(run, nj, (int)P, xr + j0 * ldx, ldx, Xs, ldp, p.zr(nj));
       run([&](int tid, int nt) {
-        mm<2, 4>(tid, nt, ni, (int)P, nj, Ws, SSD_TB, 1, Xs, P, 1, Ys, P, true);
+        prod<2, 4, false, false>(p, tid, nt, ni, (int)P, nj, Ws, ldw, Xs, ldp, Ys, ldp, true);
       });
     }
     float *yr = p.y + ((b * p.T + t0 + i0) * p.H + h) * P;
     run([&](int tid, int nt) {
-      for (int e = tid; e < ni * P; e += nt) yr[(e / P) * ldx + e % P] = Ys[e];
+      for (int e = tid; e < ni * P; e += nt) yr[(e / P) * ldx + e % P] = Ys[e / P * ldp + e % P];
     });
   }
 };

@@ -50,12 +50,14 @@ struct PassBProg {
 };
 
 // Blocks (b, g, c): pass C for every head of the group in turn (ascending), then the CB part of
-// dB and dC. Owns the chunk's rows of dBm, dCm (accumulated in place) and its dcb region.
+// dB and dC. Owns the chunk's rows of dBm, dCm (accumulated in place) and its dcb region. Under
+// tc the products into dB, dC land in a shared tile first (T6, or TO: tc only) and are added
+// from there.
 struct PassCProg {
   SsdP p;
   static i64 smem(const SsdP &p) {
-    return 4 * (dec_floats(p.Qe) + 6 * p.Qe + 2 * SSD_TB * p.N + 4 * SSD_TB * p.P +
-                2 * SSD_TB * SSD_TB);
+    return 4 * (p.al(dec_floats(p.Qe)) + p.al(6 * p.Qe) + (p.tc ? 3 : 2) * SSD_TB * p.ldn() +
+                4 * SSD_TB * p.ldp() + 2 * SSD_TB * p.ldw());
   }
   template <class X>
   HD void operator()(const X &run, i64 blk, float *sm) const {
@@ -63,15 +65,16 @@ struct PassCProg {
     const i64 P = p.P, N = p.N, PN = P * N, Qe = p.Qe, t0 = c * p.Q;
     const i64 ldx = p.H * P, ldb = p.G * N, nst = p.B * p.H * p.nc;
     const int L = p.len(c), nTL = (L + SSD_TB - 1) / SSD_TB;
+    const int ldp = p.ldp(), ldn = p.ldn(), ldw = p.ldw(), n = (int)N, np = (int)P;
     const float *cbm = p.cb + blk * Qe * Qe;
     float *dcbm = p.dcb + blk * Qe * Qe;
     const i64 brow = ((b * p.T + t0) * p.G + g) * N;  // row i of B, C, dB, dC: brow + i·ldb
     Dec d = dec_at(sm, Qe);
-    float *tau = sm + dec_floats(Qe), *rho = tau + Qe, *rpi = rho + Qe, *xg = rpi + Qe;
+    float *tau = sm + p.al(dec_floats(Qe)), *rho = tau + Qe, *rpi = rho + Qe, *xg = rpi + Qe;
     float *dsr = xg + Qe, *dav = dsr + Qe;
-    float *T1 = dav + Qe, *T6 = T1 + SSD_TB * N, *T2 = T6 + SSD_TB * N, *T3 = T2 + SSD_TB * P;
-    float *T4 = T3 + SSD_TB * P, *T7 = T4 + SSD_TB * P, *T5 = T7 + SSD_TB * P;
-    float *T8 = T5 + SSD_TB * SSD_TB;
+    float *T1 = tau + p.al(6 * Qe), *T6 = T1 + SSD_TB * ldn, *T2 = T6 + SSD_TB * ldn;
+    float *T3 = T2 + SSD_TB * ldp, *T4 = T3 + SSD_TB * ldp, *T7 = T4 + SSD_TB * ldp;
+    float *T5 = T7 + SSD_TB * ldp, *T8 = T5 + SSD_TB * ldw, *TO = T8 + SSD_TB * ldw;
 
     run([&](int tid, int nt) {
       for (i64 e = tid; e < L * N; e += nt) {
@@ -92,41 +95,41 @@ struct PassCProg {
       // gx̄_j = ej·(dS_c·B_j) + Σ_{i≥j} CB_ij·decay(i, j)·dy_i; τ_j; dx; x·gx̄ (xg); dy·x (dsr)
       for (int J = 0; J < nTL; J++) {
         const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
-        stage(run, nj, (int)N, p.Bm + brow + j0 * ldb, ldb, T1);
-        stage(run, nj, (int)P, xr + j0 * ldx, ldx, T2);
-        stage(run, nj, (int)P, dyr + j0 * ldx, ldx, T3);
+        stage(run, nj, n, p.Bm + brow + j0 * ldb, ldb, T1, ldn, p.zr(nj));
+        stage(run, nj, np, xr + j0 * ldx, ldx, T2, ldp, p.zr(nj));
+        stage(run, nj, np, dyr + j0 * ldx, ldx, T3, ldp, p.zr(nj));
         run([&](int tid, int nt) {  // u_j[p] = Σ_n B_j[n]·dS[p, n]
-          mm<2, 4>(tid, nt, nj, (int)P, (int)N, T1, N, 1, dS, 1, N, T4, P, false);
+          prod<2, 4, false, true>(p, tid, nt, nj, np, n, T1, ldn, dS, n, T4, ldp, false);
         });
         run([&](int tid, int nt) {
           for (int r = tid; r < nj; r += nt) {
             const int j = j0 + r;
             float s = 0.f;
-            for (int q = 0; q < P; q++) s += T2[r * P + q] * T4[r * P + q];
+            for (int q = 0; q < P; q++) s += T2[r * ldp + q] * T4[r * ldp + q];
             tau[j] = d.ej[j] * d.dtc[j] * s;
-            for (int q = 0; q < P; q++) T4[r * P + q] *= d.ej[j];
+            for (int q = 0; q < P; q++) T4[r * ldp + q] *= d.ej[j];
           }
         });
         for (int I = J; I < nTL; I++) {
           const int i0 = I * SSD_TB, ni = imin(SSD_TB, L - i0);
-          decay_tile(run, d, I, J, T5, [&](int i, int j, float dec) {
+          decay_tile(run, d, I, J, T5, ldw, [&](int i, int j, float dec) {
             return dec * cbm[(i64)i * Qe + j];
           });
-          stage(run, ni, (int)P, dyr + i0 * ldx, ldx, T7);
+          stage(run, ni, np, dyr + i0 * ldx, ldx, T7, ldp, p.zr(ni));
           run([&](int tid, int nt) {  // gx̄_J += Mdecᵀ·dy_I
-            mm<2, 4>(tid, nt, nj, (int)P, ni, T5, 1, SSD_TB, T7, P, 1, T4, P, true);
+            prod<2, 4, true, false>(p, tid, nt, nj, np, ni, T5, ldw, T7, ldp, T4, ldp, true);
           });
         }
         run([&](int tid, int nt) {
           for (int e = tid; e < nj * P; e += nt) {
-            const int r = e / (int)P, q = e % (int)P;
-            dxr[(j0 + r) * ldx + q] = d.dtc[j0 + r] * T4[e] + dh * T3[e];
+            const int r = e / np, q = e % np;
+            dxr[(j0 + r) * ldx + q] = d.dtc[j0 + r] * T4[r * ldp + q] + dh * T3[r * ldp + q];
           }
           for (int r = tid; r < nj; r += nt) {
             float s = 0.f, sd = 0.f;
             for (int q = 0; q < P; q++) {
-              s += T2[r * P + q] * T4[r * P + q];
-              sd += T3[r * P + q] * T2[r * P + q];
+              s += T2[r * ldp + q] * T4[r * ldp + q];
+              sd += T3[r * ldp + q] * T2[r * ldp + q];
             }
             xg[j0 + r] = s, dsr[j0 + r] = sd;
           }
@@ -139,36 +142,36 @@ struct PassCProg {
       });
       for (int I = 0; I < nTL; I++) {
         const int i0 = I * SSD_TB, ni = imin(SSD_TB, L - i0);
-        stage(run, ni, (int)P, dyr + i0 * ldx, ldx, T7);
+        stage(run, ni, np, dyr + i0 * ldx, ldx, T7, ldp, p.zr(ni));
         for (int J = 0; J <= I; J++) {
           const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
-          stage(run, nj, (int)P, xr + j0 * ldx, ldx, T2);
+          stage(run, nj, np, xr + j0 * ldx, ldx, T2, ldp, p.zr(nj));
           run([&](int tid, int nt) {
-            mm<2, 2>(tid, nt, ni, nj, (int)P, T7, P, 1, T2, 1, P, T5, SSD_TB, false);
+            prod<2, 2, false, true>(p, tid, nt, ni, nj, np, T7, ldp, T2, ldp, T5, ldw, false);
           });
-          decay_tile(run, d, I, J, T8, [&](int, int j, float dec) { return dec * d.dtc[j]; });
+          decay_tile(run, d, I, J, T8, ldw, [&](int, int j, float dec) { return dec * d.dtc[j]; });
           run([&](int tid, int nt) {
             for (int e = tid; e < SSD_TB * SSD_TB; e += nt) {
-              const int r = e / SSD_TB, s = e % SSD_TB, i = i0 + r, j = j0 + s;
+              const int r = e / SSD_TB, s = e % SSD_TB, i = i0 + r, j = j0 + s, x = r * ldw + s;
               float pi = 0.f;
               if (r < ni && s < nj && j <= i) {
-                const float q = T5[e] * T8[e];
+                const float q = T5[x] * T8[x];
                 dcbm[(i64)i * Qe + j] += q;
                 pi = q * cbm[(i64)i * Qe + j];
               }
-              T5[e] = pi;
+              T5[x] = pi;
             }
           });
           run([&](int tid, int nt) {  // column sums from the bottom up, in place
             for (int s = tid; s < SSD_TB; s += nt)
-              for (int r = SSD_TB - 2; r >= 0; r--) T5[r * SSD_TB + s] += T5[(r + 1) * SSD_TB + s];
+              for (int r = SSD_TB - 2; r >= 0; r--) T5[r * ldw + s] += T5[(r + 1) * ldw + s];
           });
           run([&](int tid, int nt) {
             for (int k = tid; k < L; k += nt) {
               const int K = k / SSD_TB;
               float s = 0.f;
               if (K == I) {  // Σ_{j<k} Σ_{i≥k} π_ij over this tile pair
-                for (int jj = 0; jj < nj && j0 + jj < k; jj++) s += T5[(k - i0) * SSD_TB + jj];
+                for (int jj = 0; jj < nj && j0 + jj < k; jj++) s += T5[(k - i0) * ldw + jj];
               } else if (K == J) {  // I > J: Σ_{j<k} (whole column sums)
                 for (int jj = 0; jj < nj && j0 + jj < k; jj++) s += T5[jj];
               } else if (K > J && K < I) {
@@ -185,21 +188,22 @@ struct PassCProg {
       // dC_i += el_i·Hst·dy_i (dco); ρ_i = dco_i·C_i
       for (int I = 0; I < nTL; I++) {
         const int i0 = I * SSD_TB, ni = imin(SSD_TB, L - i0);
-        stage(run, ni, (int)P, dyr + i0 * ldx, ldx, T7);
-        stage(run, ni, (int)N, p.Cm + brow + i0 * ldb, ldb, T1);
+        stage(run, ni, np, dyr + i0 * ldx, ldx, T7, ldp, p.zr(ni));
+        stage(run, ni, n, p.Cm + brow + i0 * ldb, ldb, T1, ldn, p.zr(ni));
         run([&](int tid, int nt) {
-          mm<4, 4>(tid, nt, ni, (int)N, (int)P, T7, P, 1, Hs, N, 1, T6, N, false);
+          prod<4, 4, false, false>(p, tid, nt, ni, n, np, T7, ldp, Hs, n, T6, ldn, false);
         });
         run([&](int tid, int nt) {
-          for (int e = tid; e < ni * N; e += nt) T6[e] *= d.el[i0 + e / N];
+          for (int e = tid; e < ni * n; e += nt) T6[e / n * ldn + e % n] *= d.el[i0 + e / n];
         });
         run([&](int tid, int nt) {
           for (int r = tid; r < ni; r += nt) {
             float s = 0.f;
-            for (int n = 0; n < N; n++) s += T6[r * N + n] * T1[r * N + n];
+            for (int k = 0; k < n; k++) s += T6[r * ldn + k] * T1[r * ldn + k];
             rho[i0 + r] = s;
           }
-          for (int e = tid; e < ni * N; e += nt) p.dCm[brow + (i0 + e / N) * ldb + e % N] += T6[e];
+          for (int e = tid; e < ni * n; e += nt)
+            p.dCm[brow + (i0 + e / n) * ldb + e % n] += T6[e / n * ldn + e % n];
         });
       }
 
@@ -230,15 +234,21 @@ struct PassCProg {
       for (int J = 0; J < nTL; J++) {
         const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
         run([&](int tid, int nt) {
-          for (int e = tid; e < nj * P; e += nt) {
-            const int j = j0 + e / (int)P;
-            T2[e] = d.ej[j] * d.dtc[j] * xr[(i64)j * ldx + e % P];
+          for (int e = tid; e < p.zr(nj) * np; e += nt) {
+            const int r = e / np, j = j0 + r;
+            T2[r * ldp + e % np] = r < nj ? d.ej[j] * d.dtc[j] * xr[(i64)j * ldx + e % np] : 0.f;
           }
         });
-        run([&](int tid, int nt) {
-          mm<4, 4>(tid, nt, nj, (int)N, (int)P, T2, P, 1, dS, N, 1, p.dBm + brow + j0 * ldb, ldb,
-                   true);
-        });
+        if (p.tc) {  // into T6 (free here), then added
+          run([&](int tid, int nt) {
+            prod<4, 4, false, false>(p, tid, nt, nj, n, np, T2, ldp, dS, n, T6, ldn, false);
+          });
+          add_tile(run, nj, n, T6, ldn, p.dBm + brow + j0 * ldb, ldb);
+        } else {
+          run([&](int tid, int nt) {
+            mm<4, 4>(tid, nt, nj, n, np, T2, P, 1, dS, N, 1, p.dBm + brow + j0 * ldb, ldb, true);
+          });
+        }
       }
     }
 
@@ -247,17 +257,29 @@ struct PassCProg {
       const int i0 = I * SSD_TB, ni = imin(SSD_TB, L - i0);
       for (int J = 0; J <= I; J++) {
         const int j0 = J * SSD_TB, nj = imin(SSD_TB, L - j0);
-        stage(run, ni, nj, dcbm + i0 * Qe + j0, Qe, T5);
-        stage(run, nj, (int)N, p.Bm + brow + j0 * ldb, ldb, T1);
-        stage(run, ni, (int)N, p.Cm + brow + i0 * ldb, ldb, T6);
-        run([&](int tid, int nt) {
-          mm<4, 4>(tid, nt, ni, (int)N, nj, T5, nj, 1, T1, N, 1, p.dCm + brow + i0 * ldb, ldb,
-                   true);
-        });
-        run([&](int tid, int nt) {
-          mm<4, 4>(tid, nt, nj, (int)N, ni, T5, 1, nj, T6, N, 1, p.dBm + brow + j0 * ldb, ldb,
-                   true);
-        });
+        // dCB tile: packed (row stride nj) for the scalar products, padded and zero-filled
+        // to TB × TB under tc (both of its dims are summed over in one of the products)
+        stage(run, ni, nj, dcbm + i0 * Qe + j0, Qe, T5, p.tc ? ldw : nj, p.zr(ni), p.zr(nj));
+        stage(run, nj, n, p.Bm + brow + j0 * ldb, ldb, T1, ldn, p.zr(nj));
+        stage(run, ni, n, p.Cm + brow + i0 * ldb, ldb, T6, ldn, p.zr(ni));
+        float *dC = p.dCm + brow + i0 * ldb, *dB = p.dBm + brow + j0 * ldb;
+        if (p.tc) {
+          run([&](int tid, int nt) {
+            prod<4, 4, false, false>(p, tid, nt, ni, n, nj, T5, ldw, T1, ldn, TO, ldn, false);
+          });
+          add_tile(run, ni, n, TO, ldn, dC, ldb);
+          run([&](int tid, int nt) {
+            prod<4, 4, true, false>(p, tid, nt, nj, n, ni, T5, ldw, T6, ldn, TO, ldn, false);
+          });
+          add_tile(run, nj, n, TO, ldn, dB, ldb);
+        } else {
+          run([&](int tid, int nt) {
+            mm<4, 4>(tid, nt, ni, n, nj, T5, nj, 1, T1, N, 1, dC, ldb, true);
+          });
+          run([&](int tid, int nt) {
+            mm<4, 4>(tid, nt, nj, n, ni, T5, 1, nj, T6, N, 1, dB, ldb, true);
+          });
+        }
       }
     }
   }

@@ -14,6 +14,18 @@
  * rtol 1e-3, atol 1e-4·√(batch·seq·headDim). What this cannot show: device-only behaviour —
  * __syncthreads placement is emulated, not executed; shared-memory limits, launch configuration,
  * CUDA's expf and FMA contraction — those need the GPU tests (cuda_test.ts, TRM_CUDA_SSD=chunked).
+ *
+ * The tensor-core variant (TRM_CUDA_SSD=chunked-tc) runs on every case too, its tile products as
+ * the host side of tile_mm (block_prog.cuh: per 16 × 16 fragment, k ascending): with f32 operands
+ * (in order, reversed, 37 threads: bitwise equal; within the f32 tolerance above) and with
+ * operands rounded to tf32 as the device does (within SSD_TF32_TOL of kernels.ts, relative to each
+ * output's largest magnitude; the log reports the error in units of u = 2⁻¹¹). Where it does not
+ * take the shape (headDim or dState not a multiple of 16, min(chunk, seq) < 16) it must give the
+ * scalar chunked results bitwise. Every tc product is checked against wmma's rules (dims, ldm,
+ * 32-byte alignment: the host entry points return 3), and each block starts on NaN-filled shared
+ * memory, so a padded tile row that is not zeroed shows. The wmma calls themselves (fragment
+ * layouts, the tf32 conversion, loads from global memory) run only on a GPU: cuda_test.ts under
+ * TRM_CUDA_SSD=chunked-tc.
  */
 import assert from "node:assert/strict";
 import type { Backend, SsdDims } from "../../backend.ts";
@@ -23,17 +35,20 @@ import { assertClose, randomArray } from "../../testing.ts";
 import { createCpuBackend } from "../cpu.ts";
 import { createRefBackend } from "../ref.ts";
 import { buildCuda } from "./build.ts";
+import { TF32_U } from "./kernels.ts";
+import { SSD_TF32_TOL } from "./cuda.ts";
 
 const I64 = "i64" as const, BUF = "buffer" as const;
 const SYMBOLS = {
   trm_cuda_ssd_chunked_host_scan: {
-    parameters: [...Array(7).fill(I64), ...Array(9).fill(BUF), I64, I64],
+    parameters: [...Array(7).fill(I64), ...Array(9).fill(BUF), I64, I64, I64, I64],
     result: "i32",
   },
   trm_cuda_ssd_chunked_host_backward: {
-    parameters: [...Array(7).fill(I64), ...Array(16).fill(BUF), I64, I64],
+    parameters: [...Array(7).fill(I64), ...Array(16).fill(BUF), I64, I64, I64, I64],
     result: "i32",
   },
+  trm_cuda_ssd_chunked_smem: { parameters: Array(9).fill(I64), result: I64 },
 } as const;
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
@@ -104,8 +119,11 @@ function sizes(d: SsdDims) {
   };
 }
 
+/** Variant of the host simulation: scalar chunked, or tc with f32 or tf32-rounded operands. */
+type Mode = "chunked" | "tc-f32" | "tc-tf32";
+
 /** Forward + backward through the host simulation of the CUDA block programs. */
-function hostRun(d: SsdDims, inp: Inputs, nt: number, rev: boolean): Outs {
+function hostRun(d: SsdDims, inp: Inputs, nt: number, rev: boolean, mode: Mode = "chunked"): Outs {
   const { nx, ndt, nbc, ns } = sizes(d);
   const o: Outs = {
     y: new Float32Array(nx).fill(NaN),
@@ -121,21 +139,22 @@ function hostRun(d: SsdDims, inp: Inputs, nt: number, rev: boolean): Outs {
   const dims = [d.batch, d.seq, d.heads, d.headDim, d.groups, d.dState, d.chunk].map(BigInt);
   const s = inp.init !== null;
   const L = lib!.symbols;
+  const tc = mode === "chunked" ? 0n : 1n, tf32 = mode === "tc-tf32" ? 1n : 0n;
+  const tail = [BigInt(nt), rev ? 1n : 0n, tc, tf32] as const;
   const r1 = L.trm_cuda_ssd_chunked_host_scan(
     ...dims,
     ...[inp.x, inp.dt, inp.A, inp.Bm, inp.Cm, inp.D, inp.init, o.y, s ? o.fin : null] as const,
-    BigInt(nt),
-    rev ? 1n : 0n,
+    ...tail,
   );
   const r2 = L.trm_cuda_ssd_chunked_host_backward(
     ...dims,
     ...[inp.x, inp.dt, inp.A, inp.Bm, inp.Cm, inp.D, inp.init, inp.dy, inp.dfin] as const,
     ...[o.dx, o.ddt, o.dA, o.dBm, o.dCm, o.dD, s ? o.dInit : null] as const,
-    BigInt(nt),
-    rev ? 1n : 0n,
+    ...tail,
   );
-  assert.equal(r1, 0, "host scan returned an error");
-  assert.equal(r2, 0, "host backward returned an error");
+  // 3: a tensor-core product broke wmma's rules (dims, ldm, 32-byte alignment)
+  assert.equal(r1, 0, `host scan (${mode}) returned ${r1}`);
+  assert.equal(r2, 0, `host backward (${mode}) returned ${r2}`);
   return o;
 }
 
@@ -185,6 +204,24 @@ function oracleRun(d: SsdDims, inp: Inputs): Outs {
 const bitsEqual = (a: Float32Array, b: Float32Array) =>
   new Uint8Array(a.buffer).every((v, i) => v === new Uint8Array(b.buffer)[i]);
 
+/** max |got − want| and max |want|. */
+function maxDiff(got: Float32Array, want: Float32Array): [number, number] {
+  let d = 0, m = 0;
+  for (let i = 0; i < want.length; i++) {
+    d = Math.max(d, Math.abs(got[i] - want[i]));
+    m = Math.max(m, Math.abs(want[i]));
+  }
+  return [d, m];
+}
+
+/** Whether the tc variant takes the shape (else the scalar chunked programs run the call). */
+const tcTakes = (d: SsdDims) =>
+  lib!.symbols.trm_cuda_ssd_chunked_smem(
+    ...[d.batch, d.seq, d.heads, d.headDim, d.groups, d.dState, d.chunk].map(BigInt),
+    1n,
+    0n,
+  ) >= 0n;
+
 function check(d: SsdDims, withState: boolean, stress = false) {
   const inp = inputs(d, withState, stress);
   const want = oracleRun(d, inp);
@@ -199,20 +236,65 @@ function check(d: SsdDims, withState: boolean, stress = false) {
     for (const [label, got] of [["256", fwd[k]], ["37", odd[k]]] as const) {
       assertClose(got, want[k], { ...tol, msg: `${JSON.stringify(d)} ${k} nt=${label}` });
     }
-    let maxAbs = 0, scale = 0;
-    for (let i = 0; i < want[k].length; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(fwd[k][i] - want[k][i]));
-      scale = Math.max(scale, Math.abs(want[k][i]));
-    }
+    const [maxAbs, scale] = maxDiff(fwd[k], want[k]);
     report.push(`${k} ${maxAbs.toExponential(1)} (max|${oracleName}| ${scale.toPrecision(3)})`);
     if (scale > 0) worstRel = Math.max(worstRel, maxAbs / scale);
   }
+  const name = `${JSON.stringify(d)}${withState ? " +states" : ""}${stress ? " stress" : ""}`;
   console.log(
-    `  ${JSON.stringify(d)}${withState ? " +states" : ""}${stress ? " stress" : ""}: ` +
-      `max |chunked − ${oracleName}| (largest ${
-        worstRel.toExponential(1)
-      } of max|${oracleName}|): ` +
-      report.join(", "),
+    `  ${name}: max |chunked − ${oracleName}| (largest ${worstRel.toExponential(1)} of ` +
+      `max|${oracleName}|): ${report.join(", ")}`,
+  );
+  checkTc(d, inp, want, fwd, outs, tol, name);
+}
+
+/**
+ * The tc variant on the same inputs. Where it does not take the shape: bitwise the scalar
+ * chunked results (the fallback). Else: f32 operands in order, reversed and with 37 threads,
+ * bitwise equal, within the f32 tolerance `tol` of the oracle; tf32-rounded operands within
+ * SSD_TF32_TOL (atol relative to max |oracle| per output) and not bitwise the f32 results.
+ */
+function checkTc(
+  d: SsdDims,
+  inp: Inputs,
+  want: Outs,
+  chunked: Outs,
+  outs: readonly (typeof OUTS)[number][],
+  tol: { rtol: number; atol: number },
+  name: string,
+) {
+  const f32 = hostRun(d, inp, 256, false, "tc-f32"), tf = hostRun(d, inp, 256, false, "tc-tf32");
+  if (!tcTakes(d)) {
+    for (const k of outs) {
+      assert.ok(bitsEqual(f32[k], chunked[k]), `${name} ${k}: tc fallback is not chunked`);
+      assert.ok(bitsEqual(tf[k], chunked[k]), `${name} ${k}: tc fallback (tf32) is not chunked`);
+    }
+    console.log(`  ${name}: tc variant falls back to chunked (bitwise equal)`);
+    return;
+  }
+  const others = [
+    ["reverse thread order", hostRun(d, inp, 256, true, "tc-f32")],
+    ["37 threads", hostRun(d, inp, 37, true, "tc-f32")],
+    ["tf32, 37 threads", hostRun(d, inp, 37, true, "tc-tf32")],
+  ] as const;
+  const report: string[] = [];
+  let rounded = false;
+  for (const k of outs) {
+    const msg = `${name} ${k} tc`;
+    for (const [label, r] of others) {
+      const ref = label.startsWith("tf32") ? tf : f32;
+      assert.ok(bitsEqual(ref[k], r[k]), `${msg}: ${label} changed the result (a race)`);
+    }
+    assertClose(f32[k], want[k], { ...tol, msg: `${msg} f32` });
+    const [d32, scale] = maxDiff(f32[k], want[k]), [dtf] = maxDiff(tf[k], want[k]);
+    const t = SSD_TF32_TOL;
+    assertClose(tf[k], want[k], { atol: t.atol * scale, rtol: t.rtol, msg: `${msg} tf32` });
+    rounded ||= !bitsEqual(tf[k], f32[k]);
+    report.push(`${k} ${d32.toExponential(1)} / ${(dtf / (scale || 1) / TF32_U).toFixed(2)}u`);
+  }
+  assert.ok(rounded, `${name}: tf32 rounding changed nothing`);
+  console.log(
+    `    tc: max |tc − ${oracleName}| f32 / tf32 (·max|${oracleName}|): ${report.join(", ")}`,
   );
 }
 
@@ -253,4 +335,49 @@ test("stress: Δ·A ≈ −30 … −100 per step, every 7th step tiny (chunk 64
     true,
     true,
   );
+});
+
+test("tensor-core variant: ragged tiles (chunk 16, 48; tails of 5 and 20 rows), seq < chunk", () => {
+  // chunk 16: a tile of 16 rows (half a fragment pair), tail of 5; chunk 48: tiles of 32 and 16
+  check({ batch: 2, seq: 53, heads: 4, headDim: 16, groups: 2, dState: 32, chunk: 16 }, true);
+  check({ batch: 1, seq: 101, heads: 2, headDim: 32, groups: 1, dState: 16, chunk: 48 }, true);
+  check({ batch: 2, seq: 20, heads: 2, headDim: 16, groups: 1, dState: 16, chunk: 256 }, false);
+  // min(chunk, seq) < 16, headDim 24, dState 8: the scalar chunked programs (bitwise)
+  check({ batch: 1, seq: 12, heads: 2, headDim: 16, groups: 1, dState: 16, chunk: 64 }, true);
+  check({ batch: 1, seq: 40, heads: 2, headDim: 24, groups: 1, dState: 16, chunk: 32 }, true);
+  check({ batch: 1, seq: 40, heads: 2, headDim: 16, groups: 1, dState: 8, chunk: 32 }, true);
+});
+
+test("tensor-core variant: Δ·A stress at dims it takes (headDim 16, 64); seq 916, chunk 256", () => {
+  check(
+    { batch: 1, seq: 270, heads: 4, headDim: 16, groups: 2, dState: 32, chunk: 256 },
+    true,
+    true,
+  );
+  // the stress case of cuda_test.ts's GPU test (there with batch 2)
+  const paper = { batch: 1, seq: 270, heads: 4, headDim: 64, groups: 2, dState: 128, chunk: 256 };
+  check(paper, true, true);
+  check({ batch: 1, seq: 916, heads: 2, headDim: 64, groups: 1, dState: 128, chunk: 256 }, true);
+});
+
+test("shared memory per block at the paper shape; shapes the tc variant does not take", () => {
+  const smem = (d: SsdDims, tc: bigint, which: number) =>
+    Number(
+      lib!.symbols.trm_cuda_ssd_chunked_smem(
+        ...[d.batch, d.seq, d.heads, d.headDim, d.groups, d.dState, d.chunk].map(BigInt),
+        tc,
+        BigInt(which),
+      ),
+    );
+  const paper = { batch: 32, seq: 916, heads: 16, headDim: 64, groups: 1, dState: 128, chunk: 256 };
+  const names = ["state", "CB", "out", "pass B", "pass C"];
+  const rows = names.map((n, w) => `${n} ${smem(paper, 0n, w)} → ${smem(paper, 1n, w)}`);
+  console.log(`  bytes per block, chunked → chunked-tc: ${rows.join(", ")}`);
+  for (let w = 0; w < 5; w++) {
+    assert.ok(smem(paper, 1n, w) <= 227 * 1024, `${names[w]}: fits an H100/H200 (227 KB opt-in)`);
+  }
+  for (const d of [{ headDim: 24 }, { dState: 8 }, { chunk: 8 }, { seq: 15 }]) {
+    assert.equal(smem({ ...paper, ...d }, 1n, 0), -1, `tc takes ${JSON.stringify(d)}`);
+  }
+  assert.ok(tcTakes({ ...paper, seq: 16, chunk: 16 }));
 });
