@@ -52,12 +52,19 @@ export function benchSetup(
   const rng = new Rng(seed);
   const m = createTrm(be, rng.fork("model"), cfg);
   const trainer = new Trainer(m, { batchSize: b, ...BENCH_HYPER }, rng.fork("act"), memory);
-  const data = rng.fork("data");
-  const batch = {
-    size: b,
-    inputs: Int32Array.from({ length: b * cfg.seqLen }, () => 1 + data.int(cfg.vocab - 1)),
-    labels: Int32Array.from({ length: b * cfg.seqLen }, () => 1 + data.int(cfg.vocab - 1)),
-    puzzleIdentifiers: Int32Array.from({ length: b }, () => 1 + data.int(15)),
+  return { cfg, model: m, trainer, batch: randomBatch(cfg, b, rng.fork("data")) };
+}
+
+/**
+ * A random batch for `cfg`: tokens and labels in 1..vocab-1, puzzle ids in 1..min(15, ids-1)
+ * (0, the blank id, when the table has no other).
+ */
+export function randomBatch(cfg: ModelConfig, size: number, rng: Rng): ActBatch {
+  const ids = Math.min(15, cfg.numPuzzleIds - 1);
+  return {
+    size,
+    inputs: Int32Array.from({ length: size * cfg.seqLen }, () => 1 + rng.int(cfg.vocab - 1)),
+    labels: Int32Array.from({ length: size * cfg.seqLen }, () => 1 + rng.int(cfg.vocab - 1)),
+    puzzleIdentifiers: Int32Array.from({ length: size }, () => (ids >= 1 ? 1 + rng.int(ids) : 0)),
   };
-  return { cfg, model: m, trainer, batch };
 }

@@ -6,7 +6,8 @@
  *                   [--data DIR] [--resume] [--backend auto|ref|cpu] [--config FILE.json]
  *                   [--steps N] [--batch N] [--lr X] [--l-cycles N] [--eval-every N]
  *                   [--checkpoint-every N] [--threads N] [--max-minutes M] [--log-every N]
- *                   [--micro-batches N] [--recompute] [--progress | --no-progress]
+ *                   [--micro-batches N|auto] [--recompute] [--memory-gib G]
+ *                   [--progress | --no-progress]
  *
  * Writes into OUT: `config.json` (resolved configuration, its hash, commit, seed, backend, machine,
  * dataset), `metrics.csv` (every step), `eval.csv` (every evaluation), `checkpoint.safetensors`
@@ -23,6 +24,8 @@ import { machineInfo } from "../benchmarks/provenance.ts";
 import { type Batch, evalBatches, type SplitStore } from "../tasks/dataset.ts";
 import { MODEL_NAMES, type ModelConfig, type ModelName } from "./config.ts";
 import { createTrm, trmParamCount } from "./model.ts";
+import { randomBatch } from "./bench_setup.ts";
+import { autoPlan, deviceMemoryBytes, isPooled, type StepMaker } from "./memory_plan.ts";
 import {
   type EvalBatchResult,
   evaluateBatch,
@@ -113,9 +116,13 @@ export interface RunControl {
   log?: (line: string) => void;
   /**
    * How each step uses memory (recursion/trainer.ts MemoryPlan; default the whole batch at once,
-   * no recomputation). Recorded in config.json, not hashed: a resumed run may use another plan.
+   * no recomputation), or "auto": measured before training (recursion/memory_plan.ts) and chosen
+   * to fit 90 % of `memoryBytes`. Recorded in config.json, not hashed: a resumed run may use
+   * another plan.
    */
-  memory?: MemoryPlan;
+  memory?: MemoryPlan | "auto";
+  /** Device memory that "auto" plans for (default: the backend's device, else the machine's). */
+  memoryBytes?: number;
   /** Called before every step (tests inject faults here). */
   beforeStep?: (trainer: Trainer) => void;
   /** Called after every completed step, after logging and checkpointing (tests "kill" here). */
@@ -232,6 +239,51 @@ function hyperFor(c: RunConfig, totalSteps: number): TrainHyper {
   };
 }
 
+/** The run's memory plan: as given, or measured and chosen for "auto" (see RunControl.memory). */
+function resolveMemory(
+  ctl: RunControl,
+  be: Backend,
+  cfg: ModelConfig,
+  hyper: TrainHyper,
+  log: (line: string) => void,
+): { memory: MemoryPlan; memoryRecord: Record<string, unknown> | null } {
+  if (ctl.memory !== "auto") return { memory: ctl.memory ?? WHOLE_BATCH, memoryRecord: null };
+  if (!isPooled(be)) {
+    throw new Error(`--micro-batches auto needs a pooled backend (cpu or cuda), not ${be.name}`);
+  }
+  const device = ctl.memoryBytes ?? deviceMemoryBytes(be);
+  const rng = new Rng(1); // fresh models and batches: the run's own streams are untouched
+  const make: StepMaker = (b, plan) => ({
+    trainer: new Trainer(
+      createTrm(be, rng.fork("model"), cfg),
+      { ...hyper, batchSize: b },
+      rng,
+      plan,
+    ),
+    batch: randomBatch(cfg, b, rng.fork("data")),
+  });
+  const gib = (x: number) =>
+    x >= 2 ** 30 ? `${(x / 2 ** 30).toFixed(2)} GiB` : `${(x / 2 ** 20).toFixed(1)} MiB`;
+  log(`  --micro-batches auto: measuring the memory of a step at batches 1–3 ...`);
+  const c = autoPlan(be, make, hyper.batchSize, 0.9 * device);
+  const memory = { microBatches: c.microBatches, recompute: c.recompute };
+  log(
+    `  memory plan: ${c.microBatches} micro-batch(es)${c.recompute ? ", recompute" : ""}, ` +
+      `predicted ${gib(c.bytes)} of ${gib(0.9 * device)} (90 % of ${gib(device)})`,
+  );
+  return {
+    memory,
+    memoryRecord: {
+      auto: true,
+      deviceBytes: device,
+      budgetBytes: 0.9 * device,
+      predictedBytes: c.bytes,
+      whole: c.whole,
+      recomputed: c.recomputed,
+    },
+  };
+}
+
 /** Window means of the step metrics for the progress display. */
 class Window {
   steps = 0;
@@ -308,7 +360,13 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
     Math.max(1, stepsForEpochs(ds.train, t.epochsPerPass, t.batchSize));
   const ckptEvery = t.checkpointEvery ?? evalEvery;
   const trainRng = ck ? Rng.fromState(ck.rngs.trainer) : root.fork("act");
-  const memory = ctl.memory ?? WHOLE_BATCH;
+  const { memory, memoryRecord } = resolveMemory(
+    ctl,
+    be,
+    modelCfg,
+    hyperFor(config, totalSteps),
+    log,
+  );
   const trainer = new Trainer(model, hyperFor(config, totalSteps), trainRng, memory);
   if (ck) restoreTrainer(trainer, ck);
   const stream = new BatchStream(
@@ -351,6 +409,7 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
     checkpointEvery: ckptEvery,
     maxMinutes: ctl.maxMinutes,
     memory,
+    memoryPlan: memoryRecord,
     command: ["deno", "task", "train", ...Deno.args],
   };
   const recordText = JSON.stringify(record, null, 2) + "\n";
@@ -485,13 +544,14 @@ const USAGE = `usage: deno task train --task ${TASK_NAMES.join("|")} --model ${
          --preset ${PRESET_NAMES.join("|")} --out DIR [--seed 0] [--data DIR] [--resume]
          [--backend ${BACKEND_NAMES.join("|")}] [--config FILE.json] [--steps N] [--batch N]
          [--lr X] [--l-cycles N] [--eval-every N] [--checkpoint-every N] [--threads N]
-         [--max-minutes M] [--log-every N] [--dump-predictions] [--micro-batches N]
-         [--recompute] [--progress | --no-progress]
+         [--max-minutes M] [--log-every N] [--dump-predictions] [--micro-batches N|auto]
+         [--recompute] [--memory-gib G] [--progress | --no-progress]
   --resume with only --out continues with OUT/config.json's configuration.
   --micro-batches N runs each batch as N slices summed into one step (TRM's multi-GPU step on one
   device; the batch must divide by N), --recompute recomputes the recursion's activations in
   backward: both cut memory, neither changes the configuration (results agree up to the order of
-  gradient sums).
+  gradient sums). --micro-batches auto measures a step's memory first and picks both to fit 90 %
+  of the device's memory (--memory-gib G: of G GiB instead).
   --dump-predictions writes every evaluation's predictions to OUT/predictions/step-<N>.jsonl
   (the deno task score format; ARC votes can be pooled over them).`;
 
@@ -534,6 +594,7 @@ export async function parseCommandLine(
       "dump-predictions": { type: "boolean" },
       "micro-batches": { type: "string" },
       recompute: { type: "boolean" },
+      "memory-gib": { type: "string" },
       progress: { type: "boolean" },
       "no-progress": { type: "boolean" },
       help: { type: "boolean" },
@@ -584,8 +645,16 @@ export async function parseCommandLine(
   if (threads !== null && threads < 1) throw new RangeError(`--threads must be ≥ 1: ${threads}`);
   const maxMinutes = num(values["max-minutes"], "max-minutes", false) ?? null;
   const logEvery = num(values["log-every"], "log-every", true) ?? 50;
-  const microBatches = num(values["micro-batches"], "micro-batches", true) ?? 1;
+  const auto = values["micro-batches"] === "auto";
+  const microBatches = auto ? 1 : num(values["micro-batches"], "micro-batches", true) ?? 1;
   if (microBatches < 1) throw new RangeError(`--micro-batches must be ≥ 1: ${microBatches}`);
+  if (auto && values.recompute) {
+    throw new TypeError("--recompute with --micro-batches auto: auto decides recomputation");
+  }
+  const memoryGib = num(values["memory-gib"], "memory-gib", false);
+  if (memoryGib !== undefined && !(memoryGib > 0)) {
+    throw new RangeError(`--memory-gib must be > 0: ${memoryGib}`);
+  }
   const tty = Deno.stdout.isTerminal();
   return {
     config,
@@ -597,7 +666,8 @@ export async function parseCommandLine(
       logEvery: Math.max(1, logEvery),
       progress: values["no-progress"] ? false : (values.progress ?? tty),
       dumpPredictions: values["dump-predictions"] ?? false,
-      memory: { microBatches, recompute: values.recompute ?? false },
+      memory: auto ? "auto" : { microBatches, recompute: values.recompute ?? false },
+      ...(memoryGib !== undefined ? { memoryBytes: memoryGib * 2 ** 30 } : {}),
       overrides: {
         ...(values.config ? { configFile: values.config } : {}),
         ...patch,

@@ -5,6 +5,7 @@ import { assertClose } from "../engine/testing.ts";
 import { configHash, presetConfig, type RunConfig } from "./presets.ts";
 import { NonFiniteError, parseCommandLine, type RunControl, runTraining } from "./train.ts";
 import { CHECKPOINT_FILE } from "./checkpoint.ts";
+import { choosePlan, type Footprint, predict } from "./memory_plan.ts";
 import type { Trainer } from "./trainer.ts";
 
 // The cpu backend when it loads here, else ref: both keep f32 buffers, which the checkpoint
@@ -276,6 +277,47 @@ Deno.test("train CLI: unknown flags and bad values are errors; overrides are app
     RangeError,
     "--micro-batches",
   );
+  const auto = await parseCommandLine([
+    ...[...NAMED, "--preset", "smoke", "--micro-batches", "auto", "--memory-gib", "2"],
+  ]);
+  assert.equal(auto.control.memory, "auto");
+  assert.equal(auto.control.memoryBytes, 2 * 2 ** 30);
+  await rejectsWith(
+    () =>
+      parseCommandLine([...NAMED, "--preset", "smoke", "--micro-batches", "auto", "--recompute"]),
+    TypeError,
+    "auto decides",
+  );
+});
+
+Deno.test({
+  name:
+    "train --micro-batches auto: measures, picks the plan that fits, records it; none fits: error",
+  ignore: BACKEND !== "cpu", // needs a pooled backend
+  async fn() {
+    const cfg = tinyConfig();
+    cfg.train.steps = 2;
+    const run = async (memoryBytes: number) => {
+      const out = await Deno.makeTempDir({ prefix: "trm-train-auto-" });
+      try {
+        await runTraining(cfg, control(out, { memory: "auto", memoryBytes }));
+        return JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+      } finally {
+        await Deno.remove(out, { recursive: true });
+      }
+    };
+    const roomy = await run(2 ** 40);
+    assert.deepEqual(roomy.memory, { microBatches: 1, recompute: false });
+    const { whole, recomputed } = roomy.memoryPlan as { whole: Footprint; recomputed: Footprint };
+    // a budget between the whole batch and two micro-batches: the plan must be the choosePlan one
+    const b = cfg.train.batchSize, budget = (predict(whole, b, 1) + predict(whole, b, 2)) / 2;
+    const want = choosePlan(whole, recomputed, b, budget)!;
+    assert.ok(want.microBatches > 1, JSON.stringify(want));
+    const tight = await run(budget / 0.9);
+    assert.deepEqual(tight.memory, { microBatches: want.microBatches, recompute: want.recompute });
+    const err = await rejection(() => run(1024));
+    assert.match(String(err), /no memory plan fits batch 8/);
+  },
 });
 
 Deno.test("train: a config file with an unknown key is refused", async () => {

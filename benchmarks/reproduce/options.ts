@@ -62,8 +62,10 @@ export interface ReproduceOptions {
   progress: boolean;
   /** ARC votes: pooled over every evaluation of a run (TRM's default) or the final one only. */
   pooling: PoolingChoice;
-  /** How training steps use memory (recursion/trainer.ts MemoryPlan; not part of any hash). */
-  memory: MemoryPlan;
+  /** How training steps use memory (recursion/trainer.ts MemoryPlan, or "auto"; not hashed). */
+  memory: MemoryPlan | "auto";
+  /** Device memory "auto" plans for (default: the backend's). */
+  memoryBytes?: number;
 }
 
 export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("|")}] [--tasks ${
@@ -72,12 +74,13 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
          [--models ${MODEL_NAMES.join(",")}] [--backend ${BACKEND_NAMES.join("|")}]
          [--seeds 0,1,2] [--out results/<preset>] [--runs runs/reproduce/<preset>]
          [--baselines results/baselines] [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
-         [--micro-batches N] [--recompute] [--progress | --no-progress]
+         [--micro-batches N|auto] [--recompute] [--memory-gib G] [--progress | --no-progress]
   default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0; ARC votes
   pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).
   --micro-batches N / --recompute: train each batch in N slices / recompute activations in
-  backward, for memory (deno task bench:memory picks them for a device); results agree up to the
-  order of gradient sums, and runs trained either way are reused.`;
+  backward, for memory; --micro-batches auto measures each run's step and picks both to fit 90 %
+  of the device (--memory-gib G: of G GiB). Results agree up to the order of gradient sums, and
+  runs trained either way are reused.`;
 
 function list<T extends string>(v: string, allowed: readonly T[], flag: string): T[] {
   const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -110,6 +113,7 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
         pooling: { type: "string" },
         "micro-batches": { type: "string" },
         recompute: { type: "boolean" },
+        "memory-gib": { type: "string" },
         "skip-verify": { type: "boolean" },
         progress: { type: "boolean" },
         "no-progress": { type: "boolean" },
@@ -148,8 +152,15 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
   });
   const micro = v["micro-batches"] ?? "1";
   const microBatches = Number(micro);
-  if (!Number.isSafeInteger(microBatches) || microBatches < 1) {
-    throw new RangeError(`--micro-batches: expected an integer ≥ 1: ${micro}`);
+  if (micro !== "auto" && (!Number.isSafeInteger(microBatches) || microBatches < 1)) {
+    throw new RangeError(`--micro-batches: expected an integer ≥ 1 or auto: ${micro}`);
+  }
+  if (micro === "auto" && v.recompute) {
+    throw new TypeError("--recompute with --micro-batches auto: auto decides recomputation");
+  }
+  const gib = v["memory-gib"] === undefined ? undefined : Number(v["memory-gib"]);
+  if (gib !== undefined && !(gib > 0)) {
+    throw new RangeError(`--memory-gib: expected a number > 0: ${v["memory-gib"]}`);
   }
   return {
     preset,
@@ -163,7 +174,8 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
     baselines: (v.baselines ?? "results/baselines").replace(/\/+$/, ""),
     verify: !v["skip-verify"],
     pooling,
-    memory: { microBatches, recompute: v.recompute ?? false },
+    memory: micro === "auto" ? "auto" : { microBatches, recompute: v.recompute ?? false },
+    ...(gib !== undefined ? { memoryBytes: gib * 2 ** 30 } : {}),
     progress: v["no-progress"] ? false : (v.progress ?? Deno.stdout.isTerminal()),
   };
 }

@@ -17,6 +17,8 @@ Deno.test("reproduce options: defaults, lists, unknown flags are errors", () => 
   const m = parseReproduceArgs(["--micro-batches", "4", "--recompute"]);
   assert.deepEqual(m.memory, { microBatches: 4, recompute: true });
   assert.throws(() => parseReproduceArgs(["--micro-batches", "0"]), /--micro-batches/);
+  const a = parseReproduceArgs(["--micro-batches", "auto", "--memory-gib", "8"]);
+  assert.deepEqual([a.memory, a.memoryBytes], ["auto", 8 * 2 ** 30]);
 });
 
 Deno.test("every preset plans valid runs with the default models", () => {

@@ -69,7 +69,12 @@ export async function reproduce(
   const total = runs.length * STEP_NAMES.length;
   let i = 0;
   for (const r of runs) {
-    const ctx: StepContext = { log, progress: o.progress, memory: o.memory };
+    const ctx: StepContext = {
+      log,
+      progress: o.progress,
+      memory: o.memory,
+      memoryBytes: o.memoryBytes,
+    };
     for (const step of STEP_NAMES) {
       i++;
       const what = `[${i}/${total}] ${step.padEnd(8)} ${r.task}/${r.model} seed ${r.seed}`;

@@ -114,8 +114,10 @@ export interface StepOutcome {
 export interface StepContext {
   log: (line: string) => void;
   progress: boolean;
-  /** Memory plan of the training steps (default the whole batch). */
-  memory?: MemoryPlan;
+  /** Memory plan of the training steps (default the whole batch), or "auto". */
+  memory?: MemoryPlan | "auto";
+  /** Device memory "auto" plans for (default: the backend's). */
+  memoryBytes?: number;
   /** The trainer of a run trained in this process (evaluate reuses it). */
   trained?: RunResult;
 }
@@ -246,6 +248,7 @@ async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunR
     overrides: { reproduce: { preset: r.preset } },
     dumpPredictions: r.task === "arc",
     memory: ctx.memory,
+    memoryBytes: ctx.memoryBytes,
     log: quiet ? () => {} : (l) => ctx.log(`  ${l}`),
   });
 }
