@@ -22,8 +22,12 @@
  */
 import type { Backend } from "../engine/backend.ts";
 import type { PooledBackend } from "../engine/backends/pool.ts";
+import { Rng } from "../engine/rng.ts";
 import type { ActBatch } from "./act.ts";
-import type { MemoryPlan, Trainer } from "./trainer.ts";
+import { randomBatch } from "./bench_setup.ts";
+import type { ModelConfig } from "./config.ts";
+import { createTrm } from "./model.ts";
+import { type MemoryPlan, Trainer, type TrainHyper, WHOLE_BATCH } from "./trainer.ts";
 
 /** The terms of F(B, M) = fixed + carry·B + act·B/M + [M > 1]·extra, in bytes. */
 export interface Footprint {
@@ -169,4 +173,54 @@ export function autoPlan(
     );
   }
   return { ...c, whole, recomputed };
+}
+
+/**
+ * A run's memory plan (train.ts RunControl.memory): as given (default the whole batch), or for
+ * "auto" measured with fresh models of `cfg` on `be` and chosen to fit 90 % of `memoryBytes`
+ * (default the device's); `memoryRecord` (for config.json) holds the measured footprints.
+ */
+export function runMemoryPlan(
+  given: MemoryPlan | "auto" | undefined,
+  memoryBytes: number | undefined,
+  be: Backend,
+  cfg: ModelConfig,
+  hyper: TrainHyper,
+  log: (line: string) => void,
+): { memory: MemoryPlan; memoryRecord: Record<string, unknown> | null } {
+  if (given !== "auto") return { memory: given ?? WHOLE_BATCH, memoryRecord: null };
+  if (!isPooled(be)) {
+    throw new Error(`--micro-batches auto needs a pooled backend (cpu or cuda), not ${be.name}`);
+  }
+  const device = memoryBytes ?? deviceMemoryBytes(be);
+  const rng = new Rng(1); // fresh models and batches: the run's own streams are untouched
+  const make: StepMaker = (b, plan) => ({
+    trainer: new Trainer(
+      createTrm(be, rng.fork("model"), cfg),
+      { ...hyper, batchSize: b },
+      rng,
+      plan,
+    ),
+    batch: randomBatch(cfg, b, rng.fork("data")),
+  });
+  const gib = (x: number) =>
+    x >= 2 ** 30 ? `${(x / 2 ** 30).toFixed(2)} GiB` : `${(x / 2 ** 20).toFixed(1)} MiB`;
+  log(`  --micro-batches auto: measuring the memory of a step at batches 1–3 ...`);
+  const c = autoPlan(be, make, hyper.batchSize, 0.9 * device);
+  const memory = { microBatches: c.microBatches, recompute: c.recompute };
+  log(
+    `  memory plan: ${c.microBatches} micro-batch(es)${c.recompute ? ", recompute" : ""}, ` +
+      `predicted ${gib(c.bytes)} of ${gib(0.9 * device)} (90 % of ${gib(device)})`,
+  );
+  return {
+    memory,
+    memoryRecord: {
+      auto: true,
+      deviceBytes: device,
+      budgetBytes: 0.9 * device,
+      predictedBytes: c.bytes,
+      whole: c.whole,
+      recomputed: c.recomputed,
+    },
+  };
 }

@@ -24,8 +24,7 @@ import { machineInfo } from "../benchmarks/provenance.ts";
 import { type Batch, evalBatches, type SplitStore } from "../tasks/dataset.ts";
 import { MODEL_NAMES, type ModelConfig, type ModelName } from "./config.ts";
 import { createTrm, trmParamCount } from "./model.ts";
-import { randomBatch } from "./bench_setup.ts";
-import { autoPlan, deviceMemoryBytes, isPooled, type StepMaker } from "./memory_plan.ts";
+import { runMemoryPlan } from "./memory_plan.ts";
 import {
   type EvalBatchResult,
   evaluateBatch,
@@ -33,7 +32,6 @@ import {
   type StepMetrics,
   Trainer,
   type TrainHyper,
-  WHOLE_BATCH,
 } from "./trainer.ts";
 import { predictionRows, predictionsDir, stepPredictionsPath, writeLines } from "./predictions.ts";
 import {
@@ -239,51 +237,6 @@ function hyperFor(c: RunConfig, totalSteps: number): TrainHyper {
   };
 }
 
-/** The run's memory plan: as given, or measured and chosen for "auto" (see RunControl.memory). */
-function resolveMemory(
-  ctl: RunControl,
-  be: Backend,
-  cfg: ModelConfig,
-  hyper: TrainHyper,
-  log: (line: string) => void,
-): { memory: MemoryPlan; memoryRecord: Record<string, unknown> | null } {
-  if (ctl.memory !== "auto") return { memory: ctl.memory ?? WHOLE_BATCH, memoryRecord: null };
-  if (!isPooled(be)) {
-    throw new Error(`--micro-batches auto needs a pooled backend (cpu or cuda), not ${be.name}`);
-  }
-  const device = ctl.memoryBytes ?? deviceMemoryBytes(be);
-  const rng = new Rng(1); // fresh models and batches: the run's own streams are untouched
-  const make: StepMaker = (b, plan) => ({
-    trainer: new Trainer(
-      createTrm(be, rng.fork("model"), cfg),
-      { ...hyper, batchSize: b },
-      rng,
-      plan,
-    ),
-    batch: randomBatch(cfg, b, rng.fork("data")),
-  });
-  const gib = (x: number) =>
-    x >= 2 ** 30 ? `${(x / 2 ** 30).toFixed(2)} GiB` : `${(x / 2 ** 20).toFixed(1)} MiB`;
-  log(`  --micro-batches auto: measuring the memory of a step at batches 1–3 ...`);
-  const c = autoPlan(be, make, hyper.batchSize, 0.9 * device);
-  const memory = { microBatches: c.microBatches, recompute: c.recompute };
-  log(
-    `  memory plan: ${c.microBatches} micro-batch(es)${c.recompute ? ", recompute" : ""}, ` +
-      `predicted ${gib(c.bytes)} of ${gib(0.9 * device)} (90 % of ${gib(device)})`,
-  );
-  return {
-    memory,
-    memoryRecord: {
-      auto: true,
-      deviceBytes: device,
-      budgetBytes: 0.9 * device,
-      predictedBytes: c.bytes,
-      whole: c.whole,
-      recomputed: c.recomputed,
-    },
-  };
-}
-
 /** Window means of the step metrics for the progress display. */
 class Window {
   steps = 0;
@@ -360,8 +313,9 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
     Math.max(1, stepsForEpochs(ds.train, t.epochsPerPass, t.batchSize));
   const ckptEvery = t.checkpointEvery ?? evalEvery;
   const trainRng = ck ? Rng.fromState(ck.rngs.trainer) : root.fork("act");
-  const { memory, memoryRecord } = resolveMemory(
-    ctl,
+  const { memory, memoryRecord } = runMemoryPlan(
+    ctl.memory,
+    ctl.memoryBytes,
     be,
     modelCfg,
     hyperFor(config, totalSteps),
