@@ -25,6 +25,7 @@
 import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/build.ts";
+import { BLAS_SYMBOLS, I64, SYMBOLS } from "./cpu_symbols.ts";
 import { attnSizes, need, nonneg, ssdSizes } from "./checks.ts";
 
 /** Options of `createCpuBackend`. */
@@ -34,111 +35,6 @@ export interface CpuOptions {
   /** GEMM: "auto" (ours with AVX-512, else OpenBLAS when it loads), OpenBLAS or fail, or ours. */
   blas?: "auto" | "openblas" | "own";
 }
-
-const I64 = "i64" as const, F32 = "f32" as const, F64 = "f64" as const, BUF = "buffer" as const;
-const I32 = "i32" as const, VOID = "void" as const;
-
-const SYMBOLS = {
-  trm_num_threads: { parameters: [], result: I32 },
-  trm_set_num_threads: { parameters: [I32], result: VOID },
-  trm_simd_width: { parameters: [], result: I32 },
-  trm_gemm: {
-    parameters: [
-      I32,
-      I32,
-      I64,
-      I64,
-      I64,
-      F32,
-      BUF,
-      I64,
-      BUF,
-      I64,
-      F32,
-      BUF,
-      I64,
-      I64,
-      I64,
-      I64,
-      I64,
-    ],
-    result: VOID,
-  },
-  trm_copy2d: { parameters: [I64, I64, BUF, I64, BUF, I64], result: VOID },
-  trm_axpby: { parameters: [I64, F32, BUF, F32, BUF, BUF], result: VOID },
-  trm_mul: { parameters: [I64, BUF, BUF, BUF], result: VOID },
-  trm_add_row_vector: { parameters: [I64, I64, BUF, BUF, BUF], result: VOID },
-  trm_sum_rows: { parameters: [I64, I64, BUF, BUF], result: VOID },
-  trm_unary: { parameters: [I32, I64, BUF, BUF], result: VOID },
-  trm_unary_backward: { parameters: [I32, I64, BUF, BUF, BUF], result: VOID },
-  trm_swiglu: { parameters: [I64, I64, BUF, BUF], result: VOID },
-  trm_swiglu_backward: { parameters: [I64, I64, BUF, BUF, BUF], result: VOID },
-  trm_transpose: { parameters: [I64, I64, I64, BUF, BUF], result: VOID },
-  trm_rmsnorm: { parameters: [I64, I64, BUF, BUF, F64, BUF, BUF], result: VOID },
-  trm_rmsnorm_backward: { parameters: [I64, I64, BUF, BUF, BUF, BUF, BUF, BUF], result: VOID },
-  trm_softmax: { parameters: [I64, I64, BUF, BUF], result: VOID },
-  trm_softmax_backward: { parameters: [I64, I64, BUF, BUF, BUF], result: VOID },
-  trm_embedding: { parameters: [I64, I64, BUF, BUF, I64, BUF], result: I64 },
-  trm_embedding_backward: { parameters: [I64, I64, BUF, BUF, BUF, I64], result: I64 },
-  trm_rope: {
-    parameters: [I64, I64, I64, I64, BUF, I64, BUF, BUF, I32, BUF, I64],
-    result: VOID,
-  },
-  trm_attention: {
-    parameters: [I64, I64, I64, I64, F32, BUF, BUF, BUF, I64, BUF, BUF],
-    result: VOID,
-  },
-  trm_attention_backward: {
-    parameters: [I64, I64, I64, I64, F32, BUF, BUF, BUF, I64, BUF, BUF, BUF, BUF, BUF, BUF],
-    result: VOID,
-  },
-  trm_stablemax_xent: { parameters: [I64, I64, I64, BUF, BUF, I32, BUF], result: I64 },
-  trm_stablemax_xent_backward: {
-    parameters: [I64, I64, I64, BUF, BUF, I32, BUF, BUF],
-    result: I64,
-  },
-  trm_bce_with_logits: { parameters: [I64, BUF, BUF, BUF], result: VOID },
-  trm_bce_with_logits_backward: { parameters: [I64, BUF, BUF, BUF, BUF], result: VOID },
-  trm_sum: { parameters: [I64, BUF, BUF], result: VOID },
-  trm_argmax: { parameters: [I64, I64, BUF, BUF], result: VOID },
-  trm_adam_atan2: {
-    parameters: [I64, BUF, BUF, BUF, BUF, F64, F64, F64, F64, F64, F64],
-    result: VOID,
-  },
-  trm_sign_sgd_rows: { parameters: [I64, I64, BUF, BUF, BUF, I64, F64, F64], result: I64 },
-  trm_ema: { parameters: [I64, BUF, BUF, F64], result: VOID },
-  trm_conv1d_causal: { parameters: [I64, I64, I64, I64, BUF, BUF, BUF, BUF], result: VOID },
-  trm_conv1d_causal_backward: {
-    parameters: [I64, I64, I64, I64, BUF, BUF, BUF, BUF, BUF, BUF],
-    result: VOID,
-  },
-  trm_ssd_scan: {
-    parameters: [I64, I64, I64, I64, I64, I64, I64, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF],
-    result: VOID,
-  },
-  trm_ssd_scan_backward: {
-    parameters: [
-      I64,
-      I64,
-      I64,
-      I64,
-      I64,
-      I64,
-      I64,
-      ...[BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF],
-      ...[BUF, BUF, BUF, BUF, BUF, BUF, BUF],
-    ],
-    result: VOID,
-  },
-} as const;
-
-const BLAS_SYMBOLS = {
-  cblas_sgemm: {
-    parameters: [I32, I32, I32, I32, I32, I32, F32, BUF, I32, BUF, I32, F32, BUF, I32],
-    result: VOID,
-  },
-  openblas_set_num_threads: { parameters: [I32], result: VOID },
-} as const;
 
 type BlasLib = Deno.DynamicLibrary<typeof BLAS_SYMBOLS>;
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -56,6 +56,7 @@ import {
   type SsdKernels,
   ssdKernelsFrom,
 } from "./kernels.ts";
+import { SYMBOLS } from "./symbols.ts";
 
 export { cublasCandidates, type GemmMath } from "./cublas.ts";
 export { type AttentionKernels, SSD_TF32_TOL, type SsdKernels } from "./kernels.ts";
@@ -84,123 +85,6 @@ export interface CudaOptions {
   /** Attention kernels: scalar (default) or tf32 tensor cores (kernels.ts). */
   attention?: AttentionKernels;
 }
-
-const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
-const I32 = "i32" as const, U32 = "u32" as const, BUF = "buffer" as const;
-
-const SSD_SCAN = {
-  parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
-  result: I32,
-} as const;
-const SSD_SCAN_BACKWARD = {
-  parameters: [
-    ...[I64, I64, I64, I64, I64, I64, I64],
-    ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
-    ...[U64, U64, U64, U64, U64, U64, U64],
-  ],
-  result: I32,
-} as const;
-const ATTN = {
-  parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64],
-  result: I32,
-} as const;
-const ATTN_BACKWARD = {
-  parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64, U64, U64, U64, U64],
-  result: I32,
-} as const;
-const SYMBOLS = {
-  trm_cuda_last_error: { parameters: [BUF, I32], result: I32 },
-  trm_cuda_device_count: { parameters: [], result: I32 },
-  trm_cuda_init: { parameters: [I32, BUF, I32], result: I32 },
-  trm_cuda_sync: { parameters: [], result: I32 },
-  trm_cuda_alloc: { parameters: [I64, I32, BUF], result: I32 },
-  trm_cuda_free: { parameters: [U64], result: I32 },
-  trm_cuda_mem_info: { parameters: [BUF], result: I32 },
-  trm_cuda_upload: { parameters: [U64, BUF, I64], result: I32 },
-  trm_cuda_download: { parameters: [BUF, U64, I64], result: I32 },
-  trm_cuda_copy: { parameters: [U64, U64, I64], result: I32 },
-  trm_cuda_copy2d: { parameters: [I64, I64, U64, I64, U64, I64], result: I32 },
-  trm_cuda_fill: { parameters: [I64, U32, U64], result: I32 },
-  trm_cuda_scratch_bytes: { parameters: [], result: I64 },
-  trm_cuda_take_bad: { parameters: [BUF], result: I32 },
-  trm_cuda_gemm: {
-    parameters: [
-      I32,
-      I32,
-      I64,
-      I64,
-      I64,
-      F32,
-      U64,
-      I64,
-      U64,
-      I64,
-      F32,
-      U64,
-      I64,
-      I64,
-      I64,
-      I64,
-      I64,
-    ],
-    result: I32,
-  },
-  trm_cuda_axpby: { parameters: [I64, F32, U64, F32, U64, U64], result: I32 },
-  trm_cuda_mul: { parameters: [I64, U64, U64, U64], result: I32 },
-  trm_cuda_add_row_vector: { parameters: [I64, I64, U64, U64, U64], result: I32 },
-  trm_cuda_sum_rows: { parameters: [I64, I64, U64, U64], result: I32 },
-  trm_cuda_unary: { parameters: [I32, I64, U64, U64], result: I32 },
-  trm_cuda_unary_backward: { parameters: [I32, I64, U64, U64, U64], result: I32 },
-  trm_cuda_swiglu: { parameters: [I64, I64, U64, U64], result: I32 },
-  trm_cuda_swiglu_backward: { parameters: [I64, I64, U64, U64, U64], result: I32 },
-  trm_cuda_transpose: { parameters: [I64, I64, I64, U64, U64], result: I32 },
-  trm_cuda_rmsnorm: { parameters: [I64, I64, U64, U64, F64, U64, U64], result: I32 },
-  trm_cuda_rmsnorm_backward: {
-    parameters: [I64, I64, U64, U64, U64, U64, U64, U64],
-    result: I32,
-  },
-  trm_cuda_softmax: { parameters: [I64, I64, U64, U64], result: I32 },
-  trm_cuda_softmax_backward: { parameters: [I64, I64, U64, U64, U64], result: I32 },
-  trm_cuda_embedding: { parameters: [I64, I64, U64, U64, I64, U64], result: I32 },
-  trm_cuda_embedding_backward: { parameters: [I64, I64, U64, U64, U64, I64], result: I32 },
-  trm_cuda_rope: {
-    parameters: [I64, I64, I64, I64, U64, I64, U64, U64, I32, U64, I64],
-    result: I32,
-  },
-  trm_cuda_attention_max_head_dim: { parameters: [], result: I32 },
-  // The simt and tc attention kernels share one signature (selected by TRM_CUDA_ATTN).
-  trm_cuda_attention: ATTN,
-  trm_cuda_attention_backward: ATTN_BACKWARD,
-  trm_cuda_attention_tc: ATTN,
-  trm_cuda_attention_tc_backward: ATTN_BACKWARD,
-  trm_cuda_stablemax_xent: { parameters: [I64, I64, I64, U64, U64, I32, U64], result: I32 },
-  trm_cuda_stablemax_xent_backward: {
-    parameters: [I64, I64, I64, U64, U64, I32, U64, U64],
-    result: I32,
-  },
-  trm_cuda_bce: { parameters: [I64, U64, U64, U64], result: I32 },
-  trm_cuda_bce_backward: { parameters: [I64, U64, U64, U64, U64], result: I32 },
-  trm_cuda_sum: { parameters: [I64, U64, U64], result: I32 },
-  trm_cuda_argmax: { parameters: [I64, I64, U64, U64], result: I32 },
-  trm_cuda_adam_atan2: {
-    parameters: [I64, U64, U64, U64, U64, F64, F64, F64, F64, F64, F64],
-    result: I32,
-  },
-  trm_cuda_sign_sgd_rows: { parameters: [I64, I64, U64, U64, U64, I64, F64, F64], result: I32 },
-  trm_cuda_ema: { parameters: [I64, U64, U64, F64], result: I32 },
-  trm_cuda_conv1d_causal: { parameters: [I64, I64, I64, I64, U64, U64, U64, U64], result: I32 },
-  trm_cuda_conv1d_causal_backward: {
-    parameters: [I64, I64, I64, I64, U64, U64, U64, U64, U64, U64],
-    result: I32,
-  },
-  // The sequential and chunked SSD kernels share one signature (selected by TRM_CUDA_SSD).
-  trm_cuda_ssd_scan: SSD_SCAN,
-  trm_cuda_ssd_scan_backward: SSD_SCAN_BACKWARD,
-  trm_cuda_ssd_scan_chunked: SSD_SCAN,
-  trm_cuda_ssd_scan_chunked_backward: SSD_SCAN_BACKWARD,
-  trm_cuda_ssd_scan_chunked_tc: SSD_SCAN,
-  trm_cuda_ssd_scan_chunked_tc_backward: SSD_SCAN_BACKWARD,
-} as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
 
