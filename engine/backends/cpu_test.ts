@@ -514,7 +514,7 @@ function attentionCase(
   );
 }
 
-test("attention: small odd shapes (seq 1, 7, 97; headDim 4, 20, 64)", () => {
+test("attention: small odd shapes (seq 1, 7, 50, 97, 116; headDim 4 … 80)", () => {
   const tol = { atol: 2e-5, rtol: 1e-4 };
   attentionCase(1, 1, 1, 4, tol);
   attentionCase(2, 7, 3, 8, tol);
@@ -522,6 +522,11 @@ test("attention: small odd shapes (seq 1, 7, 97; headDim 4, 20, 64)", () => {
   attentionCase(1, 97, 2, 64, tol); // seq over one 64-query block, not a multiple of 32 keys
   attentionCase(3, 65, 1, 64, tol); // one query block + 1 row
   attentionCase(1, 9, 2, 80, tol); // headDim over one 64-column chunk
+  // the tile shapes of the P·V products change at headDim 16 / 32 (16, 8, 4 rows per tile)
+  attentionCase(2, 50, 2, 16, tol); // 16 rows of one vector; 50 keys: a ragged 16-row tile
+  attentionCase(1, 116, 4, 16, tol); // the cpu-mini ARC shape: two query blocks
+  attentionCase(1, 70, 3, 32, tol); // 8 rows of two vectors
+  attentionCase(1, 41, 2, 33, tol); // just past 32: 4 rows of four vectors, mostly masked
 });
 
 test("attention: seq 916, 8 heads, headDim 64", () => {

@@ -21,7 +21,6 @@
 
 #define QB 64 /* query rows per block */
 #define RA 8  /* rows per scores tile (of 32 keys) */
-#define RB 4  /* rows per rank tile (of 64 columns) */
 
 /* S[r, j] = Σ_d X[r, d]·Yt[d, j] for r < nrp (a multiple of RA), j < Lp (a multiple of 32). */
 static void scores(i64 nrp, i64 D, const float *X, const float *Yt, i64 Lp, float *S) {
@@ -57,37 +56,63 @@ static void scores(i64 nrp, i64 D, const float *X, const float *Yt, i64 Lp, floa
 #endif
 }
 
-/* For r < nr (≤ RB): O[r·ldo + c] = alpha·Σ_{t<nt} P[r·prs + t·pts]·Y[t·ldy + c] (+ O when acc),
- * c < D. Rows r in [nr, RB) of P are read (must be addressable) but not stored. */
+/* For r < nr: O[r·ldo + c] = alpha·Σ_{t<nt} P[r·prs + t·pts]·Y[t·ldy + c] (+ O when acc), c < w,
+ * as a tile of RR rows × NC vectors of 16 columns (w ≤ 16·NC; columns past w masked). Rows r in
+ * [nr, RR) of P are read (must be addressable) but not stored. Each output sums over t in
+ * ascending order in one FMA chain, whatever the tile shape: all shapes give the same bits. */
+#ifdef __AVX512F__
+#define RANK_TILE(NAME, NC, RR)                                                                  \
+  static void NAME(int nr, i64 nt, const float *P, i64 prs, i64 pts, const float *Y, i64 ldy,  \
+                   i64 w, float *O, i64 ldo, float alpha, int acc) {                           \
+    __mmask16 mk[NC];                                                                          \
+    for (int c = 0; c < NC; c++) {                                                             \
+      const i64 x = w - 16 * c;                                                                \
+      mk[c] = trm_mask(x > 0 ? x : 0);                                                         \
+    }                                                                                          \
+    __m512 a[RR][NC];                                                                          \
+    for (int r = 0; r < RR; r++)                                                               \
+      for (int c = 0; c < NC; c++) a[r][c] = _mm512_setzero_ps();                              \
+    for (i64 t = 0; t < nt; t++) {                                                             \
+      const float *y = Y + t * ldy;                                                            \
+      __m512 yv[NC];                                                                           \
+      for (int c = 0; c < NC; c++) yv[c] = _mm512_maskz_loadu_ps(mk[c], y + 16 * c);           \
+      for (int r = 0; r < RR; r++) {                                                           \
+        const __m512 p = _mm512_set1_ps(P[r * prs + t * pts]);                                 \
+        for (int c = 0; c < NC; c++) a[r][c] = _mm512_fmadd_ps(p, yv[c], a[r][c]);             \
+      }                                                                                        \
+    }                                                                                          \
+    const __m512 va = _mm512_set1_ps(alpha);                                                   \
+    for (int r = 0; r < nr; r++)                                                               \
+      for (int c = 0; c < NC; c++) {                                                           \
+        float *o = O + r * ldo + 16 * c;                                                       \
+        __m512 x = _mm512_mul_ps(va, a[r][c]);                                                 \
+        if (acc) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[c], o));                        \
+        _mm512_mask_storeu_ps(o, mk[c], x);                                                    \
+      }                                                                                        \
+  }
+/* 16 accumulators each: head dims ≤ 16 take 16 rows of one vector, ≤ 32 8 rows of two, else 4
+ * rows of four (64 columns per pass) — a narrow head no longer runs mostly masked lanes. */
+RANK_TILE(rank_1x16, 1, 16)
+RANK_TILE(rank_2x8, 2, 8)
+RANK_TILE(rank_4x4, 4, 4)
+#endif
+
+/* Rows per `rank` call for head dim D (callers step by this; see RANK_TILE). */
+static inline int rank_rows(i64 D) { return D > 32 ? 4 : D > 16 ? 8 : 16; }
+
+/* For r < nr ≤ rank_rows(D): O[r·ldo + c] = alpha·Σ_{t<nt} P[r·prs + t·pts]·Y[t·ldy + c]
+ * (+ O when acc), c < D. Rows [nr, rank_rows(D)) of P are read (must be addressable). */
 static void rank(int nr, i64 nt, const float *P, i64 prs, i64 pts, const float *Y, i64 ldy, i64 D,
                  float *O, i64 ldo, float alpha, int acc) {
 #ifdef __AVX512F__
-  for (i64 dc = 0; dc < D; dc += 64) {
-    __mmask16 mk[4];
-    for (int c = 0; c < 4; c++) {
-      const i64 w = D - dc - 16 * c;
-      mk[c] = trm_mask(w > 0 ? w : 0);
-    }
-    __m512 a[RB][4];
-    for (int r = 0; r < RB; r++)
-      for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
-    for (i64 t = 0; t < nt; t++) {
-      const float *y = Y + t * ldy + dc;
-      __m512 yv[4];
-      for (int c = 0; c < 4; c++) yv[c] = _mm512_maskz_loadu_ps(mk[c], y + 16 * c);
-      for (int r = 0; r < RB; r++) {
-        const __m512 p = _mm512_set1_ps(P[r * prs + t * pts]);
-        for (int c = 0; c < 4; c++) a[r][c] = _mm512_fmadd_ps(p, yv[c], a[r][c]);
-      }
-    }
-    const __m512 va = _mm512_set1_ps(alpha);
-    for (int r = 0; r < nr; r++)
-      for (int c = 0; c < 4; c++) {
-        float *o = O + r * ldo + dc + 16 * c;
-        __m512 x = _mm512_mul_ps(va, a[r][c]);
-        if (acc) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[c], o));
-        _mm512_mask_storeu_ps(o, mk[c], x);
-      }
+  if (D <= 16) {
+    rank_1x16(nr, nt, P, prs, pts, Y, ldy, D, O, ldo, alpha, acc);
+  } else if (D <= 32) {
+    rank_2x8(nr, nt, P, prs, pts, Y, ldy, D, O, ldo, alpha, acc);
+  } else {
+    for (i64 dc = 0; dc < D; dc += 64)
+      rank_4x4(nr, nt, P, prs, pts, Y + dc, ldy, D - dc < 64 ? D - dc : 64, O + dc, ldo, alpha,
+               acc);
   }
 #else
   for (int r = 0; r < nr; r++) {
@@ -163,7 +188,7 @@ static void exp_rows(i64 nr, i64 L, i64 Lp, float *S, const float *lse) {
 
 TRM_EXPORT void trm_attention(i64 B, i64 L, i64 H, i64 D, float scale, const float *q,
                               const float *k, const float *v, i64 ld, float *out, float *lse) {
-  const i64 Lp = (L + 31) & ~(i64)31, nqb = (L + QB - 1) / QB, HD = H * D;
+  const i64 Lp = (L + 31) & ~(i64)31, nqb = (L + QB - 1) / QB, HD = H * D, RB = rank_rows(D);
   const i64 ntask = B * H * nqb;
   const int nth = trm_nth(B * H * L * L * D / 8);
 #pragma omp parallel num_threads(nth)
@@ -196,7 +221,7 @@ TRM_EXPORT void trm_attention_backward(i64 B, i64 L, i64 H, i64 D, float scale, 
                                        const float *k, const float *v, i64 ld, const float *out,
                                        const float *lse, const float *dout, float *dq, float *dk,
                                        float *dv) {
-  const i64 Lp = (L + 31) & ~(i64)31, HD = H * D;
+  const i64 Lp = (L + 31) & ~(i64)31, HD = H * D, RB = rank_rows(D);
   const int nth = trm_nth(B * H * L * L * D / 8);
 #pragma omp parallel num_threads(nth)
   {
