@@ -43,7 +43,7 @@ export const TASK_NAMES = ["sudoku", "maze", "arc"] as const;
 export type TaskName = typeof TASK_NAMES[number];
 export const PRESET_NAMES = ["paper", "cpu-mini", "smoke"] as const;
 export type PresetName = typeof PRESET_NAMES[number];
-export const BACKEND_NAMES = ["auto", "ref", "cpu"] as const;
+export const BACKEND_NAMES = ["auto", "ref", "cpu", "cuda"] as const;
 export type BackendChoice = typeof BACKEND_NAMES[number];
 
 /**

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { nativeStatus } from "../engine/backends/mod.ts";
 import { readSafetensors, type SafeTensor } from "../engine/safetensors.ts";
 import { assertClose } from "../engine/testing.ts";
+import { NativeUnavailableError } from "../engine/errors.ts";
+import { cudaStatus } from "../engine/backends/cuda/cuda.ts";
 import { configHash, presetConfig, type RunConfig } from "./presets.ts";
 import { NonFiniteError, parseCommandLine, type RunControl, runTraining } from "./train.ts";
 import { CHECKPOINT_FILE } from "./checkpoint.ts";
@@ -317,6 +319,24 @@ Deno.test({
     assert.deepEqual(tight.memory, { microBatches: want.microBatches, recompute: want.recompute });
     const err = await rejection(() => run(1024));
     assert.match(String(err), /no memory plan fits batch 8/);
+  },
+});
+
+Deno.test({
+  name: "train --backend cuda without a usable GPU: a clear error, nothing trained",
+  ignore: cudaStatus().ok,
+  async fn() {
+    const { config } = await parseCommandLine([...NAMED, "--preset", "smoke", "--backend", "cuda"]);
+    assert.equal(config.backend, "cuda");
+    const out = await Deno.makeTempDir({ prefix: "trm-train-cuda-" });
+    try {
+      const err = await rejection(() => runTraining(config, control(out)));
+      assert.ok(err instanceof NativeUnavailableError, String(err));
+      assert.match(err.message, /cuda/i);
+      assert.ok(!(await Deno.stat(`${out}/metrics.csv`).catch(() => null)), "no training started");
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
   },
 });
 
