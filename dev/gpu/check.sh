@@ -29,7 +29,9 @@
 #      plan): our step with bf16 GEMMs (TIME_F32=1: also f32), and the PyTorch peer
 #      (benchmarks/peers/torch_step.py, bf16 with torch.compile, then eager bf16 (and f32), the same
 #      micro-batches and recomputation) with $TORCH_PY (default /opt/torch/.venv/bin/python);
-#   8. dev/gpu/summary.ts: the peer's rows and the ratios ours / PyTorch, the summary.
+#   8. the smoke pipeline with --backend cuda (training, evaluation and scoring on the GPU end to
+#      end; its verify line against the cpu baselines is reported, not judged);
+#   9. dev/gpu/summary.ts: the peer's rows and the ratios ours / PyTorch, the summary.
 #
 # Exit status: 0 all checks passed; 1 a check failed (or a prerequisite is missing); 2 all run
 # checks passed but something was skipped or timed out (out of time, PyTorch missing).
@@ -66,8 +68,8 @@ step() { echo "== [$((SECONDS - T0)) s] $*"; }
 # row MODEL CHECK BATCH OK VALUE DETAIL: appends a row to gpu.csv
 row() {
   [ -s "$CSV" ] || echo "model,check,batch,ok,value,detail" > "$CSV"
-  local d=${6//\"/\"\"}
-  printf '%s,%s,%s,%s,%s,"%s"\n' "$1" "$2" "$3" "$4" "$5" "$d" >> "$CSV"
+  local v=${5//\"/\"\"} d=${6//\"/\"\"}
+  printf '%s,%s,%s,%s,"%s","%s"\n' "$1" "$2" "$3" "$4" "$v" "$d" >> "$CSV"
   echo "   row: $1 $2 B=$3 ok=$4 $5 ${6:0:200}"
 }
 fatal() { row "" "$1" "" false "" "$2"; echo "CHECK FAILED: $1: $2"; exit 1; }
@@ -264,6 +266,24 @@ if want steps; then
     tail -5 "$OUTDIR/torch-$model-eager.err"
     outcome $rc "$model" torch-peer-eager "$TIME_BATCH" 0
   done
+
+  step "the smoke pipeline on cuda (train, evaluate, score, verify against the cpu baselines)"
+  limited 180 "$DENO" run --allow-all benchmarks/reproduce.ts --preset smoke --backend cuda \
+    --out "$OUTDIR/smoke-cuda" --runs "$OUTDIR/smoke-cuda-runs" --no-progress \
+    > "$OUTDIR/smoke-cuda.log" 2>&1
+  rc=$?
+  tail -3 "$OUTDIR/smoke-cuda.log"
+  rm -rf "$OUTDIR/smoke-cuda-runs" # checkpoints: not worth bringing back
+  if outcome $rc "" smoke-cuda "" 0; then
+    # verify's tolerances were set for cpu runs: a cuda run differs in summation order, so a
+    # verify failure is reported, not a failed check; a crash is
+    v=$(grep -E "^verify:" "$OUTDIR/smoke-cuda.log" | tail -1)
+    if grep -q "^reproduce: finished" "$OUTDIR/smoke-cuda.log"; then
+      row "" smoke-cuda "" true "${v:-no verify line}" "deno task reproduce --preset smoke --backend cuda"
+    else
+      row "" smoke-cuda "" false "exit $rc" "$(grep -E "Error|error" "$OUTDIR/smoke-cuda.log" | head -3 | tr '\n' ' ')"
+    fi
+  fi
 fi
 
 step "summary"

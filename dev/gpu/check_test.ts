@@ -6,6 +6,7 @@
  * out-of-memory doubles the micro-batches, and that the summary pairs our time with the peer's.
  */
 import assert from "node:assert/strict";
+import { parse } from "csv-parse/sync";
 
 const FAKE_DENO = `#!/bin/bash
 args="$*"
@@ -15,6 +16,7 @@ case "$args" in
   *summary.ts*) exec "$REAL_DENO" "$@" ;;
   *build.ts*) echo "built (fake)" ;;
   test*) echo "ok | 7 passed | 0 failed (1s)"; echo "$args" >> "$LOG" ;;
+  *reproduce.ts*) echo "verify: passed — 8 ok, 0 failed"; echo "reproduce: finished in 0.1 min; x" ;;
   *memory_plan.ts*)
     for b in $(arg batch | tr , ' '); do
       echo "plan trm-attn $b 4 false (100 GiB of 120)"
@@ -75,7 +77,7 @@ async function runCheck(part: string) {
   const csv = await Deno.readTextFile(`${dir}/out/gpu.csv`);
   const calls = await Deno.readTextFile(`${dir}/calls.log`).catch(() => "");
   await Deno.remove(dir, { recursive: true });
-  const rows = csv.trim().split("\n").slice(1).map((l) => l.split(","));
+  const rows = parse(csv, { columns: false, from_line: 2 }) as string[][];
   const has = (model: string, check: string, batch: string) =>
     rows.find((r) => r[0] === model && r[1] === check && r[2] === batch);
   return { code: out.code, text, rows, has, calls };
@@ -111,4 +113,5 @@ Deno.test("check.sh PART=steps: plans reach our steps and the peer; an OOM doubl
     assert.equal(r.has(m, "ratio-bf16", "192")?.[4], "0.800", `${m}\n${r.text}`);
     assert.ok(r.has(m, "goal", "192"), m);
   }
+  assert.equal(r.has("", "smoke-cuda", "")?.[3], "true", r.text);
 });
