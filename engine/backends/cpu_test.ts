@@ -86,6 +86,10 @@ const GEMM_SHAPES: [number, number, number][] = [
   [33, 65, 17],
   [130, 70, 300], // two M blocks of the own kernel, two K blocks
   [9, 2100, 3], // N over one 2048-column panel
+  // n ≤ 64: the own kernel reads A in place (no packing): two M blocks with a ragged 3-row strip,
+  // three K panels, a ragged second column strip
+  [139, 64, 530],
+  [300, 33, 40],
 ];
 
 function gemmCase(be: Backend, m: number, n: number, k: number, ta: boolean, tb: boolean, opts: {

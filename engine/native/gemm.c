@@ -15,17 +15,21 @@
 #define MC 128
 #define NC 2048
 
-/* C[0..mr) × [0..nr) (row stride ldc) = alpha·acc + beta·C, where acc = a-strip · b-strip over kc.
- * `beta` 0 writes without reading C. */
-static void ukernel(i64 kc, const float *restrict a, const float *restrict b, float *c, i64 ldc,
-                    float alpha, float beta, int mr, int nr) {
+/* C[0..mr) × [0..nr) (row stride ldc) = alpha·acc + beta·C, where acc = A-strip · b-strip over kc
+ * and the strip's element (r, p) is a[r·ars + p·aps]: a packed strip (ars 1, aps MR) or, when
+ * packing would not pay, A itself (rows past mr clamped to the last, never stored). The sum over p
+ * runs in the same order either way: the same bits. `beta` 0 writes without reading C. */
+static void ukernel(i64 kc, const float *restrict a, i64 ars, i64 aps, const float *restrict b,
+                    float *c, i64 ldc, float alpha, float beta, int mr, int nr) {
 #ifdef __AVX512F__
+  const float *ar_[MR];
+  for (int r = 0; r < MR; r++) ar_[r] = a + (r < mr ? r : mr - 1) * ars;
   __m512 acc[MR][2];
   for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (i64 p = 0; p < kc; p++) {
     const __m512 b0 = _mm512_load_ps(b + p * NR), b1 = _mm512_load_ps(b + p * NR + 16);
     for (int r = 0; r < MR; r++) {
-      const __m512 ar = _mm512_set1_ps(a[p * MR + r]);
+      const __m512 ar = _mm512_set1_ps(ar_[r][p * aps]);
       acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
     }
@@ -47,7 +51,7 @@ static void ukernel(i64 kc, const float *restrict a, const float *restrict b, fl
   memset(acc, 0, sizeof acc);
   for (i64 p = 0; p < kc; p++)
     for (int r = 0; r < MR; r++) {
-      const float ar = a[p * MR + r];
+      const float ar = a[(r < mr ? r : mr - 1) * ars + p * aps];
       for (int j = 0; j < NR; j++) acc[r][j] += ar * b[p * NR + j];
     }
   for (int r = 0; r < mr; r++)
@@ -118,6 +122,11 @@ static void gemm_one(int ta, int tb, i64 m, i64 n, i64 k, float alpha, const flo
     return;
   }
   const i64 nc_max = n < NC ? n : NC, kc_max = k < KC ? k : KC;
+  /* Packing A costs about as much per element as the micro-kernel spends on it when each packed
+   * strip meets only one or two B strips (n ≤ 2·NR, the narrow products of small models): then the
+   * micro-kernel reads A where it lies (ta: 8 contiguous floats per p; else 8 row streams). */
+  const int direct = n <= 2 * NR;
+  const i64 ars = ta ? 1 : lda, aps = ta ? lda : 1;
   float *bpack = trm_scratch(1, (size_t)(((nc_max + NR - 1) / NR) * NR * kc_max));
   const i64 mblocks = (m + MC - 1) / MC;
 #pragma omp parallel num_threads(nth)
@@ -142,14 +151,18 @@ static void gemm_one(int ta, int tb, i64 m, i64 n, i64 k, float alpha, const flo
           const i64 ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
           const i64 s0 = nstrips * g / jgroups, s1 = nstrips * (g + 1) / jgroups;
           if (s0 >= s1) continue;
-          for (i64 ir = 0; ir < mc; ir += MR)
-            pack_a_strip(ta, A, lda, ic + ir, mc - ir < MR ? mc - ir : MR, pc, kc,
-                         apack + ir * kc);
+          if (!direct)
+            for (i64 ir = 0; ir < mc; ir += MR)
+              pack_a_strip(ta, A, lda, ic + ir, mc - ir < MR ? mc - ir : MR, pc, kc,
+                           apack + ir * kc);
           for (i64 s = s0; s < s1; s++) {
             const i64 j0 = s * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-            for (i64 ir = 0; ir < mc; ir += MR)
-              ukernel(kc, apack + ir * kc, bpack + s * kc * NR, C + (ic + ir) * ldc + jc + j0, ldc,
-                      alpha, bet, (int)(mc - ir < MR ? mc - ir : MR), (int)nr);
+            for (i64 ir = 0; ir < mc; ir += MR) {
+              const float *a = direct ? A + (ic + ir) * ars + pc * aps : apack + ir * kc;
+              ukernel(kc, a, direct ? ars : 1, direct ? aps : MR, bpack + s * kc * NR,
+                      C + (ic + ir) * ldc + jc + j0, ldc, alpha, bet,
+                      (int)(mc - ir < MR ? mc - ir : MR), (int)nr);
+            }
           }
         }
       }
