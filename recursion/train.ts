@@ -184,7 +184,12 @@ export function checkFinite(tr: Trainer, m: StepMetrics): void {
   }
 }
 
-/** Evaluates with the EMA weights on (the first `max` examples of) a split; see spec-trm §C.6. */
+/**
+ * Evaluates with the EMA weights on (the first `max` examples of) a split; see spec-trm §C.6.
+ * Under a plan of M micro-batches the batches hold ⌈batchSize / M⌉ examples (a step that needs M
+ * slices to fit would not fit a whole evaluation batch either); examples are independent, so the
+ * results do not depend on the batch size (bit for bit on the cpu backend: recursion/trainer_test).
+ */
 export function evaluate(
   tr: Trainer,
   split: SplitStore,
@@ -194,9 +199,10 @@ export function evaluate(
   onBatch?: (batch: Batch, result: EvalBatchResult) => void,
 ): EvalResult {
   const limit = max ?? split.numExamples;
+  const size = Math.max(1, Math.ceil(batchSize / tr.memory.microBatches));
   let n = 0, exact = 0, cells = 0, cellsOk = 0, q = 0, qOk = 0, steps = 0;
   tr.withEmaWeights(() => {
-    for (const batch of evalBatches(split, batchSize)) {
+    for (const batch of evalBatches(split, size)) {
       if (n >= limit) break;
       const r = evaluateBatch(tr.model, batch, rng);
       onBatch?.(batch, r);

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import type { Backend } from "../engine/backend.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
+import { createCpuBackend } from "../engine/backends/cpu.ts";
+import { NativeUnavailableError } from "../engine/errors.ts";
 import { type PooledBackend, withPool } from "../engine/backends/pool.ts";
 import { Rng } from "../engine/rng.ts";
 import { assertClose } from "../engine/testing.ts";
@@ -231,4 +233,34 @@ Deno.test("trainer: the no-grad recursion cycles keep no activations (peak indep
   const p2 = peak(2), p5 = peak(5);
   assert.ok(p2 > 0);
   assert.equal(p5, p2, `peak bytes of a step: T=5 ${p5}, T=2 ${p2}`);
+});
+
+Deno.test("evaluation: an example's results do not depend on the batch it is in (bitwise)", () => {
+  // evaluate() splits its batches under micro-batch plans: that must not change any number.
+  const backends: [string, Backend][] = [["ref", createRefBackend({ precision: "f32" })]];
+  try {
+    backends.push(["cpu", createCpuBackend()]);
+  } catch (e) {
+    if (!(e instanceof NativeUnavailableError)) throw e;
+  }
+  for (const [name, be] of backends) {
+    for (const model of ["trm-attn", "tr-mamba2attn"] as const) {
+      const cfg = tinyCfg(model);
+      const m = createTrm(be, new Rng(4), cfg);
+      const whole = batches(cfg, 21)[0]; // 8 examples
+      const slice = (a: number, b: number): ActBatch => ({
+        size: b - a,
+        inputs: whole.inputs.slice(a * cfg.seqLen, b * cfg.seqLen),
+        labels: whole.labels.slice(a * cfg.seqLen, b * cfg.seqLen),
+        puzzleIdentifiers: whole.puzzleIdentifiers.slice(a, b),
+      });
+      const all = evaluateBatch(m, whole, new Rng(6));
+      for (const [a, b] of [[0, 3], [3, 8]]) {
+        const part = evaluateBatch(m, slice(a, b), new Rng(6));
+        const what = `${name} ${model} examples ${a}..${b}`;
+        assert.deepEqual(part.preds, all.preds.slice(a * cfg.seqLen, b * cfg.seqLen), what);
+        assert.deepEqual(part.qHalt, all.qHalt.slice(a, b), what);
+      }
+    }
+  }
 });
