@@ -19,10 +19,26 @@ import {
   type MemoryPlan,
   type StepMetrics,
   Trainer,
+  type TrainHyper,
   WHOLE_BATCH,
 } from "./trainer.ts";
 
 const B = 8, STEPS = 4;
+
+/** The tests' hyperparameters (each test overrides what it needs). */
+const HYPER: TrainHyper = {
+  batchSize: B,
+  lr: 1e-3,
+  warmupSteps: 1,
+  lrMinRatio: 1,
+  totalSteps: STEPS,
+  weightDecay: 0.1,
+  beta1: 0.9,
+  beta2: 0.95,
+  puzzleLr: 1e-2,
+  puzzleWeightDecay: 0.1,
+  emaDecay: 0.9,
+};
 
 function tinyCfg(model: ModelName): ModelConfig {
   return {
@@ -68,24 +84,7 @@ function train(model: ModelName, be: PooledBackend, plan: MemoryPlan): Run {
   const m = createTrm(be as Backend, rng.fork("model"), cfg);
   // q-head bias +2: q_halt > 0 from the start, so halting depends on the exploration draws
   be.upload(m.params["q_head.bias"].buf, [2, 2]);
-  const tr = new Trainer(
-    m,
-    {
-      batchSize: B,
-      lr: 3e-3,
-      warmupSteps: 1,
-      lrMinRatio: 1,
-      totalSteps: STEPS,
-      weightDecay: 0.1,
-      beta1: 0.9,
-      beta2: 0.95,
-      puzzleLr: 1e-2,
-      puzzleWeightDecay: 0.1,
-      emaDecay: 0.9,
-    },
-    rng.fork("act"),
-    plan,
-  );
+  const tr = new Trainer(m, { ...HYPER, lr: 3e-3 }, rng.fork("act"), plan);
   const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
   const run: Run = {
     metrics: [],
@@ -149,21 +148,8 @@ for (const model of ["trm-attn", "tr-mamba2attn"] as const) {
 Deno.test("trainer: micro-batches must divide the batch", () => {
   const cfg = tinyCfg("trm-attn");
   const m = createTrm(createRefBackend(), new Rng(1), cfg);
-  const hyper = {
-    batchSize: B,
-    lr: 1e-3,
-    warmupSteps: 1,
-    lrMinRatio: 1,
-    totalSteps: 1,
-    weightDecay: 0,
-    beta1: 0.9,
-    beta2: 0.95,
-    puzzleLr: 0,
-    puzzleWeightDecay: 0,
-    emaDecay: 0.9,
-  };
   assert.throws(
-    () => new Trainer(m, hyper, new Rng(2), { microBatches: 3, recompute: false }),
+    () => new Trainer(m, HYPER, new Rng(2), { microBatches: 3, recompute: false }),
     /divisor of the batch 8: 3/,
   );
 });
@@ -174,24 +160,7 @@ Deno.test("trainer: steps and evaluations release what they allocate (no growth 
     const be = withPool(createRefBackend({ precision: "f32" }));
     const cfg = tinyCfg("tr-mamba2attn");
     const m = createTrm(be, new Rng(4), cfg);
-    const tr = new Trainer(
-      m,
-      {
-        batchSize: B,
-        lr: 1e-3,
-        warmupSteps: 1,
-        lrMinRatio: 1,
-        totalSteps: STEPS,
-        weightDecay: 0.1,
-        beta1: 0.9,
-        beta2: 0.95,
-        puzzleLr: 1e-2,
-        puzzleWeightDecay: 0.1,
-        emaDecay: 0.9,
-      },
-      new Rng(5),
-      plan,
-    );
+    const tr = new Trainer(m, HYPER, new Rng(5), plan);
     const held: number[] = [];
     for (const batch of batches(cfg, 9)) {
       tr.trainStep(batch);
@@ -210,19 +179,7 @@ Deno.test("trainer: the no-grad recursion cycles keep no activations (peak indep
     const be = withPool(createRefBackend({ precision: "f32" }));
     const cfg = { ...tinyCfg("trm-attn"), hCycles };
     const m = createTrm(be, new Rng(4), cfg);
-    const tr = new Trainer(m, {
-      batchSize: B,
-      lr: 1e-3,
-      warmupSteps: 1,
-      lrMinRatio: 1,
-      totalSteps: 2,
-      weightDecay: 0.1,
-      beta1: 0.9,
-      beta2: 0.95,
-      puzzleLr: 1e-2,
-      puzzleWeightDecay: 0.1,
-      emaDecay: 0.9,
-    }, new Rng(5));
+    const tr = new Trainer(m, { ...HYPER, totalSteps: 2 }, new Rng(5));
     const [b1, b2] = batches(cfg, 9);
     tr.trainStep(b1);
     be.resetPeak();
