@@ -24,15 +24,11 @@
  * in cuda_test.ts (`attention: tc kernels`) and dev/gpu/attn_bench.ts cover them.
  */
 import assert from "node:assert/strict";
-import type { Backend } from "../../backend.ts";
-import { NativeUnavailableError } from "../../errors.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
-import { createCpuBackend } from "../cpu.ts";
-import { createRefBackend } from "../ref.ts";
 import { attentionKernelsFrom, TF32_TOL, TF32_U } from "./kernels.ts";
 import { createCudaBackend } from "./cuda.ts";
-import { buildCuda } from "./build.ts";
+import { hostOracle, openCudaLibrary } from "./testing.ts";
 
 const I64 = "i64" as const, F32 = "f32" as const, BUF = "buffer" as const;
 const SYMBOLS = {
@@ -48,23 +44,8 @@ const SYMBOLS = {
   trm_cuda_attention_tc_smem: { parameters: [I64, I64], result: I64 },
 } as const;
 
-let lib: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
-try {
-  lib = Deno.dlopen(buildCuda().path, SYMBOLS);
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  console.warn(`attention_tc_test: SKIPPED (no CUDA library): ${e.message}`);
-}
-
-let oracle: Backend, oracleName: string;
-try {
-  oracle = createCpuBackend();
-  oracleName = "cpu";
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  oracle = createRefBackend({ precision: "f64" });
-  oracleName = "ref(f64)";
-}
+const lib = openCudaLibrary(SYMBOLS, "attention_tc_test");
+const { oracle, oracleName } = hostOracle();
 
 interface Shape {
   B: number;

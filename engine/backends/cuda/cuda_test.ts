@@ -48,10 +48,9 @@ import type { Backend, Buf, SsdDims } from "../../backend.ts";
 import { NativeUnavailableError, OutOfMemoryError } from "../../errors.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
-import { createCpuBackend } from "../cpu.ts";
-import { createRefBackend } from "../ref.ts";
 import { withPool } from "../pool.ts";
 import { buildCuda } from "./build.ts";
+import { hostOracle } from "./testing.ts";
 import { createCudaBackend, cudaStatus, type GemmMath, SSD_TF32_TOL } from "./cuda.ts";
 import { TF32_TOL } from "./kernels.ts";
 
@@ -97,16 +96,7 @@ if (cuda) {
   }
 }
 
-let oracle: Backend;
-let oracleName: string;
-try {
-  oracle = createCpuBackend();
-  oracleName = "cpu";
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  oracle = createRefBackend({ precision: "f64" });
-  oracleName = "ref(f64)";
-}
+const { oracle, oracleName } = hostOracle();
 
 Deno.test({
   name: "cuda: the CUDA sources compile and the library loads; no GPU is reported cleanly",

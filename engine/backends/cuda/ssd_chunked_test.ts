@@ -28,13 +28,10 @@
  * TRM_CUDA_SSD=chunked-tc.
  */
 import assert from "node:assert/strict";
-import type { Backend, SsdDims } from "../../backend.ts";
-import { NativeUnavailableError } from "../../errors.ts";
+import type { SsdDims } from "../../backend.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
-import { createCpuBackend } from "../cpu.ts";
-import { createRefBackend } from "../ref.ts";
-import { buildCuda } from "./build.ts";
+import { hostOracle, openCudaLibrary } from "./testing.ts";
 import { TF32_U } from "./kernels.ts";
 import { SSD_TF32_TOL } from "./cuda.ts";
 
@@ -51,23 +48,8 @@ const SYMBOLS = {
   trm_cuda_ssd_chunked_smem: { parameters: Array(9).fill(I64), result: I64 },
 } as const;
 
-let lib: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
-try {
-  lib = Deno.dlopen(buildCuda().path, SYMBOLS);
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  console.warn(`ssd_chunked_test: SKIPPED (no CUDA library): ${e.message}`);
-}
-
-let oracle: Backend, oracleName: string;
-try {
-  oracle = createCpuBackend();
-  oracleName = "cpu";
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  oracle = createRefBackend({ precision: "f64" });
-  oracleName = "ref(f64)";
-}
+const lib = openCudaLibrary(SYMBOLS, "ssd_chunked_test");
+const { oracle, oracleName } = hostOracle();
 
 const OUTS = ["y", "fin", "dx", "ddt", "dA", "dBm", "dCm", "dD", "dInit"] as const;
 type Outs = Record<(typeof OUTS)[number], Float32Array>;

@@ -1,0 +1,33 @@
+/**
+ * Shared pieces of the CUDA backend's tests: the host oracle they compare against, and the loading
+ * of the library's host entry points (the block programs run on the CPU) with a loud skip.
+ */
+import type { Backend } from "../../backend.ts";
+import { NativeUnavailableError } from "../../errors.ts";
+import { createCpuBackend } from "../cpu.ts";
+import { createRefBackend } from "../ref.ts";
+import { buildCuda } from "./build.ts";
+
+/** The cpu backend, or the float64 `ref` backend where the native library is unavailable. */
+export function hostOracle(): { oracle: Backend; oracleName: string } {
+  try {
+    return { oracle: createCpuBackend(), oracleName: "cpu" };
+  } catch (e) {
+    if (!(e instanceof NativeUnavailableError)) throw e;
+    return { oracle: createRefBackend({ precision: "f64" }), oracleName: "ref(f64)" };
+  }
+}
+
+/** The CUDA library (built on demand) with `symbols`, or null with a SKIPPED warning naming `test`. */
+export function openCudaLibrary<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+  test: string,
+): Deno.DynamicLibrary<S> | null {
+  try {
+    return Deno.dlopen(buildCuda().path, symbols);
+  } catch (e) {
+    if (!(e instanceof NativeUnavailableError)) throw e;
+    console.warn(`${test}: SKIPPED (no CUDA library): ${e.message}`);
+    return null;
+  }
+}
