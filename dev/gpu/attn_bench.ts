@@ -34,6 +34,7 @@ import { TF32_TOL } from "../../engine/backends/cuda/kernels.ts";
 import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
+import { GpuCsv, gpuCsvPath, positiveArg } from "./gpu_csv.ts";
 
 /**
  * Dense (no sparsity) TF32 tensor-core peak of the H200 SXM in TFLOP/s: the spec sheet value
@@ -52,38 +53,18 @@ const { values: a } = parseArgs({
     out: { type: "string", default: "" },
   },
 });
-const num = (s: string, name: string) => {
-  const v = Number(s);
-  if (!(v > 0)) {
-    console.error(`attn_bench: --${name} must be a positive number: ${s}`);
-    Deno.exit(2);
-  }
-  return v;
-};
+const num = (s: string, name: string) => positiveArg("attn_bench", s, name);
 const H = num(a.heads, "heads"), D = num(a["head-dim"], "head-dim"), reps = num(a.reps, "reps");
 const peak = num(a["peak-tflops"], "peak-tflops") * 1e12;
 const shapes = [
   { B: num(a.batch, "batch"), L: 916 },
   { B: num(a["sudoku-batch"], "sudoku-batch"), L: 97 },
 ];
-const outPath = a.out ||
-  `${Deno.env.get("OUT") || new URL("./out", import.meta.url).pathname}/gpu.csv`;
-
-let failed = 0;
-/** Appends a row to the CSV (header when new) and prints it. */
-function record(check: string, batch: number, ok: boolean, value: string, detail: string) {
-  if (!ok) failed++;
-  console.log(`${ok ? "ok  " : "FAIL"} attn ${check} B=${batch}: ${value} ${detail}`);
-  const esc = (s: string) => /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  const line = ["attn", check, String(batch), String(ok), value, detail].map(esc).join(",");
-  Deno.mkdirSync(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  let fresh = true;
-  try {
-    fresh = Deno.statSync(outPath).size === 0;
-  } catch { /* new file */ }
-  const head = fresh ? "model,check,batch,ok,value,detail\n" : "";
-  Deno.writeTextFileSync(outPath, head + line + "\n", { append: true });
-}
+const outPath = gpuCsvPath(a.out);
+const csv = new GpuCsv(outPath);
+/** Appends a row (model "attn") to gpu.csv and prints it. */
+const record = (check: string, batch: number, ok: boolean, value: string, detail: string) =>
+  csv.record({ model: "attn", check, batch, ok, value, detail });
 
 interface Result {
   fwd: number;
@@ -218,5 +199,5 @@ for (const { B, L } of shapes) {
     );
   }
 }
-console.log(`appended to ${outPath}; ${failed} failed`);
-Deno.exit(failed > 0 ? 1 : 0);
+console.log(`appended to ${outPath}; ${csv.failed} failed`);
+Deno.exit(csv.failed > 0 ? 1 : 0);

@@ -32,6 +32,7 @@ import type { Backend, Buf, SsdDims } from "../../engine/backend.ts";
 import { createCudaBackend, SSD_TF32_TOL } from "../../engine/backends/cuda/cuda.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
+import { GpuCsv, gpuCsvPath, positiveArg } from "./gpu_csv.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -47,14 +48,7 @@ const { values: a } = parseArgs({
     out: { type: "string", default: "" },
   },
 });
-const num = (s: string, name: string) => {
-  const v = Number(s);
-  if (!(v > 0)) {
-    console.error(`ssd_bench: --${name} must be a positive number: ${s}`);
-    Deno.exit(2);
-  }
-  return v;
-};
+const num = (s: string, name: string) => positiveArg("ssd_bench", s, name);
 const d: SsdDims = {
   batch: num(a.batch, "batch"),
   seq: num(a.seq, "seq"),
@@ -65,24 +59,11 @@ const d: SsdDims = {
   chunk: num(a.chunk, "chunk"),
 };
 const reps = num(a.reps, "reps"), hbm = num(a["hbm-tbs"], "hbm-tbs") * 1e12;
-const outPath = a.out ||
-  `${Deno.env.get("OUT") || new URL("./out", import.meta.url).pathname}/gpu.csv`;
-
-let failed = 0;
-/** Appends a row to the CSV (header when new) and prints it. */
-function record(check: string, ok: boolean, value: string, detail: string) {
-  if (!ok) failed++;
-  console.log(`${ok ? "ok  " : "FAIL"} ssd ${check} B=${d.batch}: ${value} ${detail}`);
-  const esc = (s: string) => /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  const line = ["ssd", check, String(d.batch), String(ok), value, detail].map(esc).join(",");
-  Deno.mkdirSync(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  let fresh = true;
-  try {
-    fresh = Deno.statSync(outPath).size === 0;
-  } catch { /* new file */ }
-  const head = fresh ? "model,check,batch,ok,value,detail\n" : "";
-  Deno.writeTextFileSync(outPath, head + line + "\n", { append: true });
-}
+const outPath = gpuCsvPath(a.out);
+const csv = new GpuCsv(outPath);
+/** Appends a row (model "ssd", this batch) to gpu.csv and prints it. */
+const record = (check: string, ok: boolean, value: string, detail: string) =>
+  csv.record({ model: "ssd", check, batch: d.batch, ok, value, detail });
 
 const nx = d.batch * d.seq * d.heads * d.headDim, ndt = d.batch * d.seq * d.heads;
 const nbc = d.batch * d.seq * d.groups * d.dState;
@@ -200,5 +181,5 @@ for (const ssd of KERNELS) {
       (ssd !== "seq" ? `; goal ≤ 2: ${ratio <= 2 ? "met" : "NOT met"}` : ""),
   );
 }
-console.log(`appended to ${outPath}; ${failed} failed`);
-Deno.exit(failed > 0 ? 1 : 0);
+console.log(`appended to ${outPath}; ${csv.failed} failed`);
+Deno.exit(csv.failed > 0 ? 1 : 0);

@@ -40,6 +40,7 @@ import { OutOfMemoryError } from "../../engine/errors.ts";
 import { benchSetup } from "../../recursion/bench_setup.ts";
 import type { ModelName } from "../../recursion/config.ts";
 import { trainStepFlops } from "../../recursion/flops.ts";
+import { GpuCsv, gpuCsvPath, type GpuCsvRow } from "./gpu_csv.ts";
 import type { StepMetrics } from "../../recursion/trainer.ts";
 
 const { values: args, positionals } = parseArgs({
@@ -64,36 +65,9 @@ if (mode !== "loss" && mode !== "time") {
   console.error("usage: train_check.ts loss|time [options] (see the header)");
   Deno.exit(2);
 }
-const outDir = Deno.env.get("OUT") || new URL("./out", import.meta.url).pathname;
-const outPath = args.out || `${outDir}/gpu.csv`;
-
-interface Row {
-  model: string;
-  check: string;
-  batch: number;
-  ok: boolean;
-  value: string;
-  detail: string;
-}
-const COLUMNS = "model,check,batch,ok,value,detail";
-let failed = 0;
-
-/** Appends the row to the CSV at once (a later crash keeps what was measured) and prints it. */
-function record(r: Row) {
-  if (!r.ok) failed++;
-  console.log(
-    `${r.ok ? "ok  " : "FAIL"} ${r.model} ${r.check} B=${r.batch}: ${r.value} ${r.detail}`,
-  );
-  const esc = (s: string) => /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  const line = [r.model, r.check, String(r.batch), String(r.ok), r.value, r.detail].map(esc)
-    .join(",");
-  Deno.mkdirSync(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-  let fresh = true;
-  try {
-    fresh = Deno.statSync(outPath).size === 0;
-  } catch { /* new file */ }
-  Deno.writeTextFileSync(outPath, (fresh ? COLUMNS + "\n" : "") + line + "\n", { append: true });
-}
+const outPath = gpuCsvPath(args.out);
+const csv = new GpuCsv(outPath);
+const record = (r: GpuCsvRow) => csv.record(r);
 
 const MATHS: GemmMath[] = ["f32", "tf32", "bf16"];
 /** Loss tolerance per GEMM math (see the header). */
@@ -269,7 +243,7 @@ function timeMode(): number {
           times.map((t) => t.toFixed(4)).join(" ")
         }`,
     });
-    return failed > 0 ? 1 : 0;
+    return csv.failed > 0 ? 1 : 0;
   } catch (e) {
     if (isOom(e)) {
       record({
@@ -289,8 +263,8 @@ function timeMode(): number {
 
 if (mode === "loss") {
   lossMode();
-  console.log(`appended to ${outPath}; ${failed} failed`);
-  Deno.exit(failed > 0 ? 1 : 0);
+  console.log(`appended to ${outPath}; ${csv.failed} failed`);
+  Deno.exit(csv.failed > 0 ? 1 : 0);
 } else {
   const rc = timeMode();
   console.log(`appended to ${outPath}; exit ${rc}`);

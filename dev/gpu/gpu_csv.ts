@@ -1,0 +1,55 @@
+/**
+ * gpu.csv, the table every dev/gpu tool appends to (columns model,check,batch,ok,value,detail;
+ * dev/gpu/summary.ts reads it): rows are written one at a time, so a later crash keeps what was
+ * measured, and printed as `ok|FAIL model check B=batch: value detail`.
+ */
+
+/** One gpu.csv row. */
+export interface GpuCsvRow {
+  model: string;
+  check: string;
+  batch: number;
+  ok: boolean;
+  value: string;
+  detail: string;
+}
+
+export const GPU_CSV_COLUMNS = "model,check,batch,ok,value,detail";
+
+/** `--out`, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv. */
+export function gpuCsvPath(out: string): string {
+  return out || `${Deno.env.get("OUT") || new URL("./out", import.meta.url).pathname}/gpu.csv`;
+}
+
+/** Appends rows to one gpu.csv (header when the file is new) and counts the rows not ok. */
+export class GpuCsv {
+  failed = 0;
+  constructor(readonly path: string) {}
+
+  record(r: GpuCsvRow): void {
+    if (!r.ok) this.failed++;
+    console.log(
+      `${r.ok ? "ok  " : "FAIL"} ${r.model} ${r.check} B=${r.batch}: ${r.value} ${r.detail}`,
+    );
+    const esc = (s: string) => /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+    const line = [r.model, r.check, String(r.batch), String(r.ok), r.value, r.detail].map(esc)
+      .join(",");
+    Deno.mkdirSync(this.path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+    let fresh = true;
+    try {
+      fresh = Deno.statSync(this.path).size === 0;
+    } catch { /* new file */ }
+    const head = fresh ? GPU_CSV_COLUMNS + "\n" : "";
+    Deno.writeTextFileSync(this.path, head + line + "\n", { append: true });
+  }
+}
+
+/** A positive number from a flag, or exit 2 naming the tool and the flag. */
+export function positiveArg(tool: string, s: string, name: string): number {
+  const v = Number(s);
+  if (!(v > 0)) {
+    console.error(`${tool}: --${name} must be a positive number: ${s}`);
+    Deno.exit(2);
+  }
+  return v;
+}
