@@ -223,13 +223,8 @@ def make_step(model, cfg, bsz, device, dtype, net, micro=1, recompute=False):
             pe_grad.append(pe.grad)
         pe_grad = torch.cat(pe_grad)
         with torch.no_grad():  # AdamATan2-like update (spec §C.9), sign-SGD on the rows, EMA
-            lr, wd = 1e-4, 0.1
+            trm.adamatan2_like_(params, moments)
             for k, p in params.items():
-                m, s = moments[k]
-                p.mul_(1 - lr * wd)
-                m.lerp_(p.grad, 0.1)
-                s.lerp_(p.grad.square(), 0.05)
-                p.sub_(lr * torch.atan2(m, s.sqrt()))
                 ema[k].lerp_(p, 0.001)
             buffers["puzzle_emb.weight"].index_add_(0, batch["puzzle_ids"], -1e-2 * pe_grad.sign())
         return lm_loss.item(), q_loss.item()  # host read, as our step's metrics

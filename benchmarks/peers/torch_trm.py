@@ -537,6 +537,17 @@ def step_flops(model, cfg, bsz):
     return net_flops(model, cfg, bsz) * (t * (n + 1) + 2 * (n + 1)) + 6 * bsz * cfg["seq_len"] * cfg["hidden"] * cfg["vocab"]
 
 
+def adamatan2_like_(params, moments, lr=1e-4, wd=0.1):
+    """The peers' AdamATan2-like update of every weight (spec §C.9, β = 0.9 / 0.95), in place; call
+    under torch.no_grad(). Our step's cost, not a reference implementation."""
+    for k, p in params.items():
+        m, s = moments[k]
+        p.mul_(1 - lr * wd)
+        m.lerp_(p.grad, 0.1)
+        s.lerp_(p.grad.square(), 0.05)
+        p.sub_(lr * torch.atan2(m, s.sqrt()))
+
+
 def bench_setup(model, task, m2_chunk):
     bsz, l, v, t, n = TASKS[task]
     cfg = {"vocab": v, "seq_len": l, "hidden": 512, "heads": 8, "h_cycles": t, "l_cycles": n, "rope": True,
@@ -567,13 +578,7 @@ def bench_setup(model, task, m2_chunk):
             r = act_step(model, cfg, params, buffers, batch, z_h, z_l, scan)
         (r["total"] / bsz).backward()
         with torch.no_grad():  # AdamATan2-like update (spec §C.9) + sign-SGD on the puzzle row
-            lr, wd = 1e-4, 0.1
-            for k, p in params.items():
-                m, s = moments[k]
-                p.mul_(1 - lr * wd)
-                m.lerp_(p.grad, 0.1)
-                s.lerp_(p.grad.square(), 0.05)
-                p.sub_(lr * torch.atan2(m, s.sqrt()))
+            adamatan2_like_(params, moments)
             buffers["puzzle_emb.weight"].index_add_(0, batch["puzzle_ids"], -1e-4 * r["pe"].grad.sign())
 
     return cfg, step_flops(model, cfg, bsz), step
