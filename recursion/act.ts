@@ -149,13 +149,12 @@ export function actForward(
   const puzzleRows = zeros(be, [b, cfg.hidden], { requiresGrad: training });
   be.embedding(b, cfg.hidden, ids.buf, table.buf, puzzleRows.buf);
 
-  // A recursion call with gradient; recomputed, it keeps only (h, other, x) and its output.
+  // The recursion calls with gradient; recomputed, each keeps only its inputs and its output.
   const params = Object.values(model.params);
-  const step = (h: Tensor, other: Tensor, x: Tensor | null): Tensor => {
-    const f = (a: Tensor, b: Tensor, c?: Tensor) => model.net(a, c ? add(b, c) : b);
-    if (!opts.recompute) return f(h, other, x ?? undefined);
-    return recompute(f, x ? [h, other, x] : [h, other], params);
-  };
+  const call = (f: (...xs: Tensor[]) => Tensor, xs: Tensor[]) =>
+    opts.recompute ? recompute(f, xs, params) : f(...xs);
+  const latent = (zL: Tensor, zH: Tensor, x: Tensor) => model.net(zL, add(zH, x));
+  const high = (zH: Tensor, zL: Tensor) => model.net(zH, zL);
   const run = () => {
     const x = model.embed(inputs, puzzleRows);
     let zH = carry.zH, zL = carry.zL;
@@ -171,8 +170,8 @@ export function actForward(
         zH = swap(zH, scoped(() => model.net(zH, zL)), carry);
       }
     });
-    for (let i = 0; i < cfg.lCycles; i++) zL = step(zL, zH, x);
-    zH = step(zH, zL, null);
+    for (let i = 0; i < cfg.lCycles; i++) zL = call(latent, [zL, zH, x]);
+    zH = call(high, [zH, zL]);
     return { zH, zL, ...model.heads(zH) };
   };
   const out = training ? run() : noGrad(run);
