@@ -145,6 +145,11 @@ export function measureFootprint(
   };
 }
 
+/** Bytes as GiB (2 decimals), or MiB below 1 GiB. */
+export function fmtBytes(x: number): string {
+  return x >= 2 ** 30 ? `${(x / 2 ** 30).toFixed(2)} GiB` : `${(x / 2 ** 20).toFixed(1)} MiB`;
+}
+
 /** Memory of the backend's device: `info.memoryBytes` (cuda), else the machine's memory. */
 export function deviceMemoryBytes(be: Backend): number {
   const m = Number(be.info.memoryBytes);
@@ -166,10 +171,9 @@ export function autoPlan(
   be.emptyPool();
   const c = choosePlan(whole, recomputed, batch, budget);
   if (!c) {
-    const gib = (x: number) => `${(x / 2 ** 30).toFixed(2)} GiB`;
     throw new RangeError(
-      `no memory plan fits batch ${batch} in ${gib(budget)}: even one example per micro-batch ` +
-        `with recomputation needs ${gib(predict(recomputed, batch, batch))}`,
+      `no memory plan fits batch ${batch} in ${fmtBytes(budget)}: even one example per ` +
+        `micro-batch with recomputation needs ${fmtBytes(predict(recomputed, batch, batch))}`,
     );
   }
   return { ...c, whole, recomputed };
@@ -203,14 +207,12 @@ export function runMemoryPlan(
     ),
     batch: randomBatch(cfg, b, rng.fork("data")),
   });
-  const gib = (x: number) =>
-    x >= 2 ** 30 ? `${(x / 2 ** 30).toFixed(2)} GiB` : `${(x / 2 ** 20).toFixed(1)} MiB`;
   log(`  --micro-batches auto: measuring the memory of a step at batches 1–3 ...`);
   const c = autoPlan(be, make, hyper.batchSize, 0.9 * device);
   const memory = { microBatches: c.microBatches, recompute: c.recompute };
   log(
     `  memory plan: ${c.microBatches} micro-batch(es)${c.recompute ? ", recompute" : ""}, ` +
-      `predicted ${gib(c.bytes)} of ${gib(0.9 * device)} (90 % of ${gib(device)})`,
+      `predicted ${fmtBytes(c.bytes)} of ${fmtBytes(0.9 * device)} (90 % of ${fmtBytes(device)})`,
   );
   return {
     memory,

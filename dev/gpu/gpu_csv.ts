@@ -14,6 +14,9 @@ export interface GpuCsvRow {
   detail: string;
 }
 
+/** Bytes as GiB with 2 decimals (the unit of every memory figure in gpu.csv). */
+export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
 export const GPU_CSV_COLUMNS = "model,check,batch,ok,value,detail";
 
 /** `--out`, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv. */

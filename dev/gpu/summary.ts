@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
+import { gib } from "./gpu_csv.ts";
 
 /** One gpu.csv row. */
 export interface GpuRow {
@@ -32,7 +33,6 @@ export interface GpuRow {
 }
 
 const COLUMNS: (keyof GpuRow)[] = ["model", "check", "batch", "ok", "value", "detail"];
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 /** Rows for the peer's JSON lines (header lines give the torch version and GPU). */
 export function torchRows(lines: string[]): GpuRow[] {

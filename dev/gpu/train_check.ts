@@ -40,7 +40,7 @@ import { OutOfMemoryError } from "../../engine/errors.ts";
 import { benchSetup } from "../../recursion/bench_setup.ts";
 import type { ModelName } from "../../recursion/config.ts";
 import { trainStepFlops } from "../../recursion/flops.ts";
-import { GpuCsv, gpuCsvPath, type GpuCsvRow } from "./gpu_csv.ts";
+import { gib, GpuCsv, gpuCsvPath, type GpuCsvRow } from "./gpu_csv.ts";
 import type { StepMetrics } from "../../recursion/trainer.ts";
 
 const { values: args, positionals } = parseArgs({
@@ -79,7 +79,6 @@ const TOL: Record<GemmMath, { atol: number; rtol: number }> = {
 const fmt = (m: StepMetrics) => `lm=${m.lmLoss.toPrecision(7)} q=${m.qLoss.toPrecision(7)}`;
 const isOom = (e: unknown) =>
   e instanceof OutOfMemoryError || /out of memory|ALLOC_FAILED/i.test(String(e));
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 function parseMath(s: string): GemmMath {
   if (!(MATHS as string[]).includes(s)) {
