@@ -133,7 +133,7 @@ export class Trainer {
       this.ema.update();
       metrics = this.metrics(outcome, factor);
       // Kept past the scope: the new carry and the parameters' gradients.
-      return [carry.zH, carry.zL, ...this.trainable.flatMap((p) => (p.grad ? [p.grad] : []))];
+      return [carry.zH, carry.zL, ...this.grads()];
     });
     return metrics;
   }
@@ -179,11 +179,16 @@ export class Trainer {
         merged.tokenCorrect.set(out.tokenCorrect, start);
         merged.tokenCount.set(out.tokenCount, start);
         // Kept: the parameters' gradients (accumulated across slices).
-        return this.trainable.flatMap((p) => (p.grad ? [p.grad] : []));
+        return this.grads();
       });
     }
     decideHalting(model, carry, merged.qHalt, true, this.rng);
     return [merged, reached ? puzzleGrad : null];
+  }
+
+  /** The trainable parameters' gradients that exist (what a step's disposal scope must keep). */
+  private grads(): Tensor[] {
+    return this.trainable.flatMap((p) => (p.grad ? [p.grad] : []));
   }
 
   /** Sparse sign-SGD on the puzzle-embedding rows of this batch, gradients summed per id. */
