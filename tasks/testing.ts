@@ -1,5 +1,6 @@
 /** Helpers for tests in tasks/: temporary folders, the shared data location, fixture tasks. */
 import type { Rng } from "../engine/rng.ts";
+import type { ArcBuildOptions } from "./arc/build.ts";
 
 /** `../shared/data` relative to the repository, or null (with a loud warning) when missing. */
 export function sharedData(): string | null {
@@ -47,4 +48,18 @@ export async function writeMiniArc(
       await Deno.writeTextFile(`${dir}/${subset}/${id}.json`, JSON.stringify(task));
     }
   }
+}
+
+/** ARC build options of the tests: both subsets, evaluation as the test split, no progress bar. */
+export function arcTestOptions(o: Partial<ArcBuildOptions> = {}): ArcBuildOptions {
+  return {
+    seed: 42,
+    maxAug: 6,
+    retryFactor: 5,
+    subsets: ["training", "evaluation"],
+    testSubsets: ["evaluation"],
+    tasksPerSubset: null,
+    progress: false,
+    ...o,
+  };
 }

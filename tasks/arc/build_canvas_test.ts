@@ -11,17 +11,9 @@ import { type ArcBuildOptions, buildArc, taskFitsCanvas, writeArc } from "./buil
 import { ARC_EOS, ARC_PAD, cropCanvas } from "./encode.ts";
 import type { ArcPair, ArcTask } from "./load.ts";
 import { prepareArc } from "./prepare.ts";
+import { arcTestOptions } from "../testing.ts";
 
-const opts = (o: Partial<ArcBuildOptions> = {}): ArcBuildOptions => ({
-  seed: 42,
-  maxAug: 5,
-  retryFactor: 5,
-  subsets: ["training", "evaluation"],
-  testSubsets: ["evaluation"],
-  tasksPerSubset: null,
-  progress: false,
-  ...o,
-});
+const opts = (o: Partial<ArcBuildOptions> = {}) => arcTestOptions({ maxAug: 5, ...o });
 
 /** 4 training and 8 evaluation tasks; 1 and 3 of them have a grid larger than 10×10. */
 function canvasTasks(): Map<string, ArcTask[]> {

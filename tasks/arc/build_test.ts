@@ -3,23 +3,14 @@ import { Rng } from "../../engine/rng.ts";
 import { evalBatches, IGNORE_LABEL, trainBatches } from "../dataset.ts";
 import { gridEquals } from "../grid.ts";
 import { openDataset } from "../open.ts";
-import { sharedData, writeMiniArc } from "../testing.ts";
+import { arcTestOptions, sharedData, writeMiniArc } from "../testing.ts";
 import { invertAug, parseAugName } from "./augment.ts";
 import { type ArcBuildOptions, buildArc, writeArc } from "./build.ts";
 import { ARC_EOS, ARC_SEQ_LEN, cropCanvas } from "./encode.ts";
 import { loadArcSource } from "./load.ts";
 import { prepareArc } from "./prepare.ts";
 
-const opts = (o: Partial<ArcBuildOptions> = {}): ArcBuildOptions => ({
-  seed: 42,
-  maxAug: 6,
-  retryFactor: 5,
-  subsets: ["training", "evaluation"],
-  testSubsets: ["evaluation"],
-  tasksPerSubset: null,
-  progress: false,
-  ...o,
-});
+const opts = (o: Partial<ArcBuildOptions> = {}) => arcTestOptions(o);
 
 async function withMini<T>(fn: (src: string, tmp: string) => Promise<T>): Promise<T> {
   const tmp = await Deno.makeTempDir();
