@@ -28,7 +28,7 @@ import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
 import { attentionKernelsFrom, TF32_TOL, TF32_U } from "./kernels.ts";
 import { createCudaBackend } from "./cuda.ts";
-import { hostOracle, openCudaLibrary } from "./testing.ts";
+import { hostOracle, hostSimTest, openCudaLibrary } from "./testing.ts";
 
 const I64 = "i64" as const, F32 = "f32" as const, BUF = "buffer" as const;
 const SYMBOLS = {
@@ -170,13 +170,7 @@ function check(s: Shape) {
   console.log(`  ${JSON.stringify(s)}: max |tc − ${oracleName}| f32 / tf32: ${report.join(", ")}`);
 }
 
-function test(name: string, fn: () => void) {
-  Deno.test({
-    name: `cuda tc attention, host simulation vs ${oracleName}: ${name}`,
-    ignore: !lib,
-    fn,
-  });
-}
+const test = hostSimTest("cuda tc attention", lib, oracleName);
 
 test("ragged seq (1, 37, 64, 97, 130), headDim 16 / 32 / 64, 1–3 heads, fused qkv with gaps", () => {
   check({ B: 1, L: 1, H: 1, D: 16, gap: 0 });

@@ -31,7 +31,7 @@ import assert from "node:assert/strict";
 import type { SsdDims } from "../../backend.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
-import { hostOracle, openCudaLibrary } from "./testing.ts";
+import { hostOracle, hostSimTest, openCudaLibrary } from "./testing.ts";
 import { TF32_U } from "./kernels.ts";
 import { SSD_TF32_TOL } from "./cuda.ts";
 
@@ -280,13 +280,7 @@ function checkTc(
   );
 }
 
-function test(name: string, fn: () => void) {
-  Deno.test({
-    name: `cuda chunked SSD, host simulation vs ${oracleName}: ${name}`,
-    ignore: !lib,
-    fn,
-  });
-}
+const test = hostSimTest("cuda chunked SSD", lib, oracleName);
 
 test("small odd shapes (chunk 16 and 1, groups < heads, dState 5)", () => {
   const base = { batch: 2, seq: 37, heads: 4, headDim: 8, groups: 2, dState: 5, chunk: 16 };

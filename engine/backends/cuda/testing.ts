@@ -31,3 +31,9 @@ export function openCudaLibrary<S extends Deno.ForeignLibraryInterface>(
     return null;
   }
 }
+
+/** A test registrar for host simulations of `what`: named with the oracle, ignored without `lib`. */
+export function hostSimTest(what: string, lib: unknown, oracleName: string) {
+  return (name: string, fn: () => void) =>
+    Deno.test({ name: `${what}, host simulation vs ${oracleName}: ${name}`, ignore: !lib, fn });
+}
