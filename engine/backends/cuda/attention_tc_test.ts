@@ -28,7 +28,7 @@ import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
 import { attentionKernelsFrom, TF32_TOL, TF32_U } from "./kernels.ts";
 import { createCudaBackend } from "./cuda.ts";
-import { hostOracle, hostSimTest, openCudaLibrary } from "./testing.ts";
+import { bitsEqual, hostOracle, hostSimTest, maxDiff, openCudaLibrary } from "./testing.ts";
 
 const I64 = "i64" as const, F32 = "f32" as const, BUF = "buffer" as const;
 const SYMBOLS = {
@@ -122,21 +122,6 @@ function oracleRun(s: Shape, inp: Inputs): Outs {
   const r = { out: get(out), lse: get(lse), dqkv: get(dqkv) };
   for (const b of [qkv, dout, dqkv, out, lse]) be.free(b);
   return r;
-}
-
-const bitsEqual = (a: Float32Array, b: Float32Array) =>
-  a.length === b.length &&
-  new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
-    .every((x, i) => x === new Uint8Array(b.buffer, b.byteOffset, b.byteLength)[i]);
-
-/** max |got − want| and max |want|. */
-function maxDiff(got: Float32Array, want: Float32Array): [number, number] {
-  let d = 0, m = 0;
-  for (let i = 0; i < want.length; i++) {
-    d = Math.max(d, Math.abs(got[i] - want[i]));
-    m = Math.max(m, Math.abs(want[i]));
-  }
-  return [d, m];
 }
 
 /**

@@ -31,7 +31,7 @@ import assert from "node:assert/strict";
 import type { SsdDims } from "../../backend.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
-import { hostOracle, hostSimTest, openCudaLibrary } from "./testing.ts";
+import { bitsEqual, hostOracle, hostSimTest, maxDiff, openCudaLibrary } from "./testing.ts";
 import { TF32_U } from "./kernels.ts";
 import { SSD_TF32_TOL } from "./cuda.ts";
 
@@ -181,19 +181,6 @@ function oracleRun(d: SsdDims, inp: Inputs): Outs {
   return Object.fromEntries(
     Object.entries(out).map(([k, b]) => [k, Float32Array.from(be.download(b))]),
   ) as Outs;
-}
-
-const bitsEqual = (a: Float32Array, b: Float32Array) =>
-  new Uint8Array(a.buffer).every((v, i) => v === new Uint8Array(b.buffer)[i]);
-
-/** max |got − want| and max |want|. */
-function maxDiff(got: Float32Array, want: Float32Array): [number, number] {
-  let d = 0, m = 0;
-  for (let i = 0; i < want.length; i++) {
-    d = Math.max(d, Math.abs(got[i] - want[i]));
-    m = Math.max(m, Math.abs(want[i]));
-  }
-  return [d, m];
 }
 
 /** Whether the tc variant takes the shape (else the scalar chunked programs run the call). */

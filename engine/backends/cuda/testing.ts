@@ -37,3 +37,19 @@ export function hostSimTest(what: string, lib: unknown, oracleName: string) {
   return (name: string, fn: () => void) =>
     Deno.test({ name: `${what}, host simulation vs ${oracleName}: ${name}`, ignore: !lib, fn });
 }
+
+/** Whether two arrays hold the same bits (same length, byte for byte). */
+export const bitsEqual = (a: Float32Array, b: Float32Array) =>
+  a.length === b.length &&
+  new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+    .every((x, i) => x === new Uint8Array(b.buffer, b.byteOffset, b.byteLength)[i]);
+
+/** max |got − want| and max |want|. */
+export function maxDiff(got: Float32Array, want: Float32Array): [number, number] {
+  let d = 0, m = 0;
+  for (let i = 0; i < want.length; i++) {
+    d = Math.max(d, Math.abs(got[i] - want[i]));
+    m = Math.max(m, Math.abs(want[i]));
+  }
+  return [d, m];
+}
