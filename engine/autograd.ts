@@ -71,7 +71,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
   if (!root.requiresGrad) {
     throw new TypeError(`backward: root does not require grad: ${root}`);
   }
-  const borrowed = new Set(grad ? [grad.buf] : []);
+  const borrowed = new Set(grad ? [owner(grad)] : []);
   if (!grad) {
     if (root.size !== 1) {
       throw new TypeError(
@@ -87,10 +87,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   // A caller-supplied gradient stays the caller's: its buffer is "borrowed" and copied only
   // before something would write into it (accumulation, or adoption as a leaf's .grad).
-  const own = (t: Tensor): Tensor => (borrowed.has(t.buf) ? copyOf(t) : t);
+  const own = (t: Tensor): Tensor => (borrowed.has(owner(t)) ? copyOf(t) : t);
   // A consumed gradient goes back to the backend (a pool reuses it) unless it is the caller's.
   const release = (t: Tensor): void => {
-    if (!borrowed.has(t.buf)) (t.base ?? t).dispose();
+    if (!borrowed.has(owner(t))) owner(t).dispose();
   };
 
   // Reverse topological order by iterative DFS (graphs can be thousands of nodes deep).
@@ -137,12 +137,16 @@ export function backward(root: Tensor, grad?: Tensor): void {
     }
     const gin = node.backward(g);
     t.node = null; // release the graph as it is consumed
-    // g's buffer may be handed on once without a copy; a second taker gets its own copy, since
-    // accumulation writes in place.
-    let gTaken = false;
+    // A gradient's storage (g's, or one the rule made) may be handed on once without a copy; a
+    // second taker gets its own copy, since accumulation writes in place. Storage no input took
+    // goes back (owners compared, so a view and its base count once).
+    const taken = new Set<Tensor>();
+    const made = new Set<Tensor>([owner(g)]);
     node.inputs.forEach((inp, k) => {
       const gi = gin[k];
-      if (!gi || !inp.requiresGrad) return;
+      if (!gi) return;
+      made.add(owner(gi));
+      if (!inp.requiresGrad) return;
       if (gi.size !== inp.size) {
         throw new TypeError(
           `backward of ${node.op}: gradient ${fmtShape(gi.shape)} for input ${fmtShape(inp.shape)}`,
@@ -153,14 +157,19 @@ export function backward(root: Tensor, grad?: Tensor): void {
         const mine = own(prev);
         if (mine !== prev) grads.set(inp, mine);
         accumulate(mine, gi);
-        if (gi.buf !== g.buf) release(gi);
-      } else if (gi.buf === g.buf) {
-        grads.set(inp, gTaken ? copyOf(gi) : gi);
-        gTaken = true;
-      } else grads.set(inp, gi);
+      } else if (taken.has(owner(gi))) grads.set(inp, copyOf(gi));
+      else {
+        grads.set(inp, gi);
+        taken.add(owner(gi));
+      }
     });
-    if (!gTaken) release(g);
+    for (const m of made) if (!taken.has(m)) release(m);
   }
+}
+
+/** The tensor that owns t's storage (t itself unless t is a view). */
+function owner(t: Tensor): Tensor {
+  return t.base ?? t;
 }
 
 function copyOf(t: Tensor): Tensor {

@@ -3,6 +3,7 @@ import { createRefBackend } from "./backends/ref.ts";
 import { backward, isGradEnabled, noGrad, zeroGrad } from "./autograd.ts";
 import { tensor } from "./tensor.ts";
 import { add, linear, mul, reshape, scale } from "./ops.ts";
+import { addRmsnorm } from "./ops_fused.ts";
 import { sum } from "./ops_nn.ts";
 
 const be = createRefBackend({ precision: "f64" });
@@ -66,4 +67,19 @@ Deno.test("zeroGrad clears accumulated gradients", () => {
   assert.deepEqual(w.grad!.toList(), [2, 2, 2, 2]);
   zeroGrad([w]);
   assert.equal(w.grad, null);
+});
+
+Deno.test("one gradient tensor a rule returns for two inputs is copied for the second", () => {
+  // addRmsnorm's rule returns the same fresh tensor for x and y; two leaves adopting it as their
+  // .grad must not share storage, or the second backward would add twice into both.
+  const x = tensor(be, [1, -2, 3], [3], { requiresGrad: true });
+  const y = tensor(be, [0.5, 1, -1], [3], { requiresGrad: true });
+  const w = tensor(be, [1, 2, 3], [3]);
+  backward(sum(mul(addRmsnorm(x, y), w)));
+  const once = x.grad!.toList();
+  assert.deepEqual(y.grad!.toList(), once);
+  backward(sum(mul(addRmsnorm(x, y), w)));
+  const twice = once.map((v) => 2 * v);
+  assert.deepEqual(x.grad!.toList(), twice);
+  assert.deepEqual(y.grad!.toList(), twice);
 });

@@ -148,6 +148,50 @@ export interface Backend {
     dx: Buf,
     dweight: Buf | null,
   ): void;
+  /**
+   * Fused residual + RMSNorm without weight (the post-norm sub-layer): s = x + y,
+   * rstd[r] = 1/√(mean_c s[r, c]² + eps), out = s · rstd. The sum s is not stored.
+   */
+  addRmsnorm(rows: number, cols: number, x: Buf, y: Buf, eps: number, out: Buf, rstd: Buf): void;
+  /**
+   * Backward of `addRmsnorm` from its OUTPUT: ds = rstd · (dy − out · mean_c(dy ⊙ out)), the
+   * gradient of both x and y (in place allowed for ds = dy).
+   */
+  addRmsnormBackward(rows: number, cols: number, out: Buf, rstd: Buf, dy: Buf, ds: Buf): void;
+  /**
+   * Gated RMSNorm (Mamba-2, norm_before_gate = false): each row of `cols` is cut into groups of
+   * `group` columns; v = y ⊙ silu(z), rstd[r·G + g] = 1/√(mean over group g of v² + eps),
+   * out[r, c] = v · rstd · weight[c] (G = cols / group). Neither v nor silu(z) is stored.
+   */
+  gatedRmsnorm(
+    rows: number,
+    cols: number,
+    group: number,
+    y: Buf,
+    z: Buf,
+    weight: Buf,
+    eps: number,
+    out: Buf,
+    rstd: Buf,
+  ): void;
+  /**
+   * Backward of `gatedRmsnorm` from its inputs and rstd: with gw = dout ⊙ weight,
+   * dv = rstd · (gw − v · rstd² · mean_group(gw ⊙ v)); dy = dv ⊙ silu(z),
+   * dz = dv ⊙ y ⊙ silu'(z); dweight[c] = Σ_r dout · v · rstd (written, not accumulated).
+   */
+  gatedRmsnormBackward(
+    rows: number,
+    cols: number,
+    group: number,
+    y: Buf,
+    z: Buf,
+    weight: Buf,
+    rstd: Buf,
+    dout: Buf,
+    dy: Buf,
+    dz: Buf,
+    dweight: Buf,
+  ): void;
   /** Row softmax: out[r, :] = softmax(x[r, :]) (max-subtracted). */
   softmax(rows: number, cols: number, x: Buf, out: Buf): void;
   /** Backward of `softmax` from its output y: dx = y ⊙ (dy − Σ_c dy·y). */

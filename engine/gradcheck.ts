@@ -89,3 +89,20 @@ export function gradcheck(
   });
   return { failures, maxErr, checked };
 }
+
+/** Asserts `gradcheck(f, inputs, opts)` checked something and found no mismatch (for tests). */
+export function assertGradients(
+  name: string,
+  f: (...inputs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  opts: GradcheckOptions = {},
+): void {
+  const r = gradcheck(f, inputs, opts);
+  if (r.checked === 0) throw new Error(`${name}: nothing checked`);
+  if (r.failures.length) {
+    throw new Error(
+      `${name}: ${r.failures.length} mismatches, max err ${r.maxErr}: ` +
+        JSON.stringify(r.failures.slice(0, 3)),
+    );
+  }
+}

@@ -43,7 +43,38 @@ function shapeIs(op: string, name: string, t: Tensor, want: number[]): void {
  * Mamba-2 applies SiLU after it (`silu` in ops.ts).
  */
 export function conv1dCausal(x: Tensor, w: Tensor, bias: Tensor): Tensor {
-  const op = "conv1dCausal";
+  const { dims, be } = convArgs("conv1dCausal", x, w, bias);
+  const out = empty(be, x.shape);
+  be.conv1dCausal(...dims, x.buf, w.buf, bias.buf, out.buf);
+  return record(out, "conv1dCausal", [x, w, bias], (g) => convBackward(x, w, bias, g));
+}
+
+/**
+ * silu(conv1dCausal(x, w, bias)) — Mamba-2's conv and activation — fused for memory: the conv's
+ * output is recomputed in backward rather than kept (the same kernels in the same order, so
+ * bitwise the two ops).
+ */
+export function conv1dCausalSilu(x: Tensor, w: Tensor, bias: Tensor): Tensor {
+  const { dims, be } = convArgs("conv1dCausalSilu", x, w, bias);
+  const conv = () => {
+    const c = empty(be, x.shape);
+    be.conv1dCausal(...dims, x.buf, w.buf, bias.buf, c.buf);
+    return c;
+  };
+  const c = conv(), out = empty(be, x.shape);
+  be.unary("silu", x.size, c.buf, out.buf);
+  c.dispose();
+  return record(out, "conv1dCausalSilu", [x, w, bias], (g) => {
+    const c = conv(), dc = empty(be, x.shape);
+    be.unaryBackward("silu", x.size, c.buf, g.buf, dc.buf);
+    c.dispose();
+    const grads = convBackward(x, w, bias, dc);
+    dc.dispose();
+    return grads;
+  });
+}
+
+function convArgs(op: string, x: Tensor, w: Tensor, bias: Tensor) {
   sameBackend(op, [x, w, bias]);
   if (x.rank !== 3) throw new TypeError(`${op}: x must be [B, T, C]: got ${fmtShape(x.shape)}`);
   const [b, t, c] = x.shape;
@@ -53,14 +84,14 @@ export function conv1dCausal(x: Tensor, w: Tensor, bias: Tensor): Tensor {
     throw new TypeError(`${op}: w must be [${c}, 1, K] or [${c}, K]: got ${fmtShape(w.shape)}`);
   }
   shapeIs(op, "bias", bias, [c]);
-  const be = x.backend;
-  const out = empty(be, x.shape);
-  be.conv1dCausal(b, t, c, k, x.buf, w.buf, bias.buf, out.buf);
-  return record(out, op, [x, w, bias], (g) => {
-    const dx = empty(be, x.shape), dw = empty(be, w.shape), db = empty(be, bias.shape);
-    be.conv1dCausalBackward(b, t, c, k, x.buf, w.buf, g.buf, dx.buf, dw.buf, db.buf);
-    return [dx, dw, db];
-  });
+  return { dims: [b, t, c, k] as [number, number, number, number], be: x.backend };
+}
+
+function convBackward(x: Tensor, w: Tensor, bias: Tensor, g: Tensor): Tensor[] {
+  const be = x.backend, [b, t, c] = x.shape, k = w.size / (c || 1);
+  const dx = empty(be, x.shape), dw = empty(be, w.shape), db = empty(be, bias.shape);
+  be.conv1dCausalBackward(b, t, c, k, x.buf, w.buf, g.buf, dx.buf, dw.buf, db.buf);
+  return [dx, dw, db];
 }
 
 // ------------------------------------------------------------------ SSD scan
@@ -259,4 +290,51 @@ export function mulRowVector(x: Tensor, v: Tensor): Tensor {
     gx.dispose();
     return [dx, dv];
   });
+}
+
+// ------------------------------------------------------------------ gated RMSNorm
+
+/**
+ * Mamba-2's gated RMSNorm (norm_before_gate = false), fused: v = y ⊙ silu(z) over the last axis
+ * cut into `groups` groups, each normalised (eps), times weight [C]. Neither silu(z) nor v is
+ * kept for backward (recomputed from y and z).
+ */
+export function gatedRmsnorm(
+  y: Tensor,
+  z: Tensor,
+  weight: Tensor,
+  groups: number,
+  eps = 1e-5,
+): Tensor {
+  const op = "gatedRmsnorm";
+  sameBackend(op, [y, z, weight]);
+  shapeIs(op, "z", z, [...y.shape]);
+  const c = y.shape[y.rank - 1] ?? 1;
+  shapeIs(op, "weight", weight, [c]);
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
+    throw new RangeError(`${op}: groups must divide the last axis ${c}: ${groups}`);
+  }
+  const be = y.backend, rows = y.size / (c || 1), group = c / groups;
+  const out = empty(be, y.shape), rstd = empty(be, [rows * groups]);
+  be.gatedRmsnorm(rows, c, group, y.buf, z.buf, weight.buf, eps, out.buf, rstd.buf);
+  record(out, op, [y, z, weight], (g) => {
+    const dy = empty(be, y.shape), dz = empty(be, z.shape), dw = empty(be, weight.shape);
+    be.gatedRmsnormBackward(
+      rows,
+      c,
+      group,
+      y.buf,
+      z.buf,
+      weight.buf,
+      rstd.buf,
+      g.buf,
+      dy.buf,
+      dz.buf,
+      dw.buf,
+    );
+    rstd.dispose(); // internal to this node, and a graph runs backward once
+    return [dy, dz, dw];
+  });
+  if (!out.node) rstd.dispose(); // not recorded: nothing will read it
+  return out;
 }

@@ -11,12 +11,20 @@ import type { Backend, Buf, SsdDims } from "./backend.ts";
 import { createCpuBackend } from "./backends/cpu.ts";
 import { createRefBackend } from "./backends/ref.ts";
 import { NativeUnavailableError } from "./errors.ts";
-import { gradcheck } from "./gradcheck.ts";
-import { sliceLastAxis } from "./ops.ts";
-import { conv1dCausal, flipAxis1, mulRowVector, ssdFinalState, ssdScan } from "./ops_ssm.ts";
+import { assertGradients } from "./gradcheck.ts";
+import { mul, reshape, rmsnorm, silu, sliceLastAxis } from "./ops.ts";
+import {
+  conv1dCausal,
+  conv1dCausalSilu,
+  flipAxis1,
+  gatedRmsnorm,
+  mulRowVector,
+  ssdFinalState,
+  ssdScan,
+} from "./ops_ssm.ts";
 import { Rng } from "./rng.ts";
 import { type Tensor, tensor } from "./tensor.ts";
-import { assertClose } from "./testing.ts";
+import { assertClose, assertSameBits, outputAndGrads } from "./testing.ts";
 
 const ref = createRefBackend({ precision: "f64" });
 let cpu: Backend | null = null;
@@ -286,15 +294,8 @@ function rand(rng: Rng, shape: number[], map: (v: number) => number = (v) => v):
   });
 }
 
-function check(name: string, f: (...x: Tensor[]) => Tensor, inputs: Tensor[]) {
-  const r = gradcheck(f, inputs, { atol: 1e-7, rtol: 1e-6 });
-  assert.ok(r.checked > 0, `${name}: nothing checked`);
-  assert.deepEqual(
-    r.failures.slice(0, 3),
-    [],
-    `${name}: ${r.failures.length} mismatches, max err ${r.maxErr}`,
-  );
-}
+const check = (name: string, f: (...x: Tensor[]) => Tensor, inputs: Tensor[]) =>
+  assertGradients(name, f, inputs, { atol: 1e-7, rtol: 1e-6 });
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 
@@ -351,6 +352,62 @@ Deno.test("ssm gradcheck: flipAxis1, mulRowVector, sliceLastAxis", () => {
   check("flipAxis1", flipAxis1, [rand(rng, [2, 5, 3])]);
   check("mulRowVector", mulRowVector, [rand(rng, [2, 3, 4]), rand(rng, [4])]);
   check("sliceLastAxis", (x) => sliceLastAxis(x, 2, 3), [rand(rng, [2, 3, 7])]);
+});
+
+/** Mamba-2's gated RMSNorm composed from single ops (what the fused op replaced). */
+function gatedComposed(y: Tensor, z: Tensor, w: Tensor, groups: number): Tensor {
+  const v = mul(y, silu(z));
+  if (groups === 1) return rmsnorm(v, 1e-5, w);
+  const c = v.shape[v.rank - 1];
+  const n = rmsnorm(reshape(v, [...v.shape.slice(0, -1), groups, c / groups]), 1e-5);
+  return mulRowVector(reshape(n, v.shape), w);
+}
+
+Deno.test("ssm gradcheck: gatedRmsnorm with 1, 2 and 4 groups; forward = the composition", () => {
+  for (const groups of [1, 2, 4]) {
+    const rng = new Rng(40 + groups);
+    const inp = [rand(rng, [2, 3, 8]), rand(rng, [2, 3, 8], (v) => 2 * v), rand(rng, [8])];
+    check(`gatedRmsnorm groups=${groups}`, (y, z, w) => gatedRmsnorm(y, z, w, groups), inp);
+    const got = gatedRmsnorm(inp[0], inp[1], inp[2], groups).toList();
+    const want = gatedComposed(inp[0], inp[1], inp[2], groups).toList();
+    assertClose(Float64Array.from(got), Float64Array.from(want), { atol: 1e-14, rtol: 1e-13 });
+  }
+  const y = rand(new Rng(1), [2, 6]);
+  assert.throws(() => gatedRmsnorm(y, y, rand(new Rng(2), [6]), 4), /groups must divide/);
+  assert.throws(() => gatedRmsnorm(y, y, rand(new Rng(2), [5]), 1), /weight must be/);
+});
+
+cpuTest(
+  "fused ops bitwise the compositions they replaced: gatedRmsnorm (1 group), conv+silu",
+  (be) => {
+    const rng = new Rng(45);
+    const [b, l, c, k] = [3, 37, 96, 4];
+    const data = (n: number, std: number) =>
+      Float32Array.from({ length: n }, () => Math.fround(std * rng.normal()));
+    const s3 = [b, l, c];
+    const gated = [data(b * l * c, 1), data(b * l * c, 3), data(c, 1)];
+    assertSameBits(
+      outputAndGrads(be, (y, z, w) => gatedRmsnorm(y, z, w, 1), gated, [s3, s3, [c]]),
+      outputAndGrads(be, (y, z, w) => gatedComposed(y, z, w, 1), gated, [s3, s3, [c]]),
+      ["out", "dy", "dz", "dweight"],
+    );
+    const conv = [data(b * l * c, 2), data(c * k, 0.5), data(c, 0.5)];
+    const shapes = [s3, [c, 1, k], [c]];
+    assertSameBits(
+      outputAndGrads(be, conv1dCausalSilu, conv, shapes),
+      outputAndGrads(be, (x, w, bias) => silu(conv1dCausal(x, w, bias)), conv, shapes),
+      ["out", "dx", "dw", "dbias"],
+    );
+  },
+);
+
+Deno.test("ssm gradcheck: conv1dCausalSilu", () => {
+  const rng = new Rng(46);
+  check("conv1dCausalSilu", conv1dCausalSilu, [
+    rand(rng, [2, 6, 3]),
+    rand(rng, [3, 1, 4]),
+    rand(rng, [3]),
+  ]);
 });
 
 Deno.test("ssm ops: conv taps, flip and slice values; shape errors", () => {

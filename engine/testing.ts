@@ -14,7 +14,12 @@
  */
 
 import { AssertionError } from "node:assert";
-import type { Rng } from "./rng.ts";
+import { backward } from "./autograd.ts";
+import type { Backend } from "./backend.ts";
+import { mul } from "./ops.ts";
+import { sum } from "./ops_nn.ts";
+import { Rng } from "./rng.ts";
+import { type Tensor, tensor } from "./tensor.ts";
 
 /** Absolute and relative tolerance. */
 export interface Tolerance {
@@ -109,4 +114,31 @@ function fillRandom<A extends Float32Array | Float64Array>(rng: Rng, arr: A, spe
   return "std" in spec
     ? rng.fillNormal(arr, spec.mean ?? 0, spec.std)
     : rng.fillUniform(arr, spec.lo, spec.hi);
+}
+
+/**
+ * f's output and the gradients of its inputs (made from `data` with `shapes` on `be`) against a
+ * fixed random cotangent, as Float32Arrays: what two ways of computing the same op must agree on.
+ */
+export function outputAndGrads(
+  be: Backend,
+  f: (...x: Tensor[]) => Tensor,
+  data: Float32Array[],
+  shapes: number[][],
+): Float32Array[] {
+  const inputs = data.map((d, k) => tensor(be, d, shapes[k], { requiresGrad: true }));
+  const out = f(...inputs);
+  const rng = new Rng(99);
+  const cot = tensor(be, Array.from({ length: out.size }, () => rng.normal()), out.shape);
+  backward(sum(mul(out, cot)));
+  return [out, ...inputs.map((t) => t.grad!)].map((t) => Float32Array.from(t.toList()));
+}
+
+/** Asserts a[k] and b[k] hold the same floats bit for bit (-0 ≠ 0, NaN = NaN), naming what. */
+export function assertSameBits(a: Float32Array[], b: Float32Array[], what: string[]): void {
+  what.forEach((name, k) => {
+    if (a[k].length !== b[k].length || !a[k].every((v, j) => Object.is(v, b[k][j]))) {
+      throw new AssertionError({ message: `${name} differs bitwise` });
+    }
+  });
 }

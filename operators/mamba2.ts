@@ -24,15 +24,12 @@ import {
   addRowVector,
   exp,
   linear,
-  mul,
   reshape,
-  rmsnorm,
   scale,
-  silu,
   sliceLastAxis,
   softplus,
 } from "../engine/ops.ts";
-import { conv1dCausal, flipAxis1, mulRowVector, ssdScan } from "../engine/ops_ssm.ts";
+import { conv1dCausalSilu, flipAxis1, gatedRmsnorm, ssdScan } from "../engine/ops_ssm.ts";
 import { fmtShape } from "../engine/errors.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
@@ -179,7 +176,8 @@ function initParams(be: Backend, rng: Rng, s: Mamba2Sizes): Record<string, Tenso
 
 /**
  * Gated RMSNorm, norm_before_gate = false (§1.5): v = y ⊙ silu(z), normalised over groups of
- * Din/G channels, times the weight. Composed from engine ops (one fused rmsnorm when G = 1).
+ * Din/G channels, times the weight — one fused op (engine/ops_ssm.ts `gatedRmsnorm`), which keeps
+ * neither silu(z) nor v for backward.
  */
 export function gatedRmsNorm(
   y: Tensor,
@@ -188,11 +186,7 @@ export function gatedRmsNorm(
   groups: number,
   eps = NORM_EPS,
 ): Tensor {
-  const v = mul(y, silu(z));
-  if (groups === 1) return rmsnorm(v, eps, weight);
-  const c = v.shape[v.rank - 1], lead = v.shape.slice(0, -1);
-  const n = rmsnorm(reshape(v, [...lead, groups, c / groups]), eps);
-  return mulRowVector(reshape(n, v.shape), weight);
+  return gatedRmsnorm(y, z, weight, groups, eps);
 }
 
 /** Creates a Mamba-2 operator with freshly initialised parameters. */
@@ -209,7 +203,7 @@ export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator
     const z = sliceLastAxis(zxbcdt, 0, din);
     const xbcRaw = sliceLastAxis(zxbcdt, din, convDim);
     const dtRaw = sliceLastAxis(zxbcdt, din + convDim, h);
-    const xbc = silu(conv1dCausal(xbcRaw, params["conv1d.weight"], params["conv1d.bias"]));
+    const xbc = conv1dCausalSilu(xbcRaw, params["conv1d.weight"], params["conv1d.bias"]);
     const x = reshape(sliceLastAxis(xbc, 0, din), [b, l, h, p]);
     const bm = reshape(sliceLastAxis(xbc, din, gn), [b, l, g, n]);
     const cm = reshape(sliceLastAxis(xbc, din + gn, gn), [b, l, g, n]);

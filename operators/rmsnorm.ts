@@ -11,7 +11,8 @@
  * const y = rmsNorm(tensor(be, [3, 4], [1, 2])); // ≈ [0.849, 1.131]
  * ```
  */
-import { add, rmsnorm } from "../engine/ops.ts";
+import { rmsnorm } from "../engine/ops.ts";
+import { addRmsnorm } from "../engine/ops_fused.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
 /** TRM's RMSNorm epsilon. */
@@ -22,7 +23,10 @@ export function rmsNorm(x: Tensor, eps: number = RMS_EPS): Tensor {
   return rmsnorm(x, eps);
 }
 
-/** The post-norm residual sub-layer: RMSNorm(x + f(x)) over the last axis. */
+/**
+ * The post-norm residual sub-layer: RMSNorm(x + f(x)) over the last axis, as one fused op that
+ * keeps only its output and the row scales for backward (not the sum).
+ */
 export function postNorm(x: Tensor, f: (x: Tensor) => Tensor, eps: number = RMS_EPS): Tensor {
-  return rmsnorm(add(x, f(x)), eps);
+  return addRmsnorm(x, f(x), eps);
 }

@@ -12,7 +12,8 @@
  * ```
  */
 import type { Backend } from "../engine/backend.ts";
-import { linear, swiglu } from "../engine/ops.ts";
+import { linear } from "../engine/ops.ts";
+import { swigluLinear } from "../engine/ops_fused.ts";
 import { fmtShape } from "../engine/errors.ts";
 import { lecunNormal } from "../engine/init.ts";
 import type { Rng } from "../engine/rng.ts";
@@ -49,7 +50,7 @@ export function lecunWeight(be: Backend, rng: Rng, fanOut: number, fanIn: number
 
 /** The bare SwiGLU map over the last axis of x, given its two weights (shared with MLP-t). */
 export function swigluMap(x: Tensor, gateUp: Tensor, down: Tensor): Tensor {
-  return linear(swiglu(linear(x, gateUp)), down);
+  return swigluLinear(linear(x, gateUp), down);
 }
 
 export interface SwiGLUConfig {

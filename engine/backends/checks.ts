@@ -71,3 +71,12 @@ export function attnSizes(
   if (ld < hd) throw new RangeError(`${kernel}: ld below heads·headDim: ${sizes}`);
   return { hd, tokens, sizes };
 }
+
+/** The group count G = cols / group of a gated RMSNorm (RangeError unless group ≥ 1 divides cols). */
+export function gatedGroups(kernel: string, cols: number, group: number): number {
+  nonneg(kernel, { cols, group });
+  if (group < 1 || cols % group !== 0) {
+    throw new RangeError(`${kernel}: group must divide cols: group=${group}, cols=${cols}`);
+  }
+  return cols / group;
+}

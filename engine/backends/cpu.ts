@@ -26,7 +26,7 @@ import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../backen
 import { NativeUnavailableError } from "../errors.ts";
 import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/build.ts";
 import { BLAS_SYMBOLS, I64, SYMBOLS } from "./cpu_symbols.ts";
-import { attnSizes, need, nonneg, ssdSizes } from "./checks.ts";
+import { attnSizes, gatedGroups, need, nonneg, ssdSizes } from "./checks.ts";
 
 /** Options of `createCpuBackend`. */
 export interface CpuOptions {
@@ -435,6 +435,54 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       if (W) need(K, "weight", W, cols, `rows=${rows}, cols=${cols}`);
       if (DW) need(K, "dweight", DW, cols, `rows=${rows}, cols=${cols}`);
       nat().trm_rmsnorm_backward(rows, cols, X, W, R, DY, DX, DW);
+    },
+    addRmsnorm(rows, cols, x, y, eps, out, rstd) {
+      const n = rows * cols;
+      const [X, Y, O, R] = grid("addRmsnorm", rows, cols, [
+        ["x", x, n],
+        ["y", y, n],
+        ["out", out, n],
+        ["rstd", rstd, rows],
+      ]);
+      nat().trm_add_rmsnorm(rows, cols, X, Y, eps, O, R);
+    },
+    addRmsnormBackward(rows, cols, out, rstd, dy, ds) {
+      const n = rows * cols;
+      const [O, R, DY, DS] = grid("addRmsnormBackward", rows, cols, [
+        ["out", out, n],
+        ["rstd", rstd, rows],
+        ["dy", dy, n],
+        ["ds", ds, n],
+      ]);
+      nat().trm_add_rmsnorm_backward(rows, cols, O, R, DY, DS);
+    },
+    gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
+      const K = "gatedRmsnorm", n = rows * cols, g = gatedGroups(K, cols, group);
+      const [Y, Z, O, R] = grid(K, rows, cols, [
+        ["y", y, n],
+        ["z", z, n],
+        ["out", out, n],
+        ["rstd", rstd, rows * g],
+      ]);
+      const W = f(weight, K, "weight");
+      need(K, "weight", W, cols, `rows=${rows}, cols=${cols}, group=${group}`);
+      nat().trm_gated_rmsnorm(rows, cols, group, Y, Z, W, eps, O, R);
+    },
+    gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
+      const K = "gatedRmsnormBackward", n = rows * cols, g = gatedGroups(K, cols, group);
+      const [Y, Z, R, DO, DY, DZ] = grid(K, rows, cols, [
+        ["y", y, n],
+        ["z", z, n],
+        ["rstd", rstd, rows * g],
+        ["dout", dout, n],
+        ["dy", dy, n],
+        ["dz", dz, n],
+      ]);
+      const sizes = `rows=${rows}, cols=${cols}, group=${group}`;
+      const W = f(weight, K, "weight"), DW = f(dweight, K, "dweight");
+      need(K, "weight", W, cols, sizes);
+      need(K, "dweight", DW, cols, sizes);
+      nat().trm_gated_rmsnorm_backward(rows, cols, group, Y, Z, W, R, DO, DY, DZ, DW);
     },
     softmax(rows, cols, x, out) {
       const [X, O] = grid("softmax", rows, cols, [["x", x, rows * cols], [

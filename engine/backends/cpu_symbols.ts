@@ -46,6 +46,16 @@ export const SYMBOLS = {
   trm_transpose: { parameters: [I64, I64, I64, BUF, BUF], result: VOID },
   trm_rmsnorm: { parameters: [I64, I64, BUF, BUF, F64, BUF, BUF], result: VOID },
   trm_rmsnorm_backward: { parameters: [I64, I64, BUF, BUF, BUF, BUF, BUF, BUF], result: VOID },
+  trm_add_rmsnorm: { parameters: [I64, I64, BUF, BUF, F64, BUF, BUF], result: VOID },
+  trm_add_rmsnorm_backward: { parameters: [I64, I64, BUF, BUF, BUF, BUF], result: VOID },
+  trm_gated_rmsnorm: {
+    parameters: [I64, I64, I64, BUF, BUF, BUF, F64, BUF, BUF],
+    result: VOID,
+  },
+  trm_gated_rmsnorm_backward: {
+    parameters: [I64, I64, I64, BUF, BUF, BUF, BUF, BUF, BUF, BUF, BUF],
+    result: VOID,
+  },
   trm_softmax: { parameters: [I64, I64, BUF, BUF], result: VOID },
   trm_softmax_backward: { parameters: [I64, I64, BUF, BUF, BUF], result: VOID },
   trm_embedding: { parameters: [I64, I64, BUF, BUF, I64, BUF], result: I64 },

@@ -387,6 +387,73 @@ test("rmsnorm and rmsnormBackward, with and without weight", () => {
   }
 });
 
+test("addRmsnorm and addRmsnormBackward (from the output; in place)", () => {
+  for (const [rows, cols] of [[1, 1], [7, 13], [300, 512], [513, 3]]) {
+    const rng = rngFor(`addrms ${rows} ${cols}`);
+    const x = normal(rng, rows * cols, 2), y = normal(rng, rows * cols);
+    const dy = normal(rng, rows * cols);
+    const tol = { rtol: 1e-4, atol: 1e-5 * Math.sqrt(cols) };
+    compare(
+      cpu!,
+      { x, y, dy, o: nans(rows * cols), r: nans(rows), ds: nans(rows * cols) },
+      [
+        "o",
+        "r",
+        "ds",
+      ],
+      (be, b) => {
+        be.addRmsnorm(rows, cols, b.x, b.y, 1e-6, b.o, b.r);
+        be.addRmsnormBackward(rows, cols, b.o, b.r, b.dy, b.ds);
+      },
+      tol,
+      `addRmsnorm ${rows}x${cols}`,
+    );
+    compare(
+      cpu!,
+      { x, y, dy, o: nans(rows * cols), r: nans(rows) },
+      ["dy"],
+      (be, b) => {
+        be.addRmsnorm(rows, cols, b.x, b.y, 1e-6, b.o, b.r);
+        be.addRmsnormBackward(rows, cols, b.o, b.r, b.dy, b.dy);
+      },
+      tol,
+      `addRmsnorm ${rows}x${cols} in place`,
+    );
+  }
+});
+
+test("gatedRmsnorm and gatedRmsnormBackward (groups; dweight over many row chunks)", () => {
+  for (const [rows, cols, group] of [[1, 1, 1], [7, 12, 3], [300, 96, 96], [700, 64, 16]]) {
+    const rng = rngFor(`gated ${rows} ${cols} ${group}`);
+    const n = rows * cols;
+    const bufs = {
+      y: normal(rng, n, 2),
+      z: uniform(rng, n, -12, 12),
+      w: normal(rng, cols),
+      dout: normal(rng, n),
+      o: nans(n),
+      r: nans(rows * (cols / group)),
+      dy: nans(n),
+      dz: nans(n),
+      dw: nans(cols),
+    };
+    compare(
+      cpu!,
+      bufs,
+      ["o", "r", "dy", "dz", "dw"],
+      (be, b) => {
+        be.gatedRmsnorm(rows, cols, group, b.y, b.z, b.w, 1e-5, b.o, b.r);
+        be.gatedRmsnormBackward(rows, cols, group, b.y, b.z, b.w, b.r, b.dout, b.dy, b.dz, b.dw);
+      },
+      { rtol: 1e-4, atol: 1e-5 * Math.sqrt(rows) },
+      `gatedRmsnorm ${rows}x${cols}/${group}`,
+    );
+  }
+  const be = cpu!, b = be.alloc("f32", 12);
+  assert.throws(() => be.gatedRmsnorm(2, 6, 4, b, b, b, 1e-5, b, b), /group must divide/);
+  assert.throws(() => be.gatedRmsnorm(2, 6, 3, b, b, b, 1e-5, b, be.alloc("f32", 3)), /rstd/);
+});
+
 test("softmax and softmaxBackward", () => {
   for (const [rows, cols, spread] of [[1, 1, 1], [5, 17, 30], [300, 916, 5], [2, 1000, 80]]) {
     const rng = rngFor(`softmax ${rows} ${cols}`);
@@ -712,7 +779,11 @@ test("determinism: column and chunked sums do not depend on the thread count", (
     be.embeddingBackward(rows, cols, put(be, ids), put(be, dy), dt);
     be.rmsnorm(rows, cols, x, put(be, w), 1e-6, be.alloc("f32", rows * cols), r);
     be.rmsnormBackward(rows, cols, x, put(be, w), r, put(be, dy), be.alloc("f32", rows * cols), dw);
-    return [s, sr, dt, dw].map((b) => bits(be, b));
+    const gw = be.alloc("f32", cols), gr = be.alloc("f32", rows * 2), n = rows * cols;
+    be.gatedRmsnorm(rows, cols, cols / 2, x, x, put(be, w), 1e-5, be.alloc("f32", n), gr);
+    const [gy, gz] = [be.alloc("f32", n), be.alloc("f32", n)];
+    be.gatedRmsnormBackward(rows, cols, cols / 2, x, x, put(be, w), gr, put(be, dy), gy, gz, gw);
+    return [s, sr, dt, dw, gw, gy].map((b) => bits(be, b));
   });
   outs[0].forEach((b, j) =>
     assert.deepEqual(b, outs[1][j], `output ${j} differs between 1 and 3 threads`)

@@ -247,6 +247,83 @@ TRM_EXPORT void trm_swiglu_backward(i64 rows, i64 inter, const float *gu, const 
   }
 }
 
+/* Gated RMSNorm (Mamba-2, norm_before_gate = false) over rows of `cols` in groups of `group`:
+ * gate = silu(z) and v = y·gate rounded as trm_unary and trm_mul round them, then each group as
+ * trm_rmsnorm with the weight — so with one group, forward and backward are bitwise the composition
+ * rmsnorm(y ⊙ silu(z), weight) they replace, without storing gate or v. dweight is summed as
+ * trm_rmsnorm_backward sums it (double, fixed 256-row chunks, then the chunks in order). */
+TRM_EXPORT void trm_gated_rmsnorm(i64 rows, i64 cols, i64 group, const float *y, const float *z,
+                                  const float *w, double eps, float *out, float *rstd) {
+  const i64 G = cols / group;
+#pragma omp parallel num_threads(trm_nth(rows * cols))
+  {
+    float *v = trm_scratch(0, (size_t)cols + 16);
+#pragma omp for schedule(static)
+    for (i64 r = 0; r < rows; r++) {
+      const float *yr = y + r * cols;
+      float *o = out + r * cols;
+      unary_range(OP_SILU, 0, cols, z + r * cols, v);
+#pragma omp simd
+      for (i64 c = 0; c < cols; c++) v[c] = yr[c] * v[c];
+      for (i64 g = 0; g < G; g++) {
+        const float *vg = v + g * group, *wg = w + g * group;
+        float *og = o + g * group;
+        const float rs = (float)(1.0 / sqrt(dot_d(vg, NULL, group) / (double)group + eps));
+        rstd[r * G + g] = rs;
+#pragma omp simd
+        for (i64 c = 0; c < group; c++) og[c] = vg[c] * rs * wg[c];
+      }
+    }
+  }
+}
+
+TRM_EXPORT void trm_gated_rmsnorm_backward(i64 rows, i64 cols, i64 group, const float *y,
+                                           const float *z, const float *w, const float *rstd,
+                                           const float *dout, float *dy, float *dz, float *dw) {
+  const i64 G = cols / group, nchunk = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
+  double *part = calloc((size_t)(nchunk * cols) + 1, sizeof(double));
+#pragma omp parallel num_threads(trm_nth(rows * cols))
+  {
+    float *gate = trm_scratch(0, (size_t)cols + 16), *v = trm_scratch(1, (size_t)cols + 16);
+    float *t = trm_scratch(2, (size_t)cols + 16);
+#pragma omp for schedule(static)
+    for (i64 ch = 0; ch < nchunk; ch++) {
+      i64 r1 = (ch + 1) * ROW_CHUNK < rows ? (ch + 1) * ROW_CHUNK : rows;
+      double *acc = part + ch * cols;
+      for (i64 r = ch * ROW_CHUNK; r < r1; r++) {
+        const float *yr = y + r * cols, *zr = z + r * cols, *dor = dout + r * cols;
+        float *dyr = dy + r * cols;
+        unary_range(OP_SILU, 0, cols, zr, gate);
+#pragma omp simd
+        for (i64 c = 0; c < cols; c++) {
+          v[c] = yr[c] * gate[c];
+          t[c] = w[c] * dor[c];
+        }
+        for (i64 g = 0; g < G; g++) {
+          const i64 c0 = g * group;
+          const float rs = rstd[r * G + g];
+          const float k = (float)(dot_d(t + c0, v + c0, group) / (double)group) * rs * rs;
+#pragma omp simd
+          for (i64 c = c0; c < c0 + group; c++) {
+            const float dv = rs * (t[c] - v[c] * k);
+            acc[c] += (double)(dor[c] * v[c] * rs);
+            dyr[c] = dv * gate[c];
+            t[c] = dv * yr[c]; /* the gradient of silu(z), for dz below */
+          }
+        }
+        unary_bwd_range(OP_SILU, 0, cols, zr, t, dz + r * cols);
+      }
+    }
+#pragma omp for schedule(static)
+    for (i64 c = 0; c < cols; c++) {
+      double s = 0;
+      for (i64 ch = 0; ch < nchunk; ch++) s += part[ch * cols + c];
+      dw[c] = (float)s;
+    }
+  }
+  free(part);
+}
+
 /* Tiled transpose: 32 × 32 tiles, parallel over (batch, tile row). */
 TRM_EXPORT void trm_transpose(i64 batch, i64 rows, i64 cols, const float *x, float *out) {
   const i64 T = 32, tr = (rows + T - 1) / T;

@@ -10,19 +10,6 @@
 
 #define ROW_CHUNK 256
 
-/* Σ_c a[c]·b[c] in double (b = NULL means all ones). */
-static inline double dot_d(const float *a, const float *b, i64 n) {
-  double s = 0;
-  if (b) {
-#pragma omp simd reduction(+ : s)
-    for (i64 c = 0; c < n; c++) s += (double)a[c] * (double)b[c];
-  } else {
-#pragma omp simd reduction(+ : s)
-    for (i64 c = 0; c < n; c++) s += (double)a[c] * (double)a[c];
-  }
-  return s;
-}
-
 TRM_EXPORT void trm_rmsnorm(i64 rows, i64 cols, const float *x, const float *weight, double eps,
                             float *out, float *rstd) {
 #pragma omp parallel for num_threads(trm_nth(rows * cols)) schedule(static)
@@ -84,6 +71,36 @@ TRM_EXPORT void trm_rmsnorm_backward(i64 rows, i64 cols, const float *x, const f
     }
   }
   free(part);
+}
+
+/* Fused residual + RMSNorm: out = (x + y)·rstd, the sum formed in out itself (so the forward is
+ * bitwise the add followed by trm_rmsnorm). */
+TRM_EXPORT void trm_add_rmsnorm(i64 rows, i64 cols, const float *x, const float *y, double eps,
+                                float *out, float *rstd) {
+#pragma omp parallel for num_threads(trm_nth(rows * cols)) schedule(static)
+  for (i64 r = 0; r < rows; r++) {
+    const float *xr = x + r * cols, *yr = y + r * cols;
+    float *o = out + r * cols;
+#pragma omp simd
+    for (i64 c = 0; c < cols; c++) o[c] = xr[c] + yr[c];
+    const float rs = (float)(1.0 / sqrt(dot_d(o, NULL, cols) / (double)cols + eps));
+    rstd[r] = rs;
+#pragma omp simd
+    for (i64 c = 0; c < cols; c++) o[c] *= rs;
+  }
+}
+
+/* ds_c = r·(dy_c − out_c·(Σ_j dy_j·out_j)/cols), from the output (out = s·r). In place allowed. */
+TRM_EXPORT void trm_add_rmsnorm_backward(i64 rows, i64 cols, const float *out, const float *rstd,
+                                         const float *dy, float *ds) {
+#pragma omp parallel for num_threads(trm_nth(rows * cols)) schedule(static)
+  for (i64 r = 0; r < rows; r++) {
+    const float *o = out + r * cols, *dyr = dy + r * cols;
+    float *dsr = ds + r * cols;
+    const float k = (float)(dot_d(dyr, o, cols) / (double)cols), rs = rstd[r];
+#pragma omp simd
+    for (i64 c = 0; c < cols; c++) dsr[c] = rs * (dyr[c] - o[c] * k);
+  }
 }
 
 /* o = e^(x - max(x)) / Σ over one row (a NaN anywhere makes the row NaN). */

@@ -33,6 +33,19 @@ TRM_INLINE int trm_nth(i64 work) { return work < 32768 ? 1 : trm_threads_; }
 #define TRM_SCRATCH_SLOTS 8
 float *trm_scratch(int slot, size_t floats);
 
+/* Σ_c a[c]·b[c] in double (b = NULL means all ones: Σ a²). */
+TRM_INLINE double dot_d(const float *a, const float *b, i64 n) {
+  double s = 0;
+  if (b) {
+#pragma omp simd reduction(+ : s)
+    for (i64 c = 0; c < n; c++) s += (double)a[c] * (double)b[c];
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (i64 c = 0; c < n; c++) s += (double)a[c] * (double)a[c];
+  }
+  return s;
+}
+
 #ifdef __AVX512F__
 /* e^x for 16 lanes: range reduction to r in [-ln2/2, ln2/2], degree-7 Taylor polynomial, and
  * scaling by 2^n with vscalefps (which gives inf/0/denormals correctly). About 1 ulp; NaN stays

@@ -47,7 +47,7 @@ import {
   gemmMathFromEnv,
   openCublas,
 } from "./cublas.ts";
-import { attnSizes, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
+import { attnSizes, gatedGroups, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
 import {
   ATTENTION_LABEL,
   type AttentionKernels,
@@ -580,6 +580,58 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       const W = opt(weight, K, "weight", cols, sizes);
       const DW = opt(dweight, K, "dweight", cols, sizes);
       check(L.trm_cuda_rmsnorm_backward(B(rows), B(cols), X, W, R, DY, DX, DW), K);
+    },
+    addRmsnorm(rows, cols, x, y, eps, out, rstd) {
+      const K = "addRmsnorm", sizes = `rows=${rows}, cols=${cols}`, n = rows * cols;
+      nonneg(K, { rows, cols });
+      const [X, Y, O, R] = ptrs(K, sizes, [
+        ["x", x, n],
+        ["y", y, n],
+        ["out", out, n],
+        ["rstd", rstd, rows],
+      ]);
+      check(L.trm_cuda_add_rmsnorm(B(rows), B(cols), X, Y, eps, O, R), K);
+    },
+    addRmsnormBackward(rows, cols, out, rstd, dy, ds) {
+      const K = "addRmsnormBackward", sizes = `rows=${rows}, cols=${cols}`, n = rows * cols;
+      nonneg(K, { rows, cols });
+      const [O, R, DY, DS] = ptrs(K, sizes, [
+        ["out", out, n],
+        ["rstd", rstd, rows],
+        ["dy", dy, n],
+        ["ds", ds, n],
+      ]);
+      check(L.trm_cuda_add_rmsnorm_backward(B(rows), B(cols), O, R, DY, DS), K);
+    },
+    gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
+      const K = "gatedRmsnorm", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
+      nonneg(K, { rows });
+      const n = rows * cols, g = gatedGroups(K, cols, group);
+      const [Y, Z, W, O, R] = ptrs(K, sizes, [
+        ["y", y, n],
+        ["z", z, n],
+        ["weight", weight, cols],
+        ["out", out, n],
+        ["rstd", rstd, rows * g],
+      ]);
+      check(L.trm_cuda_gated_rmsnorm(B(rows), B(cols), B(group), Y, Z, W, eps, O, R), K);
+    },
+    gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
+      const K = "gatedRmsnormBackward", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
+      nonneg(K, { rows });
+      const n = rows * cols, g = gatedGroups(K, cols, group);
+      const [Y, Z, W, R, DO, DY, DZ, DW] = ptrs(K, sizes, [
+        ["y", y, n],
+        ["z", z, n],
+        ["weight", weight, cols],
+        ["rstd", rstd, rows * g],
+        ["dout", dout, n],
+        ["dy", dy, n],
+        ["dz", dz, n],
+        ["dweight", dweight, cols],
+      ]);
+      const args = [Y, Z, W, R, DO, DY, DZ, DW] as const;
+      check(L.trm_cuda_gated_rmsnorm_backward(B(rows), B(cols), B(group), ...args), K);
     },
     softmax(rows, cols, x, out) {
       const K = "softmax";

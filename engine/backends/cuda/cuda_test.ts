@@ -426,6 +426,79 @@ test("rmsnorm (+backward, with/without weight), softmax (+backward), argmax", ()
   }
 });
 
+/** The oracle's addRmsnorm / gatedRmsnorm forward results (the backwards' inputs on both sides). */
+function oracleNorm(fn: (be: Backend, b: Record<string, Buf>) => void, bufs: Record<string, Host>) {
+  const b = Object.fromEntries(Object.entries(bufs).map(([k, v]) => [k, put(oracle, v)]));
+  fn(oracle, b);
+  const r = Object.fromEntries(
+    Object.entries(b).map(([k, v]) => [k, Float32Array.from(get(oracle, v))]),
+  );
+  for (const v of Object.values(b)) oracle.free(v);
+  return r;
+}
+
+// Host simulation of these kernels (the same block programs): norm_fused_test.ts. Tolerances as
+// rmsnorm's (f32 row sums vs the cpu's double); dweight sums `rows` terms: atol 1e-5·rows.
+test("addRmsnorm, gatedRmsnorm (+backwards, in place ds = dy, rows = 0); bitwise run to run", () => {
+  const tol = (o: string, rows: number) => ({ rtol: 1e-4, atol: o === "dw" ? 1e-5 * rows : 1e-5 });
+  for (const [rows, cols] of [[1, 1], [7, 13], [300, 512], [513, 3], [3, 1024]]) {
+    const rng = rngFor(`add rms ${rows} ${cols}`), n = rows * cols;
+    const x = normal(rng, n, 2), y = normal(rng, n), dy = normal(rng, n);
+    const fwd = (be: Backend, b: Record<string, Buf>) =>
+      be.addRmsnorm(rows, cols, b.x, b.y, 1e-6, b.o, b.r);
+    const msg = `addRmsnorm ${rows}x${cols}`;
+    compare({ x, y, o: nans(n), r: nans(rows) }, ["o", "r"], fwd, {}, msg);
+    const f = oracleNorm(fwd, { x, y, o: nans(n), r: nans(rows) });
+    compare(
+      { o: f.o, r: f.r, dy, ds: nans(n), dyi: dy.slice() },
+      ["ds", "dyi"],
+      (be, b) => {
+        be.addRmsnormBackward(rows, cols, b.o, b.r, b.dy, b.ds);
+        be.addRmsnormBackward(rows, cols, b.o, b.r, b.dyi, b.dyi); // in place
+      },
+      { rtol: 1e-4, atol: 1e-5 },
+      msg,
+    );
+  }
+  const det: Uint8Array[][] = [];
+  for (const [rows, cols, G] of [[1, 1, 1], [7, 12, 4], [300, 512, 2], [513, 6, 3], [3, 1024, 1]]) {
+    const rng = rngFor(`gated rms ${rows} ${cols} ${G}`), n = rows * cols, group = cols / G;
+    const y = normal(rng, n), z = normal(rng, n, 2), w = normal(rng, cols);
+    const dout = normal(rng, n);
+    if (n > 4) z.set([30, -30, 90, -90], 1); // silu's exp guard
+    const fwd = (be: Backend, b: Record<string, Buf>) =>
+      be.gatedRmsnorm(rows, cols, group, b.y, b.z, b.w, 1e-6, b.o, b.r);
+    const msg = `gatedRmsnorm ${rows}x${cols} G=${G}`;
+    compare({ y, z, w, o: nans(n), r: nans(rows * G) }, ["o", "r"], fwd, {}, msg);
+    const r = oracleNorm(fwd, { y, z, w, o: nans(n), r: nans(rows * G) }).r;
+    const bufs = { y, z, w, r, dout, dy: nans(n), dz: nans(n), dw: nans(cols) };
+    const bwd = (be: Backend, b: Record<string, Buf>) =>
+      be.gatedRmsnormBackward(rows, cols, group, b.y, b.z, b.w, b.r, b.dout, b.dy, b.dz, b.dw);
+    compare(bufs, ["dy", "dz", "dw"], bwd, (o) => tol(o, rows), msg);
+    for (let rep = 0; rep < 2; rep++) {
+      const be = cuda!,
+        b = Object.fromEntries(Object.entries(bufs).map(([k, v]) => [k, put(be, v)]));
+      bwd(be, b);
+      det.push([b.dy, b.dz, b.dw].map((v) => bits(be, v)));
+      for (const v of Object.values(b)) be.free(v);
+    }
+  }
+  for (let i = 0; i < det.length; i += 2) {
+    assert.deepEqual(det[i], det[i + 1], "not bitwise run to run");
+  }
+  compare(
+    { a: nans(8), dw: nans(8) },
+    ["a", "dw"],
+    (be, b) => {
+      be.addRmsnorm(0, 8, b.a, b.a, 1e-6, b.a, b.a);
+      be.gatedRmsnorm(0, 8, 4, b.a, b.a, b.a, 1e-6, b.a, b.a);
+      be.gatedRmsnormBackward(0, 8, 4, b.a, b.a, b.a, b.a, b.a, b.a, b.a, b.dw); // dw zeroed
+    },
+    { atol: 0, rtol: 0 },
+    "rows = 0",
+  );
+});
+
 test("embedding (+ deterministic backward), signSgdRows, rope; bad ids raise at sync", () => {
   for (const [n, dim, vocab] of [[1, 1, 1], [50, 13, 11], [3000, 64, 40]]) {
     const rng = rngFor(`emb ${n} ${dim}`);

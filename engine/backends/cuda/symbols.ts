@@ -77,6 +77,17 @@ export const SYMBOLS = {
     parameters: [I64, I64, U64, U64, U64, U64, U64, U64],
     result: I32,
   },
+  // The fused row norms of norm_fused.cu (block programs).
+  trm_cuda_add_rmsnorm: { parameters: [I64, I64, U64, U64, F64, U64, U64], result: I32 },
+  trm_cuda_add_rmsnorm_backward: { parameters: [I64, I64, U64, U64, U64, U64], result: I32 },
+  trm_cuda_gated_rmsnorm: {
+    parameters: [I64, I64, I64, U64, U64, U64, F64, U64, U64],
+    result: I32,
+  },
+  trm_cuda_gated_rmsnorm_backward: {
+    parameters: [I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64],
+    result: I32,
+  },
   trm_cuda_softmax: { parameters: [I64, I64, U64, U64], result: I32 },
   trm_cuda_softmax_backward: { parameters: [I64, I64, U64, U64, U64], result: I32 },
   trm_cuda_embedding: { parameters: [I64, I64, U64, U64, I64, U64], result: I32 },

@@ -1,0 +1,115 @@
+/**
+ * Fused ops that keep less for backward than the ops they stand for, with the same values:
+ * `addRmsnorm` (TRM's post-norm sub-layer rmsnorm(x + y): one kernel, backward from the output, so
+ * the sum is not kept) and `swigluLinear` (linear(swiglu(gu), W): the product's input is recomputed
+ * in backward instead of kept — the same kernels in the same order, so bitwise the two ops).
+ * Mamba-2's fused ops (`gatedRmsnorm`, `conv1dCausalSilu`) are in ops_ssm.ts.
+ *
+ * @example
+ * ```ts
+ * import { createRefBackend } from "./backends/ref.ts";
+ * import { tensor } from "./tensor.ts";
+ * import { addRmsnorm } from "./ops_fused.ts";
+ * const be = createRefBackend();
+ * const y = addRmsnorm(tensor(be, [1, 1], [1, 2]), tensor(be, [2, 3], [1, 2])); // ≈ [0.849, 1.131]
+ * ```
+ */
+import { record } from "./autograd.ts";
+import { fmtShape } from "./errors.ts";
+import { empty, type Tensor } from "./tensor.ts";
+
+function f32On(op: string, ...ts: Tensor[]) {
+  for (const t of ts) {
+    if (t.backend !== ts[0].backend) {
+      throw new TypeError(`${op}: tensors on different backends: ${ts[0].backend.name} and ${t}`);
+    }
+    if (t.dtype !== "f32") throw new TypeError(`${op}: expected f32 tensor, got ${t.dtype}: ${t}`);
+  }
+  return ts[0].backend;
+}
+
+function lastDim(op: string, t: Tensor): number {
+  if (t.rank === 0) throw new TypeError(`${op}: expected rank ≥ 1: ${t}`);
+  return t.shape[t.rank - 1];
+}
+
+/**
+ * rmsnorm(x + y) over the last axis without weight, fused (TRM's post-norm sub-layer): the sum is
+ * not kept for backward, which works from the output; both inputs receive the same gradient.
+ */
+export function addRmsnorm(x: Tensor, y: Tensor, eps = 1e-5): Tensor {
+  const be = f32On("addRmsnorm", x, y);
+  if (x.rank !== y.rank || x.shape.some((d, k) => d !== y.shape[k])) {
+    throw new TypeError(`addRmsnorm: shapes differ: ${fmtShape(x.shape)} and ${fmtShape(y.shape)}`);
+  }
+  const c = lastDim("addRmsnorm", x), rows = x.size / (c || 1);
+  const out = empty(be, x.shape), rstd = empty(be, [rows]);
+  be.addRmsnorm(rows, c, x.buf, y.buf, eps, out.buf, rstd.buf);
+  record(out, "addRmsnorm", [x, y], (g) => {
+    const gs = empty(be, x.shape);
+    be.addRmsnormBackward(rows, c, out.buf, rstd.buf, g.buf, gs.buf);
+    rstd.dispose(); // internal to this node, and a graph runs backward once
+    return [gs, gs];
+  });
+  if (!out.node) rstd.dispose(); // not recorded: nothing will read it
+  return out;
+}
+
+/**
+ * linear(swiglu(gu), w) with gu [..., 2·inter] (gate | up) and w [out, inter] (PyTorch layout):
+ * the SwiGLU output (the product's input) is recomputed in backward rather than kept.
+ */
+export function swigluLinear(gu: Tensor, w: Tensor): Tensor {
+  const be = f32On("swigluLinear", gu, w);
+  const wd = lastDim("swigluLinear", gu), inter = wd / 2, rows = gu.size / (wd || 1);
+  if (wd % 2 !== 0 || w.rank !== 2 || w.shape[1] !== inter) {
+    throw new TypeError(
+      `swigluLinear: input ${fmtShape(gu.shape)} does not fit weight ${fmtShape(w.shape)}`,
+    );
+  }
+  const n = w.shape[0];
+  const act = () => {
+    const h = empty(be, [rows, inter]);
+    be.swiglu(rows, inter, gu.buf, h.buf);
+    return h;
+  };
+  const h = act();
+  const out = empty(be, [...gu.shape.slice(0, -1), n]);
+  be.gemm(false, true, rows, n, inter, 1, h.buf, inter, w.buf, inter, 0, out.buf, n, 1, 0, 0, 0);
+  h.dispose();
+  return record(out, "swigluLinear", [gu, w], (g) => {
+    const h = act();
+    let ggu: Tensor | null = null, gw: Tensor | null = null;
+    if (gu.requiresGrad) {
+      const gh = empty(be, [rows, inter]); // dh = g · W
+      be.gemm(
+        false,
+        false,
+        rows,
+        inter,
+        n,
+        1,
+        g.buf,
+        n,
+        w.buf,
+        inter,
+        0,
+        gh.buf,
+        inter,
+        1,
+        0,
+        0,
+        0,
+      );
+      ggu = empty(be, gu.shape);
+      be.swigluBackward(rows, inter, gu.buf, gh.buf, ggu.buf);
+      gh.dispose();
+    }
+    if (w.requiresGrad) {
+      gw = empty(be, w.shape); // dW = gᵀ · h
+      be.gemm(true, false, n, inter, rows, 1, g.buf, n, h.buf, inter, 0, gw.buf, inter, 1, 0, 0, 0);
+    }
+    h.dispose();
+    return [ggu, gw];
+  });
+}
