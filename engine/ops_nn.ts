@@ -2,6 +2,7 @@
  * Differentiable attention, losses and reductions (the rest of the derivative rules; see ops.ts).
  */
 import { record } from "./autograd.ts";
+import type { Buf } from "./backend.ts";
 import { fmtShape } from "./errors.ts";
 import { empty, type Tensor, zeros } from "./tensor.ts";
 
@@ -60,36 +61,47 @@ export function attention(
   if (rope && (rope.cos.shape[0] < l || rope.cos.shape[1] !== hd)) {
     throw new TypeError(`attention: rope tables ${fmtShape(rope.cos.shape)} for L=${l}, D=${hd}`);
   }
-  // With RoPE, rotate q and k (2H heads of D, adjacent in each token) into a copy of qkv.
-  let src = qkv;
-  if (rope) {
-    src = empty(be, qkv.shape);
-    be.copy(qkv.size, qkv.buf, src.buf);
-    be.rope(b, l, 2 * heads, hd, src.buf, w, rope.cos.buf, rope.sin.buf, false, src.buf, w);
-  }
-  const q = be.view(src.buf, 0, src.size);
-  const k = be.view(src.buf, od, src.size - od);
-  const v = be.view(src.buf, 2 * od, src.size - 2 * od);
+  // With RoPE, rotate q and k (2H heads of D, adjacent in each token) into a copy of qkv. The copy
+  // is released after the forward and made again for the backward (a copy and a rotation, cheap
+  // beside attention), so the graph keeps qkv alone.
+  const rotated = () => {
+    const s = empty(be, qkv.shape);
+    be.copy(qkv.size, qkv.buf, s.buf);
+    be.rope(b, l, 2 * heads, hd, s.buf, w, rope!.cos.buf, rope!.sin.buf, false, s.buf, w);
+    return s;
+  };
+  const views = (s: Tensor) =>
+    [0, od, 2 * od].map((o) => be.view(s.buf, o, s.size - o)) as [Buf, Buf, Buf];
+  const src = rope ? rotated() : qkv;
   const out = empty(be, [b, l, od]);
   const lse = empty(be, [b, heads, l]);
-  be.attention(b, l, heads, hd, scale, q, k, v, w, out.buf, lse.buf);
-  // Internals (the rotated copy of qkv, the log-sum-exps) are released as soon as nothing can
-  // read them: right away without a graph, else after this node's backward (which runs once).
-  const release = () => {
-    lse.dispose();
-    if (src !== qkv) src.dispose();
-  };
+  be.attention(b, l, heads, hd, scale, ...views(src), w, out.buf, lse.buf);
+  if (src !== qkv) src.dispose();
   record(out, "attention", [qkv], (g) => {
+    const src = rope ? rotated() : qkv;
     const d = empty(be, qkv.shape);
-    const dq = be.view(d.buf, 0, d.size);
-    const dk = be.view(d.buf, od, d.size - od);
-    const dv = be.view(d.buf, 2 * od, d.size - 2 * od);
-    be.attentionBackward(b, l, heads, hd, scale, q, k, v, w, out.buf, lse.buf, g.buf, dq, dk, dv);
+    const [dq, dk, dv] = views(d);
+    be.attentionBackward(
+      b,
+      l,
+      heads,
+      hd,
+      scale,
+      ...views(src),
+      w,
+      out.buf,
+      lse.buf,
+      g.buf,
+      dq,
+      dk,
+      dv,
+    );
     if (rope) be.rope(b, l, 2 * heads, hd, d.buf, w, rope.cos.buf, rope.sin.buf, true, d.buf, w);
-    release();
+    if (src !== qkv) src.dispose();
+    lse.dispose(); // internal to this node, and a graph runs backward once
     return [d];
   });
-  if (!out.node) release();
+  if (!out.node) lse.dispose(); // not recorded: nothing will read it
   return out;
 }
 

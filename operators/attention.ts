@@ -74,5 +74,10 @@ export function createAttention(be: Backend, rng: Rng, cfg: AttentionConfig): Op
     const rope = cfg.rope ? ropeFor(x.shape[1]) : null;
     return linear(attention(qkv, heads, { rope }), params["o_proj.weight"]);
   };
-  return { kind: "attention", params, forward, block: (x) => postNorm(x, forward) };
+  return {
+    kind: "attention",
+    params,
+    forward,
+    block: (x) => postNorm(x, forward, { release: true }),
+  };
 }

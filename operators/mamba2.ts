@@ -199,15 +199,22 @@ export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator
   /** The causal mixer over u [B, L, Dm]. */
   const mixer = (u: Tensor): Tensor => {
     const [b, l] = u.shape;
+    // Intermediates no backward rule reads are released as soon as they are sliced or summed
+    // (linear, conv1dCausalSilu and the slices keep their inputs, never their outputs), so the
+    // graph holds only what its rules need — not the in_proj output or the conv's.
     const zxbcdt = linear(u, params["in_proj.weight"]);
     const z = sliceLastAxis(zxbcdt, 0, din);
     const xbcRaw = sliceLastAxis(zxbcdt, din, convDim);
     const dtRaw = sliceLastAxis(zxbcdt, din + convDim, h);
+    zxbcdt.dispose();
     const xbc = conv1dCausalSilu(xbcRaw, params["conv1d.weight"], params["conv1d.bias"]);
     const x = reshape(sliceLastAxis(xbc, 0, din), [b, l, h, p]);
     const bm = reshape(sliceLastAxis(xbc, din, gn), [b, l, g, n]);
     const cm = reshape(sliceLastAxis(xbc, din + gn, gn), [b, l, g, n]);
-    const dt = softplus(addRowVector(dtRaw, params["dt_bias"]));
+    xbc.dispose();
+    const dtBiased = addRowVector(dtRaw, params["dt_bias"]);
+    dtRaw.dispose();
+    const dt = softplus(dtBiased);
     const a = scale(exp(params["A_log"]), -1);
     const y = ssdScan(x, dt, a, bm, cm, params["D"], { chunk: s.chunkSize });
     const o = gatedRmsNorm(reshape(y, [b, l, din]), z, params["norm.weight"], g);
@@ -220,13 +227,18 @@ export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator
     }
     const causal = mixer(u);
     if (!s.bidirectional) return causal;
-    return add(causal, flipAxis1(mixer(flipAxis1(u))));
+    const rev = mixer(flipAxis1(u)), back = flipAxis1(rev);
+    rev.dispose(); // read by no rule (as below: out_proj, flips and add keep no outputs)
+    const both = add(causal, back);
+    causal.dispose();
+    back.dispose();
+    return both;
   };
 
   return {
     kind: "mamba2",
     params,
     forward,
-    block: (x: Tensor) => postNorm(x, forward),
+    block: (x: Tensor) => postNorm(x, forward, { release: true }),
   };
 }

@@ -53,7 +53,7 @@ export function createMlpT(be: Backend, rng: Rng, cfg: MlpTConfig): Operator {
     },
     block(x) {
       check(x);
-      return transpose(postNorm(transpose(x), seqMix));
+      return transpose(postNorm(transpose(x), seqMix, { release: true }));
     },
   };
 }

@@ -25,8 +25,17 @@ export function rmsNorm(x: Tensor, eps: number = RMS_EPS): Tensor {
 
 /**
  * The post-norm residual sub-layer: RMSNorm(x + f(x)) over the last axis, as one fused op that
- * keeps only its output and the row scales for backward (not the sum).
+ * keeps only its output and the row scales for backward (not the sum). With `release`, f(x) is
+ * released as soon as it is summed — for an f whose output no backward rule reads (one ending in a
+ * linear, which keeps its input, not its output): every operator here.
  */
-export function postNorm(x: Tensor, f: (x: Tensor) => Tensor, eps: number = RMS_EPS): Tensor {
-  return addRmsnorm(x, f(x), eps);
+export function postNorm(
+  x: Tensor,
+  f: (x: Tensor) => Tensor,
+  opts: { release?: boolean; eps?: number } = {},
+): Tensor {
+  const y = f(x);
+  const out = addRmsnorm(x, y, opts.eps ?? RMS_EPS);
+  if (opts.release) y.dispose();
+  return out;
 }

@@ -74,5 +74,5 @@ export function createSwiGLU(be: Backend, rng: Rng, cfg: SwiGLUConfig): Operator
     }
     return swigluMap(x, params["gate_up_proj.weight"], params["down_proj.weight"]);
   };
-  return { kind: "swiglu", params, forward, block: (x) => postNorm(x, forward) };
+  return { kind: "swiglu", params, forward, block: (x) => postNorm(x, forward, { release: true }) };
 }

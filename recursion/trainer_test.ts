@@ -145,6 +145,24 @@ for (const model of ["trm-attn", "tr-mamba2attn"] as const) {
   });
 }
 
+Deno.test("trainer: no read after free — a pool that poisons freed buffers changes no bit", () => {
+  // Operators release intermediates early (ops_fused.ts, mamba2.ts, rmsnorm.ts postNorm); a
+  // release too early would read a buffer the pool has handed out again. Here every freed buffer
+  // is filled with NaN and reused at once, against a run whose buffers are never reused.
+  const plain = (): PooledBackend => {
+    const be = createRefBackend({ precision: "f64" });
+    return withPool({ ...be, free: () => {} }, { maxBytes: 0 });
+  };
+  for (const model of ["trm-attn", "tr-mamba2attn"] as const) {
+    for (const plan of [WHOLE_BATCH, { microBatches: 2, recompute: true }]) {
+      const poisoned = withPool(createRefBackend({ precision: "f64" }), { poison: true });
+      const want = train(model, plain(), plan), got = train(model, poisoned, plan);
+      assert.ok(poisoned.poolStats().hits > 0, "the pool reused buffers");
+      compare(want, got, { atol: 0, rtol: 0 }, `${model} ${JSON.stringify(plan)}`);
+    }
+  }
+});
+
 Deno.test("trainer: micro-batches must divide the batch", () => {
   const cfg = tinyCfg("trm-attn");
   const m = createTrm(createRefBackend(), new Rng(1), cfg);

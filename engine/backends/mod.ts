@@ -8,6 +8,7 @@
  * off). The cap on cached bytes is `TRM_POOL_MAX_BYTES`, else 4 GiB on cpu and 90 % of the device
  * memory on cuda: there a cached buffer only stands in for a `cudaMalloc` the next step would make
  * anyway, and an allocation that fails for lack of memory empties the cache and retries once.
+ * `TRM_POOL_POISON=1` fills buffers with NaN as they are freed (finds reads after free).
  */
 import type { Backend } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
@@ -66,7 +67,10 @@ function pooled(be: Backend, defaultMaxBytes = 4 * 2 ** 30): Backend {
   if (!Number.isFinite(maxBytes) || maxBytes < 0) {
     throw new RangeError(`TRM_POOL_MAX_BYTES must be a number of bytes ≥ 0: ${env}`);
   }
-  return withPool(be, { maxBytes: Math.floor(maxBytes) });
+  return withPool(be, {
+    maxBytes: Math.floor(maxBytes),
+    poison: Deno.env.get("TRM_POOL_POISON") === "1",
+  });
 }
 
 /** Whether the native cpu backend can be created here; the reason when it cannot. */

@@ -28,6 +28,11 @@ import { OutOfMemoryError } from "../errors.ts";
 export interface PoolOptions {
   /** Upper bound of bytes kept in the pool (default 4 GiB); beyond it, freed buffers are dropped. */
   maxBytes?: number;
+  /**
+   * Fill every f32 buffer with NaN as it enters the pool (a debugging aid, `TRM_POOL_POISON=1`):
+   * a read after `free`, or an output a kernel left partly unwritten, then shows as NaN.
+   */
+  poison?: boolean;
 }
 
 export interface PoolStats {
@@ -132,6 +137,7 @@ export function withPool(inner: Backend, opts: PoolOptions = {}): PooledBackend 
         dropped++;
         return release(buf);
       }
+      if (opts.poison && o.dtype === "f32") inner.fill(buf.length, NaN, buf);
       const k = key(o.dtype, buf.length);
       let list = free.get(k);
       if (!list) free.set(k, list = []);
