@@ -6,24 +6,16 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "./backend.ts";
-import { createCpuBackend } from "./backends/cpu.ts";
 import { createRefBackend } from "./backends/ref.ts";
-import { NativeUnavailableError } from "./errors.ts";
 import { assertGradients } from "./gradcheck.ts";
 import { add, linear, mul, rmsnorm, swiglu } from "./ops.ts";
 import { addRmsnorm, swigluLinear } from "./ops_fused.ts";
 import { Rng } from "./rng.ts";
 import { type Tensor, tensor } from "./tensor.ts";
-import { assertClose, assertSameBits, outputAndGrads } from "./testing.ts";
+import { assertClose, assertSameBits, cpuOrSkip, outputAndGrads } from "./testing.ts";
 
 const ref = createRefBackend({ precision: "f64" });
-let cpu: Backend | null = null;
-try {
-  cpu = createCpuBackend();
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  console.warn(`ops_fused_test: cpu tests SKIPPED: ${e.message}`);
-}
+const cpu = cpuOrSkip("ops_fused_test: cpu tests");
 
 function rand(be: Backend, rng: Rng, shape: number[], std = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import type { Backend, Buf, SsdDims } from "./backend.ts";
 import { createCpuBackend } from "./backends/cpu.ts";
 import { createRefBackend } from "./backends/ref.ts";
-import { NativeUnavailableError } from "./errors.ts";
 import { assertGradients } from "./gradcheck.ts";
 import { mul, reshape, rmsnorm, silu, sliceLastAxis } from "./ops.ts";
 import {
@@ -24,16 +23,10 @@ import {
 } from "./ops_ssm.ts";
 import { Rng } from "./rng.ts";
 import { type Tensor, tensor } from "./tensor.ts";
-import { assertClose, assertSameBits, outputAndGrads } from "./testing.ts";
+import { assertClose, assertSameBits, cpuOrSkip, outputAndGrads } from "./testing.ts";
 
 const ref = createRefBackend({ precision: "f64" });
-let cpu: Backend | null = null;
-try {
-  cpu = createCpuBackend();
-} catch (e) {
-  if (!(e instanceof NativeUnavailableError)) throw e;
-  console.warn(`ops_ssm_test: cpu (chunked SSD, conv) tests SKIPPED: ${e.message}`);
-}
+const cpu = cpuOrSkip("ops_ssm_test: cpu (chunked SSD, conv) tests");
 
 function cpuTest(name: string, fn: (cpu: Backend) => void) {
   Deno.test({ name: `ssm cpu: ${name}`, ignore: cpu === null, fn: () => fn(cpu!) });

@@ -16,6 +16,8 @@
 import { AssertionError } from "node:assert";
 import { backward } from "./autograd.ts";
 import type { Backend } from "./backend.ts";
+import { createCpuBackend } from "./backends/cpu.ts";
+import { NativeUnavailableError } from "./errors.ts";
 import { mul } from "./ops.ts";
 import { sum } from "./ops_nn.ts";
 import { Rng } from "./rng.ts";
@@ -141,4 +143,15 @@ export function assertSameBits(a: Float32Array[], b: Float32Array[], what: strin
       throw new AssertionError({ message: `${name} differs bitwise` });
     }
   });
+}
+
+/** The native cpu backend, or null with a SKIPPED warning naming `what` where it cannot be built. */
+export function cpuOrSkip(what: string): Backend | null {
+  try {
+    return createCpuBackend();
+  } catch (e) {
+    if (!(e instanceof NativeUnavailableError)) throw e;
+    console.warn(`${what}: SKIPPED: ${e.message}`);
+    return null;
+  }
 }

@@ -17,6 +17,8 @@
 #      chunked-tc kernels vs the memory-bound floor (bytes / 4.8 TB/s), and agreement with seq;
 #   4c. dev/gpu/attn_bench.ts: attention forward and forward+backward, simt vs tensor cores, at
 #      L = 916 (batch $ATTN_BATCH, default 64) and L = 97, against the tf32 peak;
+#   4d. dev/gpu/launch_bench.ts: µs per backend call (launch + FFI), calls per ARC training step at
+#      B=1 and the step's time — the most CUDA graphs could take off a step;
 # PART=steps:
 #   5. train_check.ts loss: trm-attn and tr-mamba2attn at ARC shapes, B=4, two steps, loss on cuda
 #      (f32, tf32, bf16 GEMMs; and f32 with 2 micro-batches + recomputation) vs cpu;
@@ -179,6 +181,11 @@ if want kernels; then
   limited 150 "$DENO" run --allow-all dev/gpu/attn_bench.ts --batch "${ATTN_BATCH:-64}" --out "$CSV" \
     2>&1 | tee "$OUTDIR/attn_bench.log"
   outcome "${PIPESTATUS[0]}" attn attn-bench "${ATTN_BATCH:-64}" 0
+
+  step "launch latency and backend calls per step (the most CUDA graphs could save)"
+  limited 90 "$DENO" run --allow-all dev/gpu/launch_bench.ts --backend cuda --out "$CSV" \
+    2>&1 | tee "$OUTDIR/launch_bench.log"
+  outcome "${PIPESTATUS[0]}" "" launch-bench 1 0
 fi
 
 if want steps; then

@@ -94,12 +94,7 @@ TRM_EXPORT void trm_sum_rows(i64 rows, i64 cols, const float *x, float *out) {
 #pragma omp simd
         for (i64 c = 0; c < cols; c++) acc[c] += x[r * cols + c];
     }
-#pragma omp for schedule(static)
-    for (i64 c = 0; c < cols; c++) {
-      double s = 0;
-      for (i64 ch = 0; ch < nchunk; ch++) s += part[ch * cols + c];
-      out[c] = (float)s;
-    }
+    trm_sum_chunks(part, nchunk, cols, out);
   }
   free(part);
 }
@@ -314,12 +309,7 @@ TRM_EXPORT void trm_gated_rmsnorm_backward(i64 rows, i64 cols, i64 group, const 
         unary_bwd_range(OP_SILU, 0, cols, zr, t, dz + r * cols);
       }
     }
-#pragma omp for schedule(static)
-    for (i64 c = 0; c < cols; c++) {
-      double s = 0;
-      for (i64 ch = 0; ch < nchunk; ch++) s += part[ch * cols + c];
-      dw[c] = (float)s;
-    }
+    trm_sum_chunks(part, nchunk, cols, dw);
   }
   free(part);
 }

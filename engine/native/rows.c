@@ -62,12 +62,7 @@ TRM_EXPORT void trm_rmsnorm_backward(i64 rows, i64 cols, const float *x, const f
       }
     }
     if (part) {
-#pragma omp for schedule(static)
-      for (i64 c = 0; c < cols; c++) {
-        double s = 0;
-        for (i64 ch = 0; ch < nchunk; ch++) s += part[ch * cols + c];
-        dweight[c] = (float)s;
-      }
+      trm_sum_chunks(part, nchunk, cols, dweight);
     }
   }
   free(part);

@@ -46,6 +46,17 @@ TRM_INLINE double dot_d(const float *a, const float *b, i64 n) {
   return s;
 }
 
+/* out[c] = Σ_ch part[ch·cols + c] over nchunk chunk rows, summed in chunk order in double; called
+ * inside a parallel region, it shares the columns among the region's threads (orphaned omp for). */
+TRM_INLINE void trm_sum_chunks(const double *part, i64 nchunk, i64 cols, float *out) {
+#pragma omp for schedule(static)
+  for (i64 c = 0; c < cols; c++) {
+    double s = 0;
+    for (i64 ch = 0; ch < nchunk; ch++) s += part[ch * cols + c];
+    out[c] = (float)s;
+  }
+}
+
 #ifdef __AVX512F__
 /* e^x for 16 lanes: range reduction to r in [-ln2/2, ln2/2], degree-7 Taylor polynomial, and
  * scaling by 2^n with vscalefps (which gives inf/0/denormals correctly). About 1 ulp; NaN stays
