@@ -77,9 +77,16 @@ export const PAPER_CHECKS: readonly (Check & { refTask: string })[] = [
  *   after 1 step: Sudoku 25 %, Maze 23 %, ARC 8 % cell accuracy) against ~74–99 %, ~86–89 % and
  *   ~28–39 % trained. Exact accuracy and pass@K at smoke scale are a handful of examples/tasks,
  *   too coarse to guard.
- * - cpu-mini: exact accuracy on 200–250 held-out puzzles (±5 points), cell accuracy (±3),
- *   pass@K on 16 ARC tasks (one task = 6.25 points: ±13 allows two tasks, as seeds and thread
- *   counts move a borderline task's top-2 vote).
+ * - cpu-mini: exact accuracy on 200–250 held-out puzzles (Sudoku ±5 points; Maze ±13, see
+ *   below), cell accuracy (±3), pass@K on 16 ARC tasks (one task = 6.25 points: ±13 allows two
+ *   tasks, as seeds and thread counts move a borderline task's top-2 vote).
+ *   Maze exact accuracy moves far more than its sampling error whenever the arithmetic changes at
+ *   all (another seed, another GEMM, a mathematically equal backward): trm-attn at seeds 0, 1, 2
+ *   gave 15.0, 14.0, 3.5 % (results/cpu-mini-maze-seeds), and the same seeds after the fused
+ *   residual + RMSNorm backward (equal up to f32 rounding) 7.0, 16.0, 4.0 %
+ *   (results/cpu-mini-maze-seeds-fused) — sd 6.4 and 6.2 points, means 10.8 and 9.0. ±13 (about
+ *   2 sd) still fails a model that stops solving mazes (trm-attn below 2 %, tr-mamba2attn below
+ *   15 %, against baselines of 15 and 28).
  */
 export const BASELINE_CHECKS: Record<Exclude<PresetName, "paper">, readonly Check[]> = {
   smoke: (["sudoku", "maze", "arc"] as const).map((task) => ({
@@ -91,7 +98,15 @@ export const BASELINE_CHECKS: Record<Exclude<PresetName, "paper">, readonly Chec
   })),
   "cpu-mini": [
     ...(["sudoku", "maze"] as const).flatMap((task) => [
-      { task, metric: "exact_accuracy", k: null, tolerance: 5, note: "held-out exact accuracy" },
+      {
+        task,
+        metric: "exact_accuracy",
+        k: null,
+        tolerance: task === "maze" ? 13 : 5,
+        note: task === "maze"
+          ? "held-out exact accuracy (seed-to-seed sd ≈ 6 points)"
+          : "held-out exact accuracy",
+      },
       { task, metric: "cell_accuracy", k: null, tolerance: 3, note: "held-out cell accuracy" },
     ]),
     { task: "arc", metric: "cell_accuracy", k: null, tolerance: 3, note: "before voting" },
