@@ -115,8 +115,19 @@ export interface Backend {
   unaryBackward(op: UnaryOp, n: number, x: Buf, dy: Buf, dx: Buf): void;
   /** SwiGLU: gu is rows × 2·inter (gate | up); out[r, i] = silu(gate[r, i]) · up[r, i]. */
   swiglu(rows: number, inter: number, gu: Buf, out: Buf): void;
-  /** Backward of `swiglu`: dgu (rows × 2·inter) from gu and dy (rows × inter). */
-  swigluBackward(rows: number, inter: number, gu: Buf, dy: Buf, dgu: Buf): void;
+  /**
+   * Backward of `swiglu`: dgu (rows × 2·inter) from gu and dy (rows × inter). With `out`, also
+   * writes swiglu(gu) there, bit for bit what `swiglu` writes (one pass for a backward that
+   * recomputes the forward's output instead of keeping it).
+   */
+  swigluBackward(
+    rows: number,
+    inter: number,
+    gu: Buf,
+    dy: Buf,
+    dgu: Buf,
+    out?: Buf | null,
+  ): void;
   /** out[b, c, r] = x[b, r, c]: per-batch transpose of rows × cols matrices. */
   transpose(batch: number, rows: number, cols: number, x: Buf, out: Buf): void;
 

@@ -57,7 +57,8 @@ export function addRmsnorm(x: Tensor, y: Tensor, eps = 1e-5): Tensor {
 
 /**
  * linear(swiglu(gu), w) with gu [..., 2·inter] (gate | up) and w [out, inter] (PyTorch layout):
- * the SwiGLU output (the product's input) is recomputed in backward rather than kept.
+ * the SwiGLU output (the product's input) is recomputed in backward rather than kept — by the
+ * SwiGLU backward kernel, in the pass that computes its derivative (the bits `swiglu` writes).
  */
 export function swigluLinear(gu: Tensor, w: Tensor): Tensor {
   const be = f32On("swigluLinear", gu, w);
@@ -78,33 +79,16 @@ export function swigluLinear(gu: Tensor, w: Tensor): Tensor {
   be.gemm(false, true, rows, n, inter, 1, h.buf, inter, w.buf, inter, 0, out.buf, n, 1, 0, 0, 0);
   h.dispose();
   return record(out, "swigluLinear", [gu, w], (g) => {
-    const h = act();
-    let ggu: Tensor | null = null, gw: Tensor | null = null;
+    let ggu: Tensor | null = null, gw: Tensor | null = null, h: Tensor;
     if (gu.requiresGrad) {
       const gh = empty(be, [rows, inter]); // dh = g · W
-      be.gemm(
-        false,
-        false,
-        rows,
-        inter,
-        n,
-        1,
-        g.buf,
-        n,
-        w.buf,
-        inter,
-        0,
-        gh.buf,
-        inter,
-        1,
-        0,
-        0,
-        0,
-      );
+      const [G, W, GH] = [g.buf, w.buf, gh.buf];
+      be.gemm(false, false, rows, inter, n, 1, G, n, W, inter, 0, GH, inter, 1, 0, 0, 0);
       ggu = empty(be, gu.shape);
-      be.swigluBackward(rows, inter, gu.buf, gh.buf, ggu.buf);
+      h = empty(be, [rows, inter]); // swiglu(gu) again, in the pass that computes its derivative
+      be.swigluBackward(rows, inter, gu.buf, gh.buf, ggu.buf, h.buf);
       gh.dispose();
-    }
+    } else h = act();
     if (w.requiresGrad) {
       gw = empty(be, w.shape); // dW = gᵀ · h
       be.gemm(true, false, n, inter, rows, 1, g.buf, n, h.buf, inter, 0, gw.buf, inter, 1, 0, 0, 0);

@@ -393,13 +393,15 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       ]);
       nat().trm_swiglu(rows, inter, G, O);
     },
-    swigluBackward(rows, inter, gu, dy, dgu) {
+    swigluBackward(rows, inter, gu, dy, dgu, out) {
       const [G, DY, DG] = grid("swigluBackward", rows, inter, [
         ["gu", gu, rows * 2 * inter],
         ["dy", dy, rows * inter],
         ["dgu", dgu, rows * 2 * inter],
       ]);
-      nat().trm_swiglu_backward(rows, inter, G, DY, DG);
+      const O = out ? f(out, "swigluBackward", "out") : null;
+      if (O) need("swigluBackward", "out", O, rows * inter, `rows=${rows}, inter=${inter}`);
+      nat().trm_swiglu_backward(rows, inter, G, DY, DG, O);
     },
     transpose(batch, rows, cols, x, out) {
       nonneg("transpose", { batch });

@@ -42,7 +42,7 @@ export const SYMBOLS = {
   trm_unary: { parameters: [I32, I64, BUF, BUF], result: VOID },
   trm_unary_backward: { parameters: [I32, I64, BUF, BUF, BUF], result: VOID },
   trm_swiglu: { parameters: [I64, I64, BUF, BUF], result: VOID },
-  trm_swiglu_backward: { parameters: [I64, I64, BUF, BUF, BUF], result: VOID },
+  trm_swiglu_backward: { parameters: [I64, I64, BUF, BUF, BUF, BUF], result: VOID },
   trm_transpose: { parameters: [I64, I64, I64, BUF, BUF], result: VOID },
   trm_rmsnorm: { parameters: [I64, I64, BUF, BUF, F64, BUF, BUF], result: VOID },
   trm_rmsnorm_backward: { parameters: [I64, I64, BUF, BUF, BUF, BUF, BUF, BUF], result: VOID },

@@ -326,11 +326,17 @@ test("swiglu and swigluBackward", () => {
     );
     compare(
       cpu!,
-      { gu, dy, d: nans(rows * 2 * inter) },
-      ["d"],
-      (be, b) => be.swigluBackward(rows, inter, b.gu, b.dy, b.d),
+      { gu, dy, d: nans(rows * 2 * inter), h: nans(rows * inter) },
+      ["d", "h"],
+      (be, b) => be.swigluBackward(rows, inter, b.gu, b.dy, b.d, b.h),
       { rtol: 1e-5, atol: 1e-6 },
     );
+    // the output the backward writes is the forward's, bit for bit
+    const be = cpu!, g = put(be, gu), h = be.alloc("f32", rows * inter);
+    const o = be.alloc("f32", rows * inter);
+    be.swiglu(rows, inter, g, o);
+    be.swigluBackward(rows, inter, g, put(be, dy), be.alloc("f32", rows * 2 * inter), h);
+    assert.deepEqual(bits(be, h), bits(be, o), `swigluBackward's out ${rows}x${inter}`);
   }
 });
 

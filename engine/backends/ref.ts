@@ -156,14 +156,15 @@ export function createRefBackend(opts: RefOptions = {}): Backend {
         }
       }
     },
-    swigluBackward(rows, inter, gu, dy, dgu) {
-      const G = f(gu), DY = f(dy), D = f(dgu);
+    swigluBackward(rows, inter, gu, dy, dgu, out) {
+      const G = f(gu), DY = f(dy), D = f(dgu), O = out ? f(out) : null;
       for (let r = 0; r < rows; r++) {
         for (let j = 0; j < inter; j++) {
           const gi = r * 2 * inter + j, ui = gi + inter;
           const g = G[gi], u = G[ui], d = DY[r * inter + j], s = sigmoid(g);
           D[gi] = d * u * s * (1 + g * (1 - s));
           D[ui] = d * g * s;
+          if (O) O[r * inter + j] = g * s * u;
         }
       }
     },

@@ -216,12 +216,13 @@ TRM_EXPORT void trm_swiglu(i64 rows, i64 inter, const float *gu, float *out) {
   }
 }
 
+/* With `out` (may be NULL), also writes swiglu(gu): the same (g·σ(g))·u as trm_swiglu, bitwise. */
 TRM_EXPORT void trm_swiglu_backward(i64 rows, i64 inter, const float *gu, const float *dy,
-                                    float *dgu) {
+                                    float *dgu, float *out) {
 #pragma omp parallel for num_threads(trm_nth(rows * inter)) schedule(static)
   for (i64 r = 0; r < rows; r++) {
     const float *g = gu + r * 2 * inter, *u = g + inter, *d = dy + r * inter;
-    float *dg = dgu + r * 2 * inter, *du = dg + inter;
+    float *dg = dgu + r * 2 * inter, *du = dg + inter, *o = out ? out + r * inter : NULL;
     i64 j = 0;
 #ifdef __AVX512F__
     __m512 one = _mm512_set1_ps(1.0f);
@@ -229,15 +230,17 @@ TRM_EXPORT void trm_swiglu_backward(i64 rows, i64 inter, const float *gu, const 
       __mmask16 m = trm_mask(inter - j);
       __m512 gv = _mm512_maskz_loadu_ps(m, g + j), uv = _mm512_maskz_loadu_ps(m, u + j);
       __m512 dv = _mm512_maskz_loadu_ps(m, d + j), oms, s = sigmoid16(gv, &oms);
-      __m512 ds = _mm512_mul_ps(s, _mm512_fmadd_ps(gv, oms, one));
-      _mm512_mask_storeu_ps(du + j, m, _mm512_mul_ps(_mm512_mul_ps(gv, s), dv));
+      __m512 ds = _mm512_mul_ps(s, _mm512_fmadd_ps(gv, oms, one)), gs = _mm512_mul_ps(gv, s);
+      _mm512_mask_storeu_ps(du + j, m, _mm512_mul_ps(gs, dv));
       _mm512_mask_storeu_ps(dg + j, m, _mm512_mul_ps(_mm512_mul_ps(ds, uv), dv));
+      if (o) _mm512_mask_storeu_ps(o + j, m, _mm512_mul_ps(gs, uv));
     }
 #endif
     for (; j < inter; j++) {
       float s = sigmoidf_(g[j]);
       du[j] = g[j] * s * d[j];
       dg[j] = s * (1.0f + g[j] * one_minus_sigmoidf_(g[j])) * u[j] * d[j];
+      if (o) o[j] = g[j] * s * u[j];
     }
   }
 }

@@ -318,14 +318,16 @@ __global__ void swiglu_kernel(i64 rows, i64 inter, const float *gu, float *o) {
     o[i] = g * sigmoidf_(g) * u;
   }
 }
+// With o (may be null), also writes swiglu(gu): g·σ(g)·u, the expression of swiglu_kernel.
 __global__ void swiglu_backward_kernel(i64 rows, i64 inter, const float *gu, const float *dy,
-                                       float *dgu) {
+                                       float *dgu, float *o) {
   GRID_LOOP(i, rows * inter) {
     i64 r = i / inter, j = i - r * inter;
     i64 gi = r * 2 * inter + j, ui = gi + inter;
     float g = gu[gi], u = gu[ui], d = dy[i], s = sigmoidf_(g);
     dgu[gi] = d * u * s * (1.f + g * sigmoidf_(-g));
     dgu[ui] = d * g * s;
+    if (o) o[i] = g * s * u;
   }
 }
 TRM_API int trm_cuda_swiglu(i64 rows, i64 inter, u64 gu, u64 o) {
@@ -334,9 +336,10 @@ TRM_API int trm_cuda_swiglu(i64 rows, i64 inter, u64 gu, u64 o) {
   LAUNCHED("swiglu_kernel");
   return 0;
 }
-TRM_API int trm_cuda_swiglu_backward(i64 rows, i64 inter, u64 gu, u64 dy, u64 dgu) {
+TRM_API int trm_cuda_swiglu_backward(i64 rows, i64 inter, u64 gu, u64 dy, u64 dgu, u64 o) {
   if (rows * inter <= 0) return 0;
-  swiglu_backward_kernel<<<grid1d(rows * inter), 256>>>(rows, inter, CF(gu), CF(dy), F(dgu));
+  swiglu_backward_kernel<<<grid1d(rows * inter), 256>>>(rows, inter, CF(gu), CF(dy), F(dgu),
+                                                        F(o));
   LAUNCHED("swiglu_backward_kernel");
   return 0;
 }

@@ -534,15 +534,16 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       ]);
       check(L.trm_cuda_swiglu(B(rows), B(inter), G, O), K);
     },
-    swigluBackward(rows, inter, gu, dy, dgu) {
-      const K = "swigluBackward";
+    swigluBackward(rows, inter, gu, dy, dgu, out) {
+      const K = "swigluBackward", sizes = `rows=${rows}, inter=${inter}`;
       nonneg(K, { rows, inter });
-      const [G, DY, DG] = ptrs(K, `rows=${rows}, inter=${inter}`, [
+      const [G, DY, DG] = ptrs(K, sizes, [
         ["gu", gu, rows * 2 * inter],
         ["dy", dy, rows * inter],
         ["dgu", dgu, rows * 2 * inter],
       ]);
-      check(L.trm_cuda_swiglu_backward(B(rows), B(inter), G, DY, DG), K);
+      const O = opt(out ?? null, K, "out", rows * inter, sizes);
+      check(L.trm_cuda_swiglu_backward(B(rows), B(inter), G, DY, DG, O), K);
     },
     transpose(batch, rows, cols, x, out) {
       const K = "transpose";

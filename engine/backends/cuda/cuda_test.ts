@@ -367,10 +367,24 @@ test("unary, unaryBackward (silu, softplus, exp, sigmoid), swiglu, transpose", (
   for (const [rows, inter] of [[1, 1], [3, 13], [67, 100]]) {
     const rng = rngFor(`swiglu ${rows} ${inter}`);
     const gu = uniform(rng, rows * 2 * inter, -8, 8), dy = normal(rng, rows * inter);
-    compare({ gu, dy, o: nans(rows * inter), d: nans(rows * 2 * inter) }, ["o", "d"], (be, b) => {
+    const bufs = {
+      gu,
+      dy,
+      o: nans(rows * inter),
+      d: nans(rows * 2 * inter),
+      h: nans(rows * inter),
+    };
+    compare(bufs, ["o", "d", "h"], (be, b) => {
       be.swiglu(rows, inter, b.gu, b.o);
-      be.swigluBackward(rows, inter, b.gu, b.dy, b.d);
+      be.swigluBackward(rows, inter, b.gu, b.dy, b.d, b.h);
     }, { rtol: 1e-5, atol: 1e-6 });
+    // the output the backward writes is the forward's, bit for bit
+    const g = put(cuda!, gu),
+      o = cuda!.alloc("f32", rows * inter),
+      h = cuda!.alloc("f32", rows * inter);
+    cuda!.swiglu(rows, inter, g, o);
+    cuda!.swigluBackward(rows, inter, g, put(cuda!, dy), cuda!.alloc("f32", rows * 2 * inter), h);
+    assert.deepEqual(cuda!.download(h), cuda!.download(o), `swigluBackward's out ${rows}x${inter}`);
   }
   for (const [batch, rows, cols] of [[1, 1, 1], [2, 33, 65], [3, 1, 7], [1, 100, 40]]) {
     const x = normal(rngFor("tr"), batch * rows * cols);

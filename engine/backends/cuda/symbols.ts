@@ -70,7 +70,7 @@ export const SYMBOLS = {
   trm_cuda_unary: { parameters: [I32, I64, U64, U64], result: I32 },
   trm_cuda_unary_backward: { parameters: [I32, I64, U64, U64, U64], result: I32 },
   trm_cuda_swiglu: { parameters: [I64, I64, U64, U64], result: I32 },
-  trm_cuda_swiglu_backward: { parameters: [I64, I64, U64, U64, U64], result: I32 },
+  trm_cuda_swiglu_backward: { parameters: [I64, I64, U64, U64, U64, U64], result: I32 },
   trm_cuda_transpose: { parameters: [I64, I64, I64, U64, U64], result: I32 },
   trm_cuda_rmsnorm: { parameters: [I64, I64, U64, U64, F64, U64, U64], result: I32 },
   trm_cuda_rmsnorm_backward: {
