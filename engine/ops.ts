@@ -26,13 +26,22 @@ function needF32(op: string, ...ts: Tensor[]): void {
   }
 }
 
-function sameShape(op: string, a: Tensor, b: Tensor): void {
+/** The one backend of the f32 tensors `ts` (a TypeError naming `op` otherwise). */
+export function f32Backend(op: string, ...ts: Tensor[]): Backend {
+  const be = sameBackend(op, ...ts);
+  needF32(op, ...ts);
+  return be;
+}
+
+/** A TypeError naming `op` unless a and b have the same shape. */
+export function sameShape(op: string, a: Tensor, b: Tensor): void {
   if (a.shape.length !== b.shape.length || a.shape.some((d, k) => d !== b.shape[k])) {
     throw new TypeError(`${op}: shapes differ: ${fmtShape(a.shape)} vs ${fmtShape(b.shape)}`);
   }
 }
 
-function last(t: Tensor): number {
+/** The length of t's last axis (a TypeError for a rank-0 tensor). */
+export function last(t: Tensor): number {
   if (t.rank === 0) throw new TypeError(`expected rank ≥ 1: ${t}`);
   return t.shape[t.rank - 1];
 }

@@ -16,33 +16,17 @@
  */
 import { record } from "./autograd.ts";
 import { fmtShape } from "./errors.ts";
+import { f32Backend, last, sameShape } from "./ops.ts";
 import { empty, type Tensor } from "./tensor.ts";
-
-function f32On(op: string, ...ts: Tensor[]) {
-  for (const t of ts) {
-    if (t.backend !== ts[0].backend) {
-      throw new TypeError(`${op}: tensors on different backends: ${ts[0].backend.name} and ${t}`);
-    }
-    if (t.dtype !== "f32") throw new TypeError(`${op}: expected f32 tensor, got ${t.dtype}: ${t}`);
-  }
-  return ts[0].backend;
-}
-
-function lastDim(op: string, t: Tensor): number {
-  if (t.rank === 0) throw new TypeError(`${op}: expected rank ≥ 1: ${t}`);
-  return t.shape[t.rank - 1];
-}
 
 /**
  * rmsnorm(x + y) over the last axis without weight, fused (TRM's post-norm sub-layer): the sum is
  * not kept for backward, which works from the output; both inputs receive the same gradient.
  */
 export function addRmsnorm(x: Tensor, y: Tensor, eps = 1e-5): Tensor {
-  const be = f32On("addRmsnorm", x, y);
-  if (x.rank !== y.rank || x.shape.some((d, k) => d !== y.shape[k])) {
-    throw new TypeError(`addRmsnorm: shapes differ: ${fmtShape(x.shape)} and ${fmtShape(y.shape)}`);
-  }
-  const c = lastDim("addRmsnorm", x), rows = x.size / (c || 1);
+  const be = f32Backend("addRmsnorm", x, y);
+  sameShape("addRmsnorm", x, y);
+  const c = last(x), rows = x.size / (c || 1);
   const out = empty(be, x.shape), rstd = empty(be, [rows]);
   be.addRmsnorm(rows, c, x.buf, y.buf, eps, out.buf, rstd.buf);
   record(out, "addRmsnorm", [x, y], (g) => {
@@ -61,8 +45,8 @@ export function addRmsnorm(x: Tensor, y: Tensor, eps = 1e-5): Tensor {
  * SwiGLU backward kernel, in the pass that computes its derivative (the bits `swiglu` writes).
  */
 export function swigluLinear(gu: Tensor, w: Tensor): Tensor {
-  const be = f32On("swigluLinear", gu, w);
-  const wd = lastDim("swigluLinear", gu), inter = wd / 2, rows = gu.size / (wd || 1);
+  const be = f32Backend("swigluLinear", gu, w);
+  const wd = last(gu), inter = wd / 2, rows = gu.size / (wd || 1);
   if (wd % 2 !== 0 || w.rank !== 2 || w.shape[1] !== inter) {
     throw new TypeError(
       `swigluLinear: input ${fmtShape(gu.shape)} does not fit weight ${fmtShape(w.shape)}`,

@@ -18,16 +18,8 @@
 import type { SsdDims } from "./backend.ts";
 import { record } from "./autograd.ts";
 import { fmtShape } from "./errors.ts";
+import { f32Backend } from "./ops.ts";
 import { empty, type Tensor, zeros } from "./tensor.ts";
-
-function sameBackend(op: string, ts: Tensor[]): void {
-  for (const t of ts) {
-    if (t.backend !== ts[0].backend) {
-      throw new TypeError(`${op}: tensors on different backends: ${ts[0].backend.name} and ${t}`);
-    }
-    if (t.dtype !== "f32") throw new TypeError(`${op}: expected f32 tensor, got ${t.dtype}: ${t}`);
-  }
-}
 
 function shapeIs(op: string, name: string, t: Tensor, want: number[]): void {
   if (t.rank !== want.length || t.shape.some((d, k) => d !== want[k])) {
@@ -75,7 +67,7 @@ export function conv1dCausalSilu(x: Tensor, w: Tensor, bias: Tensor): Tensor {
 }
 
 function convArgs(op: string, x: Tensor, w: Tensor, bias: Tensor) {
-  sameBackend(op, [x, w, bias]);
+  f32Backend(op, x, w, bias);
   if (x.rank !== 3) throw new TypeError(`${op}: x must be [B, T, C]: got ${fmtShape(x.shape)}`);
   const [b, t, c] = x.shape;
   const k = w.size / (c || 1);
@@ -117,7 +109,7 @@ function ssdArgs(
 ): { dims: SsdDims; inputs: Tensor[] } {
   const init = opts.init ?? null;
   const inputs = init ? [x, dt, A, Bm, Cm, D, init] : [x, dt, A, Bm, Cm, D];
-  sameBackend(op, inputs);
+  f32Backend(op, ...inputs);
   if (x.rank !== 4) throw new TypeError(`${op}: x must be [B, T, H, P]: got ${fmtShape(x.shape)}`);
   if (Bm.rank !== 4) {
     throw new TypeError(`${op}: Bm must be [B, T, G, N]: got ${fmtShape(Bm.shape)}`);
@@ -245,7 +237,7 @@ export function ssdFinalState(
 /** Reverses axis 1 of x [B, L, ...] (a copy); its own backward. */
 export function flipAxis1(x: Tensor): Tensor {
   if (x.rank < 2) throw new TypeError(`flipAxis1: rank < 2: ${fmtShape(x.shape)}`);
-  sameBackend("flipAxis1", [x]);
+  f32Backend("flipAxis1", x);
   const be = x.backend;
   const [b, l] = x.shape;
   const inner = x.size / (b * l || 1);
@@ -262,7 +254,7 @@ export function flipAxis1(x: Tensor): Tensor {
 
 /** x ⊙ v with v [C] broadcast over the rows of x [..., C]. */
 export function mulRowVector(x: Tensor, v: Tensor): Tensor {
-  sameBackend("mulRowVector", [x, v]);
+  f32Backend("mulRowVector", x, v);
   const c = x.rank > 0 ? x.shape[x.rank - 1] : 0;
   if (x.rank === 0 || v.size !== c) {
     throw new TypeError(
@@ -307,7 +299,7 @@ export function gatedRmsnorm(
   eps = 1e-5,
 ): Tensor {
   const op = "gatedRmsnorm";
-  sameBackend(op, [y, z, weight]);
+  f32Backend(op, y, z, weight);
   shapeIs(op, "z", z, [...y.shape]);
   const c = y.shape[y.rank - 1] ?? 1;
   shapeIs(op, "weight", weight, [c]);

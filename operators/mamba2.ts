@@ -174,21 +174,6 @@ function initParams(be: Backend, rng: Rng, s: Mamba2Sizes): Record<string, Tenso
   };
 }
 
-/**
- * Gated RMSNorm, norm_before_gate = false (§1.5): v = y ⊙ silu(z), normalised over groups of
- * Din/G channels, times the weight — one fused op (engine/ops_ssm.ts `gatedRmsnorm`), which keeps
- * neither silu(z) nor v for backward.
- */
-export function gatedRmsNorm(
-  y: Tensor,
-  z: Tensor,
-  weight: Tensor,
-  groups: number,
-  eps = NORM_EPS,
-): Tensor {
-  return gatedRmsnorm(y, z, weight, groups, eps);
-}
-
 /** Creates a Mamba-2 operator with freshly initialised parameters. */
 export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator {
   const s = mamba2Sizes(cfg);
@@ -217,7 +202,9 @@ export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator
     const dt = softplus(dtBiased);
     const a = scale(exp(params["A_log"]), -1);
     const y = ssdScan(x, dt, a, bm, cm, params["D"], { chunk: s.chunkSize });
-    const o = gatedRmsNorm(reshape(y, [b, l, din]), z, params["norm.weight"], g);
+    // gated RMSNorm, norm_before_gate = false (§1.5): v = y ⊙ silu(z) normalised over groups of
+    // Din/G channels, times the weight (one fused op: neither silu(z) nor v is kept for backward)
+    const o = gatedRmsnorm(reshape(y, [b, l, din]), z, params["norm.weight"], g, NORM_EPS);
     return linear(o, params["out_proj.weight"]);
   };
 
