@@ -69,7 +69,6 @@ TRM_EXPORT void trm_add_row_vector(i64 rows, i64 cols, const float *x, const flo
 
 /* Column sums in double over fixed 256-row chunks, then the chunk partials in chunk order:
  * the result does not depend on the thread count. */
-#define ROW_CHUNK 256
 TRM_EXPORT void trm_sum_rows(i64 rows, i64 cols, const float *x, float *out) {
   i64 nchunk = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
   if (nchunk <= 1) {
@@ -266,7 +265,7 @@ TRM_EXPORT void trm_gated_rmsnorm(i64 rows, i64 cols, i64 group, const float *y,
       for (i64 g = 0; g < G; g++) {
         const float *vg = v + g * group, *wg = w + g * group;
         float *og = o + g * group;
-        const float rs = (float)(1.0 / sqrt(dot_d(vg, NULL, group) / (double)group + eps));
+        const float rs = trm_rstd(vg, group, eps);
         rstd[r * G + g] = rs;
 #pragma omp simd
         for (i64 c = 0; c < group; c++) og[c] = vg[c] * rs * wg[c];

@@ -8,15 +8,13 @@
 
 #include "trm.h"
 
-#define ROW_CHUNK 256
-
 TRM_EXPORT void trm_rmsnorm(i64 rows, i64 cols, const float *x, const float *weight, double eps,
                             float *out, float *rstd) {
 #pragma omp parallel for num_threads(trm_nth(rows * cols)) schedule(static)
   for (i64 r = 0; r < rows; r++) {
     const float *xr = x + r * cols;
     float *o = out + r * cols;
-    const float rs = (float)(1.0 / sqrt(dot_d(xr, NULL, cols) / (double)cols + eps));
+    const float rs = trm_rstd(xr, cols, eps);
     rstd[r] = rs;
     if (weight) {
 #pragma omp simd
@@ -78,7 +76,7 @@ TRM_EXPORT void trm_add_rmsnorm(i64 rows, i64 cols, const float *x, const float 
     float *o = out + r * cols;
 #pragma omp simd
     for (i64 c = 0; c < cols; c++) o[c] = xr[c] + yr[c];
-    const float rs = (float)(1.0 / sqrt(dot_d(o, NULL, cols) / (double)cols + eps));
+    const float rs = trm_rstd(o, cols, eps);
     rstd[r] = rs;
 #pragma omp simd
     for (i64 c = 0; c < cols; c++) o[c] *= rs;

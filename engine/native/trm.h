@@ -46,6 +46,15 @@ TRM_INLINE double dot_d(const float *a, const float *b, i64 n) {
   return s;
 }
 
+/* 1/√(mean of x² + eps) over n floats, the sum in double: every RMSNorm's row scale. */
+TRM_INLINE float trm_rstd(const float *x, i64 n, double eps) {
+  return (float)(1.0 / sqrt(dot_d(x, NULL, n) / (double)n + eps));
+}
+
+/* Rows per chunk of the column sums that cross rows (sum_rows, the RMSNorm dweights): partial
+ * sums per chunk, then trm_sum_chunks — an order that does not depend on the thread count. */
+#define ROW_CHUNK 256
+
 /* out[c] = Σ_ch part[ch·cols + c] over nchunk chunk rows, summed in chunk order in double; called
  * inside a parallel region, it shares the columns among the region's threads (orphaned omp for). */
 TRM_INLINE void trm_sum_chunks(const double *part, i64 nchunk, i64 cols, float *out) {
