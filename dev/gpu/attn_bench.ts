@@ -34,7 +34,7 @@ import { TF32_TOL } from "../../engine/backends/cuda/kernels.ts";
 import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
-import { GpuCsv, gpuCsvPath, positiveArg } from "./gpu_csv.ts";
+import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
 
 /**
  * Dense (no sparsity) TF32 tensor-core peak of the H200 SXM in TFLOP/s: the spec sheet value
@@ -71,7 +71,6 @@ interface Result {
   fwdBwd: number;
   outs: Record<"out" | "lse" | "dq" | "dk" | "dv", Float32Array>;
 }
-const median = (t: number[]) => [...t].sort((p, q) => p - q)[Math.floor(t.length / 2)];
 
 /** Uploads the inputs; times forward and forward+backward (median of reps); returns outputs. */
 function measure(be: Backend, B: number, L: number, host: Record<string, Float32Array>): Result {

@@ -14,6 +14,10 @@ export interface GpuCsvRow {
   detail: string;
 }
 
+/** The median of timings (the upper one of an even count): what every dev/gpu timing reports. */
+export const median = (t: readonly number[]) =>
+  [...t].sort((p, q) => p - q)[Math.floor(t.length / 2)];
+
 /** Bytes as GiB with 2 decimals (the unit of every memory figure in gpu.csv). */
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 

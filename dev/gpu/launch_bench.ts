@@ -20,7 +20,7 @@ import type { Backend } from "../../engine/backend.ts";
 import { getBackend } from "../../engine/backends/mod.ts";
 import type { ModelName } from "../../recursion/config.ts";
 import { benchSetup } from "../../recursion/bench_setup.ts";
-import { GpuCsv, gpuCsvPath, positiveArg } from "./gpu_csv.ts";
+import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
 
 const TOOL = "launch_bench";
 const { values: a } = parseArgs({
@@ -92,7 +92,7 @@ for (const model of a.models.split(",") as ModelName[]) {
     be.sync();
     times.push((performance.now() - t0) / 1000);
   }
-  const sec = times.sort((x, y) => x - y)[Math.floor(times.length / 2)];
+  const sec = median(times);
   let launches = 0;
   for (const [k, n] of counts) if (!HOST_ONLY.has(k)) launches += n;
   const reads = counts.get("download") ?? 0;

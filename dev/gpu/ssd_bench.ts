@@ -32,7 +32,7 @@ import type { Backend, Buf, SsdDims } from "../../engine/backend.ts";
 import { createCudaBackend, SSD_TF32_TOL } from "../../engine/backends/cuda/cuda.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
-import { GpuCsv, gpuCsvPath, positiveArg } from "./gpu_csv.ts";
+import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -114,12 +114,11 @@ function measure(
     step();
     times.push((performance.now() - t0) / 1000);
   }
-  const sorted = [...times].sort((p, q) => p - q);
   const outs = Object.fromEntries(
     Object.entries(o).map(([k, b]) => [k, Float32Array.from(be.download(b))]),
   );
   for (const b of [...Object.values(i), ...Object.values(o)]) be.free(b);
-  return { seconds: sorted[Math.floor(sorted.length / 2)], times, outs };
+  return { seconds: median(times), times, outs };
 }
 
 const KERNELS = ["seq", "chunked", "chunked-tc"] as const;

@@ -40,7 +40,7 @@ import { OutOfMemoryError } from "../../engine/errors.ts";
 import { benchSetup } from "../../recursion/bench_setup.ts";
 import type { ModelName } from "../../recursion/config.ts";
 import { trainStepFlops } from "../../recursion/flops.ts";
-import { gib, GpuCsv, gpuCsvPath, type GpuCsvRow } from "./gpu_csv.ts";
+import { gib, GpuCsv, gpuCsvPath, type GpuCsvRow, median } from "./gpu_csv.ts";
 import type { StepMetrics } from "../../recursion/trainer.ts";
 
 const { values: args, positionals } = parseArgs({
@@ -217,8 +217,7 @@ function timeMode(): number {
       be.sync();
       times.push((performance.now() - ts) / 1000);
     }
-    const sorted = [...times].sort((x, y) => x - y);
-    const med = times.length ? sorted[Math.floor(sorted.length / 2)] : warm;
+    const med = times.length ? median(times) : warm;
     const flops = trainStepFlops(g.cfg, b);
     const st = be.poolStats();
     record({
