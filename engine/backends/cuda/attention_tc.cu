@@ -57,14 +57,7 @@ struct AtcHostLaunch {
   int nt, rev;
   template <class Pg>
   int operator()(const char *name, const Pg &pg, i64 nblk, i64 smem) const {
-    float *sm = (float *)malloc((size_t)smem);  // exact size: overruns show under ASan
-    if (!sm) {
-      trm_set_error(name, "host malloc failed", __FILE__, __LINE__);
-      return 1;
-    }
-    for (i64 blk = 0; blk < nblk; blk++) pg(HostRun{nt, rev}, blk, sm);
-    free(sm);
-    return 0;
+    return block_host_run(name, pg, nblk, smem, nt, rev);
   }
 };
 

@@ -9,6 +9,7 @@
 // fragments as a scalar loop on the host) and the host model of the tf32 rounding.
 #pragma once
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #include <mma.h>
@@ -44,6 +45,33 @@ struct HostRun {
 #endif
   }
 };
+
+// Host memory for block programs' shared memory and scratch: 128-byte aligned like the device's
+// (so host checks of wmma's alignment rules mean what they would on the device), exact sizes (so
+// overruns show under ASan). Null when the allocation fails.
+static inline void *block_host_alloc(i64 bytes) {
+  void *m = nullptr;
+  return posix_memalign(&m, 128, (size_t)(bytes > 0 ? bytes : 1)) == 0 ? m : nullptr;
+}
+
+// Runs block program `pg` on the host: blocks 0 … nblk−1 in turn, each with its nt threads one
+// after another (HostRun, reversed when rev) on `smem` bytes of shared memory that start
+// NaN-filled (all bits set) like the device's garbage — a value read before it is written shows
+// instead of passing as 0. Returns 1 (error set under `name`) when the allocation fails.
+template <class Pg>
+int block_host_run(const char *name, const Pg &pg, i64 nblk, i64 smem, int nt, int rev) {
+  float *sm = (float *)block_host_alloc(smem);
+  if (!sm) {
+    trm_set_error(name, "host malloc failed", __FILE__, __LINE__);
+    return 1;
+  }
+  for (i64 blk = 0; blk < nblk; blk++) {
+    memset(sm, 0xff, (size_t)(smem > 0 ? smem : 0));
+    pg(HostRun{nt, rev}, blk, sm);
+  }
+  free(sm);
+  return 0;
+}
 
 HD inline int imin(int a, int b) { return a < b ? a : b; }
 HD inline i64 lmin(i64 a, i64 b) { return a < b ? a : b; }

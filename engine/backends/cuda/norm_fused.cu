@@ -253,25 +253,13 @@ struct NfDevLaunch {
   }
 };
 
-// The host: each block's nt threads one after another (reversed when rev), every block starting
-// on NaN-filled shared memory (the device's garbage: a partial read before it is written shows).
-// nt = 0: the device's choice.
+// The host (block_host_run: NaN-filled shared memory, threads in turn); nt = 0: the device's choice.
 struct NfHostLaunch {
   int nt, rev;
   template <class Pg>
   int operator()(const char *name, const Pg &pg, i64 units, int dev_nt) const {
     const int n = nt > 0 ? nt : dev_nt;
-    float *sm = (float *)malloc((size_t)n * sizeof(float));
-    if (!sm) {
-      trm_set_error(name, "host malloc failed", __FILE__, __LINE__);
-      return 1;
-    }
-    for (i64 blk = 0; blk < nf_grid(units); blk++) {
-      memset(sm, 0xff, (size_t)n * sizeof(float));
-      pg(HostRun{n, rev}, blk, sm);
-    }
-    free(sm);
-    return 0;
+    return block_host_run(name, pg, nf_grid(units), (i64)n * (i64)sizeof(float), n, rev);
   }
 };
 

@@ -69,31 +69,11 @@ struct DevLaunch {
   }
 };
 
-// Host shared memory and scratch: 128-byte aligned like the device's, so the host checks of the
-// tc products' alignment (tile_mm_ok) mean what they would on the device; exact sizes, so
-// overruns show under ASan.
-static void *host_alloc(i64 bytes) {
-  void *m = nullptr;
-  return posix_memalign(&m, 128, (size_t)(bytes > 0 ? bytes : 1)) == 0 ? m : nullptr;
-}
-
 struct HostLaunch {
   int nt, rev;
   template <class Pg>
   int operator()(const char *name, const Pg &pg, i64 nblk, i64 smem) const {
-    float *sm = (float *)host_alloc(smem);
-    if (!sm) {
-      trm_set_error(name, "host malloc failed", __FILE__, __LINE__);
-      return 1;
-    }
-    // Each block starts on NaN-filled shared memory (all bits set), like the device's garbage: a
-    // padded tile row read without being zeroed turns 0·x into NaN instead of passing unseen.
-    for (i64 blk = 0; blk < nblk; blk++) {
-      memset(sm, 0xff, (size_t)(smem > 0 ? smem : 0));
-      pg(HostRun{nt, rev}, blk, sm);
-    }
-    free(sm);
-    return 0;
+    return block_host_run(name, pg, nblk, smem, nt, rev);
   }
 };
 
@@ -250,7 +230,7 @@ static int host_run(SsdP &p, bool backward, i64 nt, i64 rev, i64 tc, i64 tf32) {
   int bad = 0;
   p.tc = tc != 0 && ssd_tc_shape(p), p.tf32 = tf32 != 0, p.bad = &bad;
   const i64 n = ssd_carve(p, backward, nullptr) + 1;
-  float *base = (float *)host_alloc(n * 4);
+  float *base = (float *)block_host_alloc(n * 4);
   if (!base) return 1;
   memset(base, 0, (size_t)n * 4);
   ssd_carve(p, backward, base);
