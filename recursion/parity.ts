@@ -7,7 +7,9 @@
 import { stringify } from "csv-stringify/sync";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { Rng } from "../engine/rng.ts";
-import { machineInfo } from "../benchmarks/provenance.ts";
+import { parseArgs } from "node:util";
+import { dirname } from "node:path";
+import { guardResultsWrite, machineInfo } from "../benchmarks/provenance.ts";
 import { MODEL_NAMES, type ModelName, paperConfig } from "./config.ts";
 import { createTrm, paramBreakdown, trmParamCount } from "./model.ts";
 
@@ -63,28 +65,51 @@ export function parityRow(model: ModelName, task: TaskName): ParityRow {
   };
 }
 
+/** Every task × model at paper size, in the order of results/parity.csv. */
+export function parityTable(): ParityRow[] {
+  return (Object.keys(TASK_SHAPES) as TaskName[]).flatMap((task) =>
+    MODEL_NAMES.map((model) => parityRow(model, task))
+  );
+}
+
+/** The columns of results/parity.csv that the code decides (the rest is provenance). */
+export const PARITY_COLUMNS = ["task", "model", "params", "expected", "paper", "match"] as const;
+
 if (import.meta.main) {
-  const rows: ParityRow[] = [];
-  for (const task of Object.keys(TASK_SHAPES) as TaskName[]) {
-    for (const model of MODEL_NAMES) {
-      const r = parityRow(model, task);
-      rows.push(r);
-      console.log(
-        `${task.padEnd(7)} ${model.padEnd(14)} ${r.params.toLocaleString("en-US").padStart(11)}  ${
-          r.expected === "" ? "" : `expected ${r.expected.toLocaleString("en-US")} `
-        }${r.paper ? `(${r.paper}) ` : ""}${r.match}`,
-      );
-    }
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      out: { type: "string", default: "results/parity.csv" },
+      "allow-dirty": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log("usage: deno task parity [--out results/parity.csv] [--allow-dirty]");
+    Deno.exit(0);
+  }
+  const out = values.out;
+  await guardResultsWrite(out, { allowDirty: values["allow-dirty"], what: "parity" });
+  const rows = parityTable();
+  for (const r of rows) {
+    console.log(
+      `${r.task.padEnd(7)} ${r.model.padEnd(14)} ${
+        r.params.toLocaleString("en-US").padStart(11)
+      }  ${r.expected === "" ? "" : `expected ${r.expected.toLocaleString("en-US")} `}${
+        r.paper ? `(${r.paper}) ` : ""
+      }${r.match}`,
+    );
   }
   const info = machineInfo();
   const csv = stringify(
     rows.map(({ breakdown: _b, ...r }) => ({ ...r, commit: info.commit, date: info.date })),
     { header: true },
   );
-  await Deno.mkdir("results", { recursive: true });
-  await Deno.writeTextFile("results/parity.csv.tmp", csv);
-  await Deno.rename("results/parity.csv.tmp", "results/parity.csv");
-  console.log("wrote results/parity.csv");
+  await Deno.mkdir(dirname(out), { recursive: true });
+  await Deno.writeTextFile(`${out}.tmp`, csv);
+  await Deno.rename(`${out}.tmp`, out);
+  console.log(`wrote ${out}`);
   const bad = rows.filter((r) => r.match === "no");
   for (const r of bad) {
     console.error(`MISMATCH ${r.task}/${r.model}: ${r.params} vs ${r.expected}\n  ${r.breakdown}`);

@@ -20,7 +20,7 @@ import type { Backend } from "../engine/backend.ts";
 import { getBackend } from "../engine/backends/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { zeros } from "../engine/tensor.ts";
-import { machineInfo } from "../benchmarks/provenance.ts";
+import { guardResultsWrite, machineInfo, trainSourceHash } from "../benchmarks/provenance.ts";
 import { type Batch, evalBatches, type SplitStore } from "../tasks/dataset.ts";
 import { MODEL_NAMES, type ModelConfig, type ModelName } from "./config.ts";
 import { createTrm, trmParamCount } from "./model.ts";
@@ -346,6 +346,8 @@ export async function runTraining(config: RunConfig, ctl: RunControl): Promise<R
     scale: config.scale,
     seed: config.seed,
     commit: machine.commit,
+    /** Hash of the engine/operators/recursion/tasks source (a pipeline never resumes other code). */
+    sourceHash: trainSourceHash(),
     backend: { name: be.name, info: be.info },
     threads: Deno.env.get("TRM_THREADS") ?? null,
     machine,
@@ -505,7 +507,7 @@ const USAGE = `usage: deno task train --task ${TASK_NAMES.join("|")} --model ${
          [--backend ${BACKEND_NAMES.join("|")}] [--config FILE.json] [--steps N] [--batch N]
          [--lr X] [--l-cycles N] [--eval-every N] [--checkpoint-every N] [--threads N]
          [--max-minutes M] [--log-every N] [--dump-predictions] [--micro-batches N|auto]
-         [--recompute] [--memory-gib G] [--progress | --no-progress]
+         [--recompute] [--memory-gib G] [--allow-dirty] [--progress | --no-progress]
   --resume with only --out continues with OUT/config.json's configuration.
   --micro-batches N runs each batch as N slices summed into one step (TRM's multi-GPU step on one
   device; the batch must divide by N), --recompute recomputes the recursion's activations in
@@ -527,7 +529,9 @@ function num(v: string | undefined, flag: string, integer: boolean): number | un
 /** Parses the command line into a configuration and run controls (no side effects but reads). */
 export async function parseCommandLine(
   args: string[],
-): Promise<{ config: RunConfig; control: RunControl; threads: number | null }> {
+): Promise<
+  { config: RunConfig; control: RunControl; threads: number | null; allowDirty: boolean }
+> {
   const { values, positionals } = parseArgs({
     args,
     strict: true,
@@ -557,6 +561,7 @@ export async function parseCommandLine(
       "memory-gib": { type: "string" },
       progress: { type: "boolean" },
       "no-progress": { type: "boolean" },
+      "allow-dirty": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
@@ -619,6 +624,7 @@ export async function parseCommandLine(
   return {
     config,
     threads,
+    allowDirty: values["allow-dirty"] ?? false,
     control: {
       out,
       resume: values.resume ?? false,
@@ -638,7 +644,8 @@ export async function parseCommandLine(
 
 if (import.meta.main) {
   try {
-    const { config, control, threads } = await parseCommandLine(Deno.args);
+    const { config, control, threads, allowDirty } = await parseCommandLine(Deno.args);
+    await guardResultsWrite(control.out, { allowDirty, what: "train" });
     // The cpu backend reads its thread count when it is created (first getBackend call).
     if (threads !== null) Deno.env.set("TRM_THREADS", String(threads));
     await runTraining(config, control);

@@ -12,7 +12,7 @@
  * held-out puzzles, and its per-cell accuracy is the mean of (givens + b/n) / cells.
  */
 import { parseArgs } from "node:util";
-import { machineInfo } from "../benchmarks/provenance.ts";
+import { guardResultsWrite, machineInfo } from "../benchmarks/provenance.ts";
 import { evalBatches } from "../tasks/dataset.ts";
 import { openDataset } from "../tasks/open.ts";
 
@@ -62,13 +62,18 @@ if (import.meta.main) {
     args: Deno.args,
     allowPositionals: true,
     strict: true,
-    options: { runs: { type: "string" }, out: { type: "string" } },
+    options: {
+      runs: { type: "string" },
+      out: { type: "string" },
+      "allow-dirty": { type: "boolean" },
+    },
   });
   if (!values.runs || !values.out || !positionals.length) {
-    console.error("usage: train_report.ts --runs DIR --out DIR RUN...");
+    console.error("usage: train_report.ts --runs DIR --out DIR [--allow-dirty] RUN...");
     Deno.exit(2);
   }
   const out = values.out;
+  await guardResultsWrite(out, { allowDirty: values["allow-dirty"], what: "train_report" });
   await Deno.mkdir(out, { recursive: true });
   const rows: Record<string, string | number>[] = [];
   let chance: { exact: number; cell: number } | null = null;

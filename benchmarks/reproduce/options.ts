@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
 import type { MemoryPlan } from "../../recursion/trainer.ts";
+import type { ConfigPatch } from "./steps.ts";
 import {
   BACKEND_NAMES,
   type BackendChoice,
@@ -66,6 +67,12 @@ export interface ReproduceOptions {
   memory: MemoryPlan | "auto";
   /** Device memory "auto" plans for (default: the backend's). */
   memoryBytes?: number;
+  /** A JSON patch merged into every run's configuration (`--config FILE`; changes the hashes). */
+  configPatch: ConfigPatch | null;
+  /** Write into the committed results/ from a tree with uncommitted code (diff stored beside). */
+  allowDirty: boolean;
+  /** A missing baseline file is reported, not failed. */
+  noBaseline: boolean;
 }
 
 export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("|")}] [--tasks ${
@@ -74,13 +81,19 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
          [--models ${MODEL_NAMES.join(",")}] [--backend ${BACKEND_NAMES.join("|")}]
          [--seeds 0,1,2] [--out results/<preset>] [--runs runs/reproduce/<preset>]
          [--baselines results/baselines] [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
-         [--micro-batches N|auto] [--recompute] [--memory-gib G] [--progress | --no-progress]
+         [--micro-batches N|auto] [--recompute] [--memory-gib G] [--config FILE.json]
+         [--no-baseline] [--allow-dirty] [--progress | --no-progress]
   default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0; ARC votes
   pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).
   --micro-batches N / --recompute: train each batch in N slices / recompute activations in
   backward, for memory; --micro-batches auto measures each run's step and picks both to fit 90 %
   of the device (--memory-gib G: of G GiB). Results agree up to the order of gradient sums, and
-  runs trained either way are reused.`;
+  runs trained either way are reused.
+  --config FILE.json: a JSON patch merged into every run's configuration (e.g.
+  {"train": {"lr": 0}}); it changes the configuration hashes, so verify names the baseline as
+  another configuration's. --no-baseline: a missing baseline file is reported, not failed.
+  --allow-dirty: write into the committed results/ although the code differs from the commit
+  (refused otherwise); the diff is stored beside the results and named in every row.`;
 
 function list<T extends string>(v: string, allowed: readonly T[], flag: string): T[] {
   const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -114,6 +127,9 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
         "micro-batches": { type: "string" },
         recompute: { type: "boolean" },
         "memory-gib": { type: "string" },
+        config: { type: "string" },
+        "no-baseline": { type: "boolean" },
+        "allow-dirty": { type: "boolean" },
         "skip-verify": { type: "boolean" },
         progress: { type: "boolean" },
         "no-progress": { type: "boolean" },
@@ -162,8 +178,24 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
   if (gib !== undefined && !(gib > 0)) {
     throw new RangeError(`--memory-gib: expected a number > 0: ${v["memory-gib"]}`);
   }
+  let configPatch: ConfigPatch | null = null;
+  if (v.config !== undefined) {
+    let patch: unknown;
+    try {
+      patch = JSON.parse(Deno.readTextFileSync(v.config));
+    } catch (e) {
+      throw new RangeError(`--config: cannot read ${v.config} as JSON: ${(e as Error).message}`);
+    }
+    if (typeof patch !== "object" || patch === null || Array.isArray(patch)) {
+      throw new RangeError(`--config: ${v.config} must hold a JSON object`);
+    }
+    configPatch = { patch: patch as Record<string, unknown>, source: v.config };
+  }
   return {
     preset,
+    configPatch,
+    allowDirty: v["allow-dirty"] ?? false,
+    noBaseline: v["no-baseline"] ?? false,
     // Task order: the cheap ones first, so a broken setup shows before the long ARC runs.
     tasks: v.tasks ? list(v.tasks, TASK_NAMES, "tasks") : ["sudoku", "maze", "arc"],
     models: v.models ? list(v.models, MODEL_NAMES, "models") : null,

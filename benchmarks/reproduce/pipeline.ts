@@ -3,7 +3,7 @@
  * parity → train → evaluate → score (steps.ts, each skipped when its marker is current), then the
  * result tables and plots (results.ts) and verify (verify.ts). One progress line per step.
  */
-import { machineInfo } from "../provenance.ts";
+import { guardResultsWrite, machineInfo } from "../provenance.ts";
 import { STEP_NAMES } from "./markers.ts";
 import { modelsFor, type ReproduceOptions } from "./options.ts";
 import { resultReadme, writeResultFiles } from "./results.ts";
@@ -25,7 +25,9 @@ export interface ReproduceResult {
 export function planRuns(o: ReproduceOptions): RunSpec[] {
   return o.tasks.flatMap((task) =>
     modelsFor(o, task).flatMap((model) =>
-      o.seeds.map((seed) => runSpec(o.preset, task, model, seed, o.backend, o.runs, o.pooling))
+      o.seeds.map((seed) =>
+        runSpec(o.preset, task, model, seed, o.backend, o.runs, o.pooling, o.configPatch)
+      )
     )
   );
 }
@@ -56,6 +58,8 @@ export async function reproduce(
   command = `deno task reproduce --preset ${o.preset}`,
 ): Promise<ReproduceResult> {
   const t0 = performance.now();
+  // Refuse before any work: numbers of uncommitted code never land in results/ unlabelled.
+  await guardResultsWrite(o.out, { allowDirty: o.allowDirty, what: "reproduce: writing tables" });
   const runs = planRuns(o);
   const m = machineInfo();
   log(`reproduce: preset ${o.preset} — ${runs[0]?.config.scale ?? ""}`);

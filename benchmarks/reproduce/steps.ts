@@ -29,6 +29,7 @@ import { evaluate, type RunResult, runTraining } from "../../recursion/train.ts"
 import type { MemoryPlan, Trainer } from "../../recursion/trainer.ts";
 import { predictionRows, stepPredictionFiles, writeLines } from "../../recursion/predictions.ts";
 import { exists } from "../../tasks/io.ts";
+import { sourceHash, TRAIN_SOURCES, trainSourceHash } from "../provenance.ts";
 import { main as prepareMain } from "../../tasks/prepare.ts";
 import { scoreArc, scoreGrid, writeAccuracy, writeArcOutputs } from "../score/run.ts";
 import type { PoolingChoice } from "./options.ts";
@@ -69,12 +70,20 @@ export function runConfig(
   model: ModelName,
   seed: number,
   backend: RunConfig["backend"],
+  configPatch: ConfigPatch | null = null,
 ): RunConfig {
   const base = presetConfig(preset, task, model, seed);
   const recipe = presetDataRecipe(preset, task);
   const patch: Record<string, unknown> = { backend };
   if (recipe && base.data.dir !== recipe.dir) patch.data = { dir: recipe.dir };
-  return mergeConfig(base, patch, `preset ${preset}`);
+  const cfg = mergeConfig(base, patch, `preset ${preset}`);
+  return configPatch ? mergeConfig(cfg, configPatch.patch, configPatch.source) : cfg;
+}
+
+/** A JSON patch applied to every run's configuration (`--config FILE`), with where it came from. */
+export interface ConfigPatch {
+  patch: Record<string, unknown>;
+  source: string;
 }
 
 export function runSpec(
@@ -85,6 +94,7 @@ export function runSpec(
   backend: RunConfig["backend"],
   runsRoot: string,
   pooling: PoolingChoice = "pooled",
+  configPatch: ConfigPatch | null = null,
 ): RunSpec {
   return {
     pooling,
@@ -92,7 +102,7 @@ export function runSpec(
     task,
     model,
     seed,
-    config: runConfig(preset, task, model, seed, backend),
+    config: runConfig(preset, task, model, seed, backend, configPatch),
     runsRoot,
     dir: `${runsRoot}/${task}/${model}/seed-${seed}`,
   };
@@ -122,17 +132,50 @@ export interface StepContext {
   trained?: RunResult;
 }
 
-/** Input hashes of the steps: each includes its upstream step's hash. */
+/**
+ * The source folders whose code produces each step's output (benchmarks/provenance.ts
+ * sourceHash: every non-test .ts/.c/.h/.cu/.cuh/.py file). A change there reruns the step and
+ * every step after it: numbers are never re-verified from stale code.
+ */
+export const STEP_SOURCES = {
+  prepare: ["tasks"],
+  parity: ["engine", "operators", "recursion"],
+  /** Training and evaluation: the engine (TS, native C, CUDA), operators, scaffold, data. */
+  train: TRAIN_SOURCES,
+  score: ["benchmarks/score"],
+} as const;
+
+/** Input hashes of the steps: each includes its upstream step's hash and its source hash. */
 export function stepHashes(r: RunSpec): Record<StepName, string> {
   const recipe = presetDataRecipe(r.preset, r.task);
-  const prepare = hashOf("prepare", r.config.data, recipe?.args ?? null);
-  const parity = hashOf("parity", r.task, r.model, PUBLISHED[`${r.task}/${r.model}`] ?? null);
+  const prepare = hashOf(
+    "prepare",
+    r.config.data,
+    recipe?.args ?? null,
+    sourceHash(STEP_SOURCES.prepare),
+  );
+  const parity = hashOf(
+    "parity",
+    r.task,
+    r.model,
+    PUBLISHED[`${r.task}/${r.model}`] ?? null,
+    sourceHash(STEP_SOURCES.parity),
+  );
   const config = configHash(r.config);
-  const train = r.task === "arc" ? hashOf("train", config, ARC_TRAIN_FORMAT) : config;
+  const train = hashOf(
+    "train",
+    config,
+    r.task === "arc" ? ARC_TRAIN_FORMAT : "",
+    trainSourceHash(),
+  );
   const evaluate = hashOf("evaluate", train, EVAL_FORMAT);
-  const score = r.task === "arc"
-    ? hashOf("score", evaluate, SCORE_FORMAT, r.pooling)
-    : hashOf("score", evaluate, SCORE_FORMAT);
+  const score = hashOf(
+    "score",
+    evaluate,
+    SCORE_FORMAT,
+    r.task === "arc" ? r.pooling : "",
+    sourceHash(STEP_SOURCES.score),
+  );
   return { prepare, parity, train, evaluate, score };
 }
 
@@ -223,14 +266,36 @@ async function trainedHash(dir: string): Promise<string | null> {
   }
 }
 
-/** runTraining on the run's folder, resuming from its checkpoint when it has one of this config. */
+/** The source hash a training folder's run was started with (its config.json), or null. */
+async function trainedSource(r: RunSpec): Promise<string | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${trainDir(r)}/config.json`)).sourceHash ?? null;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/**
+ * runTraining on the run's folder, resuming from its checkpoint when it has one of this config
+ * trained by this source (a checkpoint of other code is never continued: the run starts over).
+ */
 async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunResult> {
   const dir = trainDir(r);
   const hash = configHash(r.config);
-  const old = await trainedHash(dir);
+  const source = trainSourceHash();
+  let old = await trainedHash(dir);
   if (old !== null && old !== hash) {
     ctx.log(`  ${dir} holds a run of another configuration (${old.slice(0, 12)}): starting over`);
     await Deno.remove(dir, { recursive: true });
+    old = null;
+  } else if (old !== null && await trainedSource(r) !== source) {
+    ctx.log(
+      `  ${dir} was trained by other source code (engine/operators/recursion/tasks): ` +
+        `starting over`,
+    );
+    await Deno.remove(dir, { recursive: true });
+    old = null;
   }
   let resume = old === hash && (await latestCheckpoint(dir)) !== null;
   if (resume && r.task === "arc" && (await stepPredictionFiles(dir, Infinity)).length === 0) {
@@ -282,7 +347,10 @@ export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome>
     if (!ctx.trained) {
       // Reload the finished run; never (re)train silently here.
       const dir = trainDir(r);
-      if (await trainedHash(dir) !== configHash(r.config) || !await latestCheckpoint(dir)) {
+      if (
+        await trainedHash(dir) !== configHash(r.config) || !await latestCheckpoint(dir) ||
+        await trainedSource(r) !== trainSourceHash()
+      ) {
         throw new Error(
           `evaluate: ${dir} has no checkpoint of this configuration: remove ` +
             `${r.dir}/markers/train.json to train again`,

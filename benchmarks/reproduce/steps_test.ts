@@ -125,6 +125,20 @@ Deno.test("reproduce steps: an interrupted train step resumes from its checkpoin
     }
     assert.ok(rows.every((x) => x.config_hash && x.commit && x.backend && x.definition));
 
+    // Training by other source code (engine/operators/recursion/tasks) is never resumed or
+    // reused: a changed source changes the train hash, and the old folder is trained again.
+    const record = JSON.parse(await Deno.readTextFile(`${trainDir(r)}/config.json`));
+    assert.equal(typeof record.sourceHash, "string");
+    await Deno.writeTextFile(
+      `${trainDir(r)}/config.json`,
+      JSON.stringify({ ...record, sourceHash: "other-code" }),
+    );
+    await Deno.remove(`${r.dir}/markers/train.json`); // what a new source hash amounts to
+    lines.length = 0;
+    assert.equal((await trainStep(r, context(lines))).skipped, false);
+    assert.ok(lines.some((l) => l.includes("trained by other source code")), lines.join("\n"));
+    assert.ok(!lines.some((l) => l.includes("resuming")), lines.join("\n"));
+
     // A changed configuration invalidates the train marker: training starts over, and the
     // evaluate/score markers of the old run are gone.
     const changed = tinySpec(root, 1e-3);

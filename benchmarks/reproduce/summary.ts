@@ -74,7 +74,8 @@ export function backendLabel(b: TrainRecord["backend"]): string {
 }
 
 export function deviceLabel(m: TrainRecord["machine"]): string {
-  return [m.cpu, m.cores ? `${m.cores} cores` : "", m.os].filter((s) => s).join(", ");
+  const cpu = m.simd ? `${m.cpu} (${m.simd})` : m.cpu;
+  return [cpu, m.cores ? `${m.cores} cores` : "", m.os].filter((s) => s).join(", ");
 }
 
 function num(s: string): number | null {
