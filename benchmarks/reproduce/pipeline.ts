@@ -99,7 +99,7 @@ export async function reproduce(
   let verifyRows: VerifyRow[] | null = null;
   let failed = 0;
   if (o.verify) {
-    const v = await verify(o.preset, summary, o.out, o.baselines);
+    const v = await verify(o.preset, summary, o.out, o.baselines, { noBaseline: o.noBaseline });
     for (const l of v.lines) log(l);
     verifyRows = v.rows;
     failed = v.failed;

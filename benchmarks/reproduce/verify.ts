@@ -10,6 +10,7 @@ import { type Cell, csvText, readCsv } from "../score/csv.ts";
 import { findReference, loadReference, type ReferenceRow } from "../score/reference.ts";
 import type { PresetName, TaskName } from "../../recursion/presets.ts";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
+import { type BaselineRow, CHECKED, readBaseline } from "./baseline.ts";
 
 /** One checked metric: absolute tolerance in the metric's unit (points for percentages). */
 export interface Check {
@@ -67,54 +68,6 @@ export const PAPER_CHECKS: readonly (Check & { refTask: string })[] = [
   },
 ];
 
-/**
- * Regression tolerances at the reduced presets (below the baseline by more than this fails).
- * Metrics not listed are reported, not checked. Why these values:
- * - smoke: CPU runs are bitwise reproducible only for a fixed thread count and GEMM choice. Measured
- *   here: 1 vs 2 threads with our GEMM gave identical numbers; OpenBLAS instead of our GEMM (what a
- *   machine without AVX-512 uses) moved held-out cell accuracy by up to 0.9 points. 5 points
- *   absorbs that, while a model that stops learning stays near its untrained level (measured
- *   after 1 step: Sudoku 25 %, Maze 23 %, ARC 8 % cell accuracy) against ~74–99 %, ~86–89 % and
- *   ~28–39 % trained. Exact accuracy and pass@K at smoke scale are a handful of examples/tasks,
- *   too coarse to guard.
- * - cpu-mini: exact accuracy on 200–250 held-out puzzles (Sudoku ±5 points; Maze ±13, see
- *   below), cell accuracy (±3), pass@K on 16 ARC tasks (one task = 6.25 points: ±13 allows two
- *   tasks, as seeds and thread counts move a borderline task's top-2 vote).
- *   Maze exact accuracy moves far more than its sampling error whenever the arithmetic changes at
- *   all (another seed, another GEMM, a mathematically equal backward): trm-attn at seeds 0, 1, 2
- *   gave 15.0, 14.0, 3.5 % (results/cpu-mini-maze-seeds), and the same seeds after the fused
- *   residual + RMSNorm backward (equal up to f32 rounding) 7.0, 16.0, 4.0 %
- *   (results/cpu-mini-maze-seeds-fused) — sd 6.4 and 6.2 points, means 10.8 and 9.0. ±13 (about
- *   2 sd) still fails a model that stops solving mazes (trm-attn below 2 %, tr-mamba2attn below
- *   15 %, against baselines of 15 and 28).
- */
-export const BASELINE_CHECKS: Record<Exclude<PresetName, "paper">, readonly Check[]> = {
-  smoke: (["sudoku", "maze", "arc"] as const).map((task) => ({
-    task,
-    metric: "cell_accuracy",
-    k: null,
-    tolerance: 5,
-    note: "learning signal of a few hundred steps; absorbs thread-count differences",
-  })),
-  "cpu-mini": [
-    ...([
-      ["sudoku", 5, "held-out exact accuracy"],
-      ["maze", 13, "held-out exact accuracy (seed-to-seed sd ≈ 6 points)"],
-    ] as const).flatMap(([task, tolerance, note]) => [
-      { task, metric: "exact_accuracy", k: null, tolerance, note },
-      { task, metric: "cell_accuracy", k: null, tolerance: 3, note: "held-out cell accuracy" },
-    ]),
-    { task: "arc", metric: "cell_accuracy", k: null, tolerance: 3, note: "before voting" },
-    ...[1, 2, 5, 10, 100, 1000].map((k) => ({
-      task: "arc" as const,
-      metric: "pass_at_k",
-      k,
-      tolerance: 13,
-      note: "16 tasks: one task is 6.25 points; two tasks allowed",
-    })),
-  ],
-};
-
 export const VERIFY_COLUMNS = [
   "task",
   "model",
@@ -131,9 +84,16 @@ export const VERIFY_COLUMNS = [
 ] as const;
 
 export type VerifyRow = Record<typeof VERIFY_COLUMNS[number], Cell>;
-export type VerifyStatus = "ok" | "regression" | "mismatch" | "no-baseline" | "missing";
+export type VerifyStatus =
+  | "ok"
+  | "regression"
+  | "mismatch"
+  | "no-baseline"
+  | "missing"
+  | "unchecked"
+  | "not-run";
 
-/** Statuses that fail the run. */
+/** Statuses that fail the run ("no-baseline" fails unless --no-baseline). */
 export const FAILING: readonly string[] = ["regression", "mismatch", "missing"];
 
 const keyOf = (r: { task: Cell; model: Cell; seed: Cell; metric: Cell; k: Cell }) =>
@@ -162,47 +122,84 @@ export async function readSummary(path: string): Promise<SummaryRow[]> {
 /** Marks a baseline row written by another configuration (in the verify.csv note). */
 const STALE_BASELINE = "baseline config differs";
 
-/** Regression guard against a baseline summary. */
+const pairOf = (r: { task: Cell; model: Cell }) => `${r.task}/${r.model}`;
+
+/**
+ * Regression guard against a baseline (baseline.ts). For every baseline row and every seed the run
+ * has of its (task, model): `regression` when the value lies below the row's threshold (mean −
+ * tolerance), `missing` when the run has the (task, model) but not the metric; `ok` otherwise.
+ * Report-only rows (their threshold at or below the floor) appear as `unchecked` with the reason.
+ * A (task, model) of the baseline that the run did not include is `not-run` (not a failure: the
+ * run was asked for fewer tasks or models); the run's metrics without a baseline row are not
+ * listed.
+ */
 export function compareWithBaseline(
   rows: readonly SummaryRow[],
-  baseline: readonly SummaryRow[],
-  checks: readonly Check[],
+  baseline: readonly BaselineRow[],
   against: string,
 ): VerifyRow[] {
-  const base = new Map(baseline.map((b) => [keyOf(b), b]));
   const out: VerifyRow[] = [];
+  const seedsOf = new Map<string, Set<number>>();
   for (const r of rows) {
-    const c = checks.find((c) => matches(c, r));
-    if (!c) continue;
-    const b = base.get(keyOf(r));
+    seedsOf.set(pairOf(r), (seedsOf.get(pairOf(r)) ?? new Set()).add(Number(r.seed)));
+  }
+  for (const b of baseline) {
+    const seeds = seedsOf.get(pairOf(b));
     const common = {
-      task: r.task,
-      model: r.model,
-      seed: r.seed,
-      metric: r.metric,
-      k: r.k,
-      value: r.value,
-      tolerance: c.tolerance,
-      unit: r.unit,
+      task: b.task,
+      model: b.model,
+      metric: b.metric,
+      k: b.k,
+      expected: b.mean,
+      tolerance: b.tolerance,
+      unit: b.unit,
       against,
     };
-    if (!b || b.value === null) {
-      out.push({ ...common, expected: null, status: "no-baseline", note: "not in the baseline" });
+    if (!seeds) {
+      out.push({
+        ...common,
+        seed: "",
+        value: null,
+        status: "not-run",
+        note: "this run did not include the model on this task",
+      });
       continue;
     }
-    const stale = b.config_hash !== r.config_hash
-      ? `; ${STALE_BASELINE} (${String(b.config_hash).slice(0, 12)} vs ${
-        String(r.config_hash).slice(0, 12)
-      }): re-baseline if the change is intended`
-      : "";
-    const v = r.value as number | null;
-    const bad = v === null || v < (b.value as number) - c.tolerance;
-    out.push({
-      ...common,
-      expected: b.value,
-      status: bad ? "regression" : "ok",
-      note: c.note + stale,
-    });
+    for (const seed of [...seeds].sort((a, b) => a - b)) {
+      const r = rows.find((r) =>
+        pairOf(r) === pairOf(b) && Number(r.seed) === seed && r.metric === b.metric &&
+        String(r.k ?? "") === String(b.k ?? "")
+      );
+      const v = r?.value;
+      const base = { ...common, seed, value: typeof v === "number" ? v : null };
+      if (b.check !== CHECKED) {
+        out.push({ ...base, status: "unchecked", note: String(b.check) });
+        continue;
+      }
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        out.push({
+          ...base,
+          status: "missing",
+          note: "in the baseline but not in this run's summary",
+        });
+        continue;
+      }
+      const stale = r && !String(b.config_hash).split(" ").includes(String(r.config_hash))
+        ? `; ${STALE_BASELINE} (${String(b.config_hash).slice(0, 12)} vs ${
+          String(r.config_hash).slice(0, 12)
+        }): re-baseline if the change is intended`
+        : "";
+      const provisional = String(b.derivation).startsWith("PROVISIONAL") ? "; PROVISIONAL" : "";
+      out.push({
+        ...base,
+        status: v < (b.threshold as number) ? "regression" : "ok",
+        note: `fails below ${(b.threshold as number).toFixed(2)} = mean ${
+          (b.mean as number).toFixed(2)
+        } − ${(b.tolerance as number).toFixed(2)} (${b.derivation}); floor ${
+          (b.floor as number).toFixed(2)
+        }${provisional}${stale}`,
+      });
+    }
   }
   return out;
 }
@@ -272,15 +269,31 @@ export interface VerifyResult {
   lines: string[];
 }
 
-/** Runs the preset's verification and writes `<out>/verify.csv`. */
+/** Where a preset's baseline lives under a baselines root. */
+export const baselinePath = (root: string, preset: PresetName) => `${root}/${preset}/baseline.csv`;
+
+/**
+ * Runs the preset's verification; writes `<out>/verify.csv` when `out` is given. A missing
+ * baseline file fails unless `noBaseline`.
+ */
 export async function verify(
   preset: PresetName,
   rows: readonly SummaryRow[],
-  out: string,
+  out: string | null,
   baselinesRoot: string,
+  opts: { noBaseline?: boolean } = {},
 ): Promise<VerifyResult> {
   const lines: string[] = [];
   let result: VerifyRow[];
+  let failed = 0;
+  const wrong = rows.filter((r) => r.preset !== preset);
+  if (wrong.length) {
+    throw new RangeError(
+      `verify: the summary holds ${wrong[0].preset} rows, not ${preset} (--preset ${
+        wrong[0].preset
+      }?)`,
+    );
+  }
   if (preset === "paper") {
     lines.push("verify: paper preset — comparing with results/reference (mean over seeds)");
     result = compareWithReference(rows, await loadReference());
@@ -289,33 +302,51 @@ export async function verify(
       `verify: preset ${preset} is a REDUCED scale: its numbers are NOT comparable with the ` +
         `paper's; checking for regressions against the committed baseline only`,
     );
-    const path = `${baselinesRoot}/${preset}/summary.csv`;
-    let baseline: SummaryRow[] = [];
+    const path = baselinePath(baselinesRoot, preset);
+    let baseline: BaselineRow[] | null = null;
     try {
-      baseline = await readSummary(path);
+      baseline = await readBaseline(path);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
-      lines.push(`verify: no baseline at ${path}: nothing to compare (not a failure)`);
     }
-    result = compareWithBaseline(rows, baseline, BASELINE_CHECKS[preset], path);
+    if (baseline === null) {
+      result = [];
+      if (opts.noBaseline) {
+        lines.push(`verify: no baseline at ${path}: nothing compared (--no-baseline)`);
+      } else {
+        failed++;
+        lines.push(
+          `verify: FAILED — no baseline at ${path} (make one with deno task rebaseline, or pass ` +
+            `--no-baseline to run without a regression check)`,
+        );
+      }
+    } else {
+      result = compareWithBaseline(rows, baseline, path);
+    }
   }
-  const failed = result.filter((r) => FAILING.includes(String(r.status))).length;
+  failed += result.filter((r) => FAILING.includes(String(r.status))).length;
+  const fmt = (v: Cell) => (typeof v === "number" ? v.toFixed(2) : String(v ?? "—"));
   for (const r of result) {
     const k = r.k === null ? "" : `@${r.k}`;
-    const fmt = (v: Cell) => (typeof v === "number" ? v.toFixed(2) : String(v ?? "—"));
+    const seed = r.seed === "" ? "" : ` seed ${r.seed}`;
     lines.push(
-      `  ${String(r.status).padEnd(11)} ${r.task}/${r.model} seed ${r.seed} ${r.metric}${k}: ` +
-        `${fmt(r.value)} vs ${fmt(r.expected)} (tolerance ${r.tolerance})` +
+      `  ${String(r.status).padEnd(11)} ${r.task}/${r.model}${seed} ${r.metric}${k}: ` +
+        `${fmt(r.value)} vs ${fmt(r.expected)} (tolerance ${fmt(r.tolerance)})` +
+        (r.status === "unchecked" ? ` — ${r.note}` : "") +
+        (String(r.note).includes("PROVISIONAL") ? " — provisional baseline" : "") +
         (String(r.note).includes(STALE_BASELINE)
           ? " — the baseline is of another configuration: re-baseline if the change is intended"
           : ""),
     );
   }
-  const ok = result.filter((r) => r.status === "ok").length;
-  const counts = `${ok} ok, ${failed} failed, ${result.length - ok - failed} without a baseline ` +
-    `or published value`;
+  const count = (s: string) => result.filter((r) => r.status === s).length;
+  const ok = count("ok");
+  const counts = `${ok} ok, ${failed} failed, ${count("unchecked")} report-only, ` +
+    `${count("not-run")} not run, ${count("no-baseline")} without a published value`;
   lines.push(failed ? `verify: FAILED — ${counts}` : `verify: passed — ${counts}`);
-  await Deno.mkdir(out, { recursive: true });
-  await Deno.writeTextFile(`${out}/verify.csv`, await csvText(VERIFY_COLUMNS, result));
+  if (out !== null) {
+    await Deno.mkdir(out, { recursive: true });
+    await Deno.writeTextFile(`${out}/verify.csv`, await csvText(VERIFY_COLUMNS, result));
+  }
   return { rows: result, failed, lines };
 }

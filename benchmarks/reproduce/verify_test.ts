@@ -2,12 +2,21 @@ import assert from "node:assert/strict";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
 import { summaryRow as row } from "./testing.ts";
 import {
-  BASELINE_CHECKS,
   compareWithBaseline,
   compareWithReference,
   readSummary,
   verify,
+  type VerifyRow,
 } from "./verify.ts";
+import {
+  type BaselineRow,
+  baselineText,
+  buildBaseline,
+  CHECKED,
+  deriveTolerance,
+  MIN_SEEDS,
+  readBaseline,
+} from "./baseline.ts";
 import { loadReference } from "../score/reference.ts";
 
 Deno.test("summary.csv header contract", () => {
@@ -31,60 +40,136 @@ Deno.test("summary.csv header contract", () => {
   ]);
 });
 
-Deno.test("committed baselines follow the summary.csv contract", async () => {
-  for (const preset of ["smoke", "cpu-mini"]) {
-    const path = new URL(`../../results/baselines/${preset}/summary.csv`, import.meta.url).pathname;
-    let rows: SummaryRow[];
-    try {
-      rows = await readSummary(path);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound && preset === "cpu-mini") continue;
-      throw e;
-    }
-    assert.ok(rows.length > 0, path);
-    assert.ok(rows.every((r) => r.preset === preset && typeof r.value === "number"), path);
+/** Baseline rows of three seeds each; floors 0 (exact) and 50 (cell). */
+function smokeBaseline(values: Record<string, number[]>): BaselineRow[] {
+  const rows: SummaryRow[] = [];
+  for (const [key, vals] of Object.entries(values)) {
+    const [model, metric] = key.split(":");
+    vals.forEach((value, seed) => rows.push(row({ model, metric, seed, value })));
+  }
+  return buildBaseline("smoke", rows, {
+    sudoku: {
+      exact_accuracy: { value: 0, source: "test" },
+      cell_accuracy: { value: 50, source: "test" },
+    },
+  });
+}
+
+Deno.test("baseline: tolerance from the seed spread; a threshold at or below the floor is report-only", () => {
+  const b = smokeBaseline({
+    "trm-attn:cell_accuracy": [70, 72, 74], // sd 2 → tolerance 6, threshold 66 > 50
+    "trm-attn:exact_accuracy": [1, 3, 5], // sd 2 → tolerance 6, threshold −3 ≤ 0: cannot fail
+    "tr-mamba2attn:cell_accuracy": [80, 80, 80], // sd 0 → the 1-point resolution
+  });
+  const by = (m: string, metric: string) => b.find((r) => r.model === m && r.metric === metric)!;
+  const cell = by("trm-attn", "cell_accuracy");
+  assert.equal(cell.mean, 72);
+  assert.ok(Math.abs((cell.sd as number) - 2) < 1e-12);
+  assert.ok(Math.abs((cell.tolerance as number) - 6) < 1e-12);
+  assert.equal(cell.check, CHECKED);
+  assert.match(String(cell.derivation), /3 × sd over 3 seeds/);
+  assert.match(String(by("trm-attn", "exact_accuracy").check), /^report only: cannot fail/);
+  assert.equal(by("tr-mamba2attn", "cell_accuracy").tolerance, 1);
+  // Fewer seeds than the minimum: refused (a re-baseline needs the spread).
+  assert.throws(() => deriveTolerance("cell_accuracy", [70, 72], 64), /at least 3/);
+  // Allowed explicitly, the row says PROVISIONAL.
+  assert.match(deriveTolerance("exact_accuracy", [50], 100, 1).derivation, /^PROVISIONAL/);
+});
+
+Deno.test("verify: regression below the threshold, missing metric, missing baseline file, run subsets", async () => {
+  const baseline = smokeBaseline({
+    "trm-attn:cell_accuracy": [70, 72, 74],
+    "trm-attn:exact_accuracy": [1, 3, 5],
+    "tr-mamba2attn:cell_accuracy": [60, 62, 64],
+  });
+  // 66.5 passes (threshold 66), 65.9 fails; the report-only row never fails.
+  const check = (value: number, extra: SummaryRow[] = []) =>
+    compareWithBaseline(
+      [row({ value }), row({ metric: "exact_accuracy", value: 0 }), ...extra],
+      baseline,
+      "b.csv",
+    );
+  const status = (rows: VerifyRow[], model: string, metric: string) =>
+    rows.filter((r) => r.model === model && r.metric === metric).map((r) => r.status);
+  assert.deepEqual(status(check(66.5), "trm-attn", "cell_accuracy"), ["ok"]);
+  assert.deepEqual(status(check(65.9), "trm-attn", "cell_accuracy"), ["regression"]);
+  assert.deepEqual(status(check(65.9), "trm-attn", "exact_accuracy"), ["unchecked"]);
+  // The run has tr-mamba2attn (one metric) but not its checked cell accuracy: missing.
+  const partial = check(70, [row({ model: "tr-mamba2attn", metric: "mean_act_steps", value: 2 })]);
+  assert.deepEqual(status(partial, "tr-mamba2attn", "cell_accuracy"), ["missing"]);
+  // A run without tr-mamba2attn at all: not run, not failed.
+  assert.deepEqual(status(check(70), "tr-mamba2attn", "cell_accuracy"), ["not-run"]);
+  // Every seed of the run is checked.
+  const seeds = compareWithBaseline(
+    [row({ value: 70 }), row({ seed: 1, value: 50 })],
+    baseline,
+    "b.csv",
+  );
+  assert.deepEqual(status(seeds, "trm-attn", "cell_accuracy"), ["ok", "regression"]);
+
+  const root = await Deno.makeTempDir({ prefix: "trm-verify-test-" });
+  try {
+    // No baseline file: a failure, unless --no-baseline.
+    const none = await verify("smoke", [row({})], null, `${root}/nothing`);
+    assert.equal(none.failed, 1);
+    assert.ok(none.lines.some((l) => l.includes("no baseline at")));
+    const allowed = await verify("smoke", [row({})], null, `${root}/nothing`, {
+      noBaseline: true,
+    });
+    assert.equal(allowed.failed, 0);
+    // Through verify(): reads baseline.csv, writes verify.csv, names another configuration.
+    await Deno.mkdir(`${root}/b/smoke`, { recursive: true });
+    await Deno.writeTextFile(`${root}/b/smoke/baseline.csv`, await baselineText(baseline));
+    const v = await verify(
+      "smoke",
+      [row({ value: 60, config_hash: "ffff" })],
+      `${root}/out`,
+      `${root}/b`,
+    );
+    assert.equal(v.failed, 1);
+    assert.ok(v.lines.some((l) => l.includes("NOT comparable with the paper")));
+    assert.ok(
+      v.lines.some((l) => l.includes("regression") && l.includes("another configuration")),
+      v.lines.join("\n"),
+    );
+    assert.ok((await Deno.readTextFile(`${root}/out/verify.csv`)).includes("regression"));
+    // A summary of another preset is a usage error, not a silent pass.
+    await assert.rejects(verify("cpu-mini", [row({})], null, `${root}/b`), /--preset smoke/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 
-Deno.test("verify: an injected regression fails, small differences and gains pass", async () => {
-  const checks = BASELINE_CHECKS.smoke;
-  const ours = [row({ value: 74 }), row({ model: "tr-mamba2attn", value: 70 })];
-  const baseline = [row({ value: 76 }), row({ model: "tr-mamba2attn", value: 60 })];
-  const ok = compareWithBaseline(ours, baseline, checks, "b.csv");
-  assert.deepEqual(ok.map((r) => r.status), ["ok", "ok"]);
-  // The baseline says the model reached 90 %: 74 is 16 points below, beyond the 5-point tolerance.
-  const bad = compareWithBaseline(ours, [row({ value: 90 })], checks, "b.csv");
-  assert.deepEqual(bad.map((r) => r.status), ["regression", "no-baseline"]);
-  // Through verify(): writes verify.csv and reports the failure.
-  const root = await Deno.makeTempDir({ prefix: "trm-verify-test-" });
-  try {
-    await Deno.mkdir(`${root}/baselines/smoke`, { recursive: true });
-    const header = REPRO_SUMMARY_COLUMNS.join(",");
-    const line = (r: SummaryRow) =>
-      REPRO_SUMMARY_COLUMNS.map((c) => JSON.stringify(r[c] ?? "")).join(",");
-    await Deno.writeTextFile(
-      `${root}/baselines/smoke/summary.csv`,
-      `${header}\n${line(row({ value: 90 }))}\n`,
-    );
-    const v = await verify("smoke", ours, `${root}/out`, `${root}/baselines`);
-    assert.equal(v.failed, 1);
-    assert.ok(v.lines.some((l) => l.includes("NOT comparable with the paper")));
-    assert.ok((await Deno.readTextFile(`${root}/out/verify.csv`)).includes("regression"));
-    assert.ok(!v.lines.some((l) => l.includes("another configuration")), v.lines.join("\n"));
-    // A baseline written by another configuration is named as such on the failing line.
-    const other = await verify(
-      "smoke",
-      [row({ value: 74, config_hash: "ffff" })],
-      `${root}/out`,
-      `${root}/baselines`,
-    );
-    assert.equal(other.failed, 1);
-    assert.ok(
-      other.lines.some((l) => l.includes("regression") && l.includes("another configuration")),
-      other.lines.join("\n"),
-    );
-  } finally {
-    await Deno.remove(root, { recursive: true });
+Deno.test("committed baselines: every checked threshold lies above its floor and follows from the seeds beside it", async () => {
+  for (const preset of ["smoke", "cpu-mini"] as const) {
+    const dir = new URL(`../../results/baselines/${preset}`, import.meta.url).pathname;
+    const base = await readBaseline(`${dir}/baseline.csv`);
+    const seeds = await readSummary(`${dir}/summary.csv`);
+    assert.ok(base.some((b) => b.check === CHECKED), `${preset}: some metric is checked`);
+    for (const b of base) {
+      const what = `${preset} ${b.task}/${b.model} ${b.metric}`;
+      assert.equal(b.preset, preset, what);
+      if (b.check === CHECKED) {
+        assert.ok((b.threshold as number) > (b.floor as number), `${what}: cannot fail`);
+      }
+      // mean, tolerance and threshold recomputed from the per-seed rows (no hand edits).
+      const vals = seeds.filter((r) =>
+        r.task === b.task && r.model === b.model && r.metric === b.metric
+      ).map((r) => r.value as number);
+      assert.equal(vals.length, b.n_seeds, what);
+      const d = deriveTolerance(String(b.metric), vals, b.n as number, 1);
+      assert.ok(Math.abs(d.mean - (b.mean as number)) < 1e-9, what);
+      assert.ok(Math.abs(d.tolerance - (b.tolerance as number)) < 1e-9, what);
+      assert.ok(Math.abs(d.mean - d.tolerance - (b.threshold as number)) < 1e-9, what);
+    }
+  }
+  // The CI preset's baseline: at least 3 seeds and clean commits.
+  const smoke = await readBaseline(
+    new URL("../../results/baselines/smoke/baseline.csv", import.meta.url).pathname,
+  );
+  for (const b of smoke) {
+    assert.ok((b.n_seeds as number) >= MIN_SEEDS, `${b.task}/${b.model} ${b.metric}`);
+    assert.ok(!String(b.commit).includes("dirty"), `${b.task}/${b.model}: ${b.commit}`);
   }
 });
 

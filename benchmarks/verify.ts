@@ -1,0 +1,77 @@
+/**
+ * `deno task verify`: checks a reproduce run's summary.csv — against the committed regression
+ * baseline at the reduced presets (results/baselines/<preset>/baseline.csv), against the published
+ * values at `paper` — prints every check and exits 1 when one fails.
+ *
+ *   deno task verify --preset smoke|cpu-mini|paper --summary results/<preset>/summary.csv
+ *                    [--baselines results/baselines] [--no-baseline] [--out DIR]
+ *
+ * Exit status: 0 every check passed; 1 a check failed (regression, missing metric, missing
+ * baseline file without --no-baseline, mismatch with the paper); 2 usage error.
+ */
+import { parseArgs } from "node:util";
+import { PRESET_NAMES, type PresetName } from "../recursion/presets.ts";
+import { readSummary, verify } from "./reproduce/verify.ts";
+
+export const USAGE = `usage: deno task verify --preset ${PRESET_NAMES.join("|")} --summary FILE
+         [--baselines results/baselines] [--no-baseline] [--out DIR]
+  Checks every number of a reproduce run's summary.csv: at the reduced presets each checked metric
+  of each seed against its baseline threshold (mean over seeds − tolerance derived from their
+  spread; results/baselines/<preset>/baseline.csv), at paper the mean over seeds against the
+  published values. --out DIR also writes DIR/verify.csv. Exit 1 when a check fails, 2 on a usage
+  error.`;
+
+export async function main(args: string[], log = console.log): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        preset: { type: "string" },
+        summary: { type: "string" },
+        baselines: { type: "string", default: "results/baselines" },
+        "no-baseline": { type: "boolean", default: false },
+        out: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    log(USAGE);
+    return 0;
+  }
+  if (!v.preset || !v.summary) {
+    console.error(`--preset and --summary are required\n${USAGE}`);
+    return 2;
+  }
+  if (!PRESET_NAMES.includes(v.preset as PresetName)) {
+    console.error(`--preset: unknown preset ${v.preset} (expected ${PRESET_NAMES.join(", ")})`);
+    return 2;
+  }
+  let rows;
+  try {
+    rows = await readSummary(v.summary);
+  } catch (e) {
+    console.error(`--summary: cannot read ${v.summary}: ${(e as Error).message}`);
+    return 2;
+  }
+  const res = await verify(v.preset as PresetName, rows, v.out ?? null, v.baselines, {
+    noBaseline: v["no-baseline"],
+  });
+  for (const l of res.lines) log(l);
+  return res.failed ? 1 : 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    Deno.exit(1);
+  }
+}
