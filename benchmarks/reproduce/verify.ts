@@ -1,10 +1,12 @@
 /**
  * The verify step. At the `paper` preset every checked number (mean over seeds) must lie within
  * its tolerance of a published value (results/reference). At the reduced presets (cpu-mini,
- * smoke) the numbers are compared with the committed baseline results/baselines/<preset>/
- * summary.csv as a regression guard: a metric more than its tolerance *below* the baseline is a
- * regression. Reduced-scale numbers are not comparable with the paper's, and verify says so.
- * Writes verify.csv (explicit columns) and returns whether anything failed.
+ * smoke) every seed's checked metrics are compared with the committed baseline
+ * results/baselines/<preset>/baseline.csv (baseline.ts: mean over seeds − a tolerance derived from
+ * their spread, above the floor of a model that learned nothing) as a regression guard; a metric
+ * of the baseline missing from the run, or a missing baseline file, fails too. Reduced-scale
+ * numbers are not comparable with the paper's, and verify says so. Writes verify.csv (explicit
+ * columns) and returns how many checks failed.
  */
 import { type Cell, csvText, readCsv } from "../score/csv.ts";
 import { findReference, loadReference, type ReferenceRow } from "../score/reference.ts";
@@ -95,9 +97,6 @@ export type VerifyStatus =
 
 /** Statuses that fail the run ("no-baseline" fails unless --no-baseline). */
 export const FAILING: readonly string[] = ["regression", "mismatch", "missing"];
-
-const keyOf = (r: { task: Cell; model: Cell; seed: Cell; metric: Cell; k: Cell }) =>
-  `${r.task}|${r.model}|${r.seed}|${r.metric}|${r.k ?? ""}`;
 
 function matches(c: Check, r: SummaryRow): boolean {
   return r.task === c.task && r.metric === c.metric && String(r.k ?? "") === String(c.k ?? "");
