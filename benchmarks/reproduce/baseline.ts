@@ -13,7 +13,8 @@
  * resolve: two held-out examples for exact accuracy (100 · 2 / n points), 1 point for cell
  * accuracy (measured: our GEMM vs OpenBLAS, 1 vs 2 threads, moved smoke cell accuracy by ≤ 0.9
  * points). With fewer seeds (only with --min-seeds below 3) the row is PROVISIONAL: sd is the
- * binomial sampling sd of exact accuracy over its n examples, and cell accuracy gets 3 points.
+ * binomial sampling sd of exact accuracy over its n examples (Agresti–Coull adjusted, so that 0 %
+ * and 100 % keep a spread), and cell accuracy gets 3 points.
  * A row whose threshold lies at or below the floor cannot fail and is stored as report-only.
  */
 import { type Cell, csvText, readCsv } from "../score/csv.ts";
@@ -105,15 +106,17 @@ export function deriveTolerance(
     ? Math.sqrt(values.reduce((a, x) => a + (x - mean) ** 2, 0) / (values.length - 1))
     : null;
   if (metric === "exact_accuracy") {
-    const p = Math.min(Math.max(mean / 100, 0), 1);
-    const sampling = 100 * Math.sqrt((p * (1 - p)) / n);
+    // Agresti–Coull: p' = (x + 2) / (n + 4), so that 0 % and 100 % still have a spread.
+    const p = (Math.min(Math.max(mean / 100, 0), 1) * n + 2) / (n + 4);
+    const sampling = 100 * Math.sqrt((p * (1 - p)) / (n + 4));
     const spread = Math.max(sampling, sd ?? 0);
     return {
       mean,
       sd,
       tolerance: Math.max(Z * spread, res.value),
       derivation: `PROVISIONAL (${values.length} seed${values.length > 1 ? "s" : ""}): max(${Z} ` +
-        `× max(binomial sampling sd over ${n} examples = ${sampling.toFixed(2)}, seed sd), ` +
+        `× max(binomial sampling sd over ${n} examples (Agresti–Coull) = ${sampling.toFixed(2)}, ` +
+        `seed sd), ` +
         `resolution ${res.value.toFixed(2)} = ${res.why})`,
     };
   }
