@@ -68,10 +68,15 @@ T0=$SECONDS
 
 step() { echo "== [$((SECONDS - T0)) s] $*"; }
 # row MODEL CHECK BATCH OK VALUE DETAIL: appends a row to gpu.csv
+# Provenance of every row: the commit of this copy (git, else $GIT_COMMIT, else "unknown"), the GPU
+# (set once nvidia-smi has answered) and the time.
+COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo "${GIT_COMMIT:-unknown}")
+GPU_DEVICE=""
 row() {
-  [ -s "$CSV" ] || echo "model,check,batch,ok,value,detail" > "$CSV"
-  local v=${5//\"/\"\"} d=${6//\"/\"\"}
-  printf '%s,%s,%s,%s,"%s","%s"\n' "$1" "$2" "$3" "$4" "$v" "$d" >> "$CSV"
+  [ -s "$CSV" ] || echo "model,check,batch,ok,value,detail,commit,device,date" > "$CSV"
+  local v=${5//\"/\"\"} d=${6//\"/\"\"} g=${GPU_DEVICE//\"/\"\"}
+  printf '%s,%s,%s,%s,"%s","%s",%s,"%s",%s\n' "$1" "$2" "$3" "$4" "$v" "$d" "$COMMIT" "$g" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$CSV"
   echo "   row: $1 $2 B=$3 ok=$4 $5 ${6:0:200}"
 }
 fatal() { row "" "$1" "" false "" "$2"; echo "CHECK FAILED: $1: $2"; exit 1; }
@@ -99,6 +104,8 @@ step "nvidia-smi"
 gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) ||
   fatal nvidia-smi "nvidia-smi failed"
 echo "$gpu"
+GPU_DEVICE=$(echo "$gpu" | head -1)
+export GPU_DEVICE
 row "" gpu "" true "$(echo "$gpu" | head -1 | cut -d, -f1)" "$gpu"
 
 step "deno"

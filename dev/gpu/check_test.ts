@@ -22,14 +22,14 @@ case "$args" in
       echo "plan trm-attn $b 4 false (100 GiB of 120)"
       echo "plan tr-mamba2attn $b 8 true (110 GiB of 120)"
     done ;;
-  *"train_check.ts loss"*) echo "trm-attn,loss-vs-cpu-f32-step1,4,true,lm=1,cpu" >> "$(arg out)" ;;
+  *"train_check.ts loss"*) echo "trm-attn,loss-vs-cpu-f32-step1,4,true,lm=1,cpu,c0ffee,fake GPU,2026-01-01T00:00:00Z" >> "$(arg out)" ;;
   *"train_check.ts time"*)
     m=$(arg model); b=$(arg batch); c=$(arg check); [ -n "$c" ] || c="step-seconds-$(arg math)"
     echo "time $args" >> "$LOG"
     if [ "$m" = tr-mamba2attn ] && [ "$b" = 768 ] && [ "$(arg micro-batches)" = 8 ]; then
-      echo "$m,$c,$b,true,oom,fake" >> "$(arg out)"; exit 3
+      echo "$m,$c,$b,true,oom,fake,c0ffee,fake GPU,2026-01-01T00:00:00Z" >> "$(arg out)"; exit 3
     fi
-    echo "$m,$c,$b,true,8.0,fake" >> "$(arg out)" ;;
+    echo "$m,$c,$b,true,8.0,fake,c0ffee,fake GPU,2026-01-01T00:00:00Z" >> "$(arg out)" ;;
   *) echo "fake deno: unexpected: $args" >&2; echo "$args" >> "$LOG" ;;
 esac
 `;
@@ -114,4 +114,8 @@ Deno.test("check.sh PART=steps: plans reach our steps and the peer; an OOM doubl
     assert.ok(r.has(m, "goal", "192"), m);
   }
   assert.equal(r.has("", "smoke-cuda", "")?.[3], "true", r.text);
+  // Every row check.sh writes names its commit, the GPU and the time.
+  const own = r.rows.find((x) => x[1] === "smoke-cuda")!;
+  assert.equal(own.length, 9);
+  assert.ok(own[6] !== "" && !Number.isNaN(Date.parse(own[8])), own.join(","));
 });

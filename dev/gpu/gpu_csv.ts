@@ -1,8 +1,11 @@
 /**
- * gpu.csv, the table every dev/gpu tool appends to (columns model,check,batch,ok,value,detail;
+ * gpu.csv, the table every dev/gpu tool appends to (columns model,check,batch,ok,value,detail and
+ * the provenance of each row: commit, device, date;
  * dev/gpu/summary.ts reads it): rows are written one at a time, so a later crash keeps what was
  * measured, and printed as `ok|FAIL model check B=batch: value detail`.
  */
+
+import { gitCommit } from "../../benchmarks/provenance.ts";
 
 /** One gpu.csv row. */
 export interface GpuCsvRow {
@@ -21,7 +24,23 @@ export const median = (t: readonly number[]) =>
 /** Bytes as GiB with 2 decimals (the unit of every memory figure in gpu.csv). */
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
-export const GPU_CSV_COLUMNS = "model,check,batch,ok,value,detail";
+export const GPU_CSV_COLUMNS = "model,check,batch,ok,value,detail,commit,device,date";
+
+/** The GPU as check.sh saw it (GPU_DEVICE), else nvidia-smi's answer, else "". */
+function gpuDevice(): string {
+  const env = Deno.env.get("GPU_DEVICE");
+  if (env) return env;
+  try {
+    const o = new Deno.Command("nvidia-smi", {
+      args: ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    return o.success ? new TextDecoder().decode(o.stdout).trim().split("\n")[0] : "";
+  } catch {
+    return "";
+  }
+}
 
 /** `--out`, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv. */
 export function gpuCsvPath(out: string): string {
@@ -31,6 +50,8 @@ export function gpuCsvPath(out: string): string {
 /** Appends rows to one gpu.csv (header when the file is new) and counts the rows not ok. */
 export class GpuCsv {
   failed = 0;
+  readonly commit = gitCommit();
+  readonly device = gpuDevice();
   constructor(readonly path: string) {}
 
   record(r: GpuCsvRow): void {
@@ -39,8 +60,17 @@ export class GpuCsv {
       `${r.ok ? "ok  " : "FAIL"} ${r.model} ${r.check} B=${r.batch}: ${r.value} ${r.detail}`,
     );
     const esc = (s: string) => /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-    const line = [r.model, r.check, String(r.batch), String(r.ok), r.value, r.detail].map(esc)
-      .join(",");
+    const line = [
+      r.model,
+      r.check,
+      String(r.batch),
+      String(r.ok),
+      r.value,
+      r.detail,
+      this.commit,
+      this.device,
+      new Date().toISOString(),
+    ].map(esc).join(",");
     Deno.mkdirSync(this.path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
     let fresh = true;
     try {

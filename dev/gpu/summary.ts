@@ -30,9 +30,23 @@ export interface GpuRow {
   ok: string;
   value: string;
   detail: string;
+  /** Provenance (gpu_csv.ts); empty on the rows this summary adds. */
+  commit?: string;
+  device?: string;
+  date?: string;
 }
 
-const COLUMNS: (keyof GpuRow)[] = ["model", "check", "batch", "ok", "value", "detail"];
+const COLUMNS: (keyof GpuRow)[] = [
+  "model",
+  "check",
+  "batch",
+  "ok",
+  "value",
+  "detail",
+  "commit",
+  "device",
+  "date",
+];
 
 /** Rows for the peer's JSON lines (header lines give the torch version and GPU). */
 export function torchRows(lines: string[]): GpuRow[] {
