@@ -3,10 +3,12 @@
  * same shapes, in one run; RMSNorm / SwiGLU bandwidth and fused attention GFLOP/s; and the same
  * figures from PyTorch CPU (benchmarks/peers/torch_engine.py) when /usr/bin/python3 has torch.
  * Validates each kernel against the ref backend before timing it. Writes results/bench/engine.csv.
+ * The peer runs in the same invocation, right after ours, through bench_util.ts `runPeer`: without
+ * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in its environment; its rows carry the peer's torch
+ * version, OpenBLAS core, CPU capability and thread counts, and every row its `measured_at`.
  *
- *   deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE]
+ *   deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE] [--help]
  */
-import { parseArgs } from "node:util";
 import { createCpuBackend } from "../engine/backends/cpu.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { withPool } from "../engine/backends/pool.ts";
@@ -16,24 +18,40 @@ import { attention } from "../engine/ops_nn.ts";
 import { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import {
+  benchArgs,
   bestTimes as timeInterleaved,
+  intArg,
+  makeRow,
   randomTensor,
   type Row,
+  type RowInput,
   runPeer,
   writeBenchCsv,
 } from "./bench_util.ts";
 
-const { values: args } = parseArgs({
-  options: {
-    threads: { type: "string" },
-    reps: { type: "string", default: "5" },
-    quick: { type: "boolean", default: false },
-    "no-torch": { type: "boolean", default: false },
-    out: { type: "string", default: "results/bench/engine.csv" },
-  },
+const USAGE =
+  `Engine benchmark: raw sgemm vs our linear fwd+bwd, RMSNorm, SwiGLU, attention; PyTorch peer.
+
+  deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE]
+
+  --threads N   threads of ours and of the peer (default: all cores)
+  --reps N      best of N, interleaved (default 5)
+  --quick       fewer shapes
+  --no-torch    no PyTorch peer
+  --out FILE    CSV (default results/bench/engine.csv)
+  --help        this text`;
+
+const args = benchArgs("engine_bench", USAGE, {
+  threads: { type: "string" },
+  reps: { type: "string", default: "5" },
+  quick: { type: "boolean", default: false },
+  "no-torch": { type: "boolean", default: false },
+  out: { type: "string", default: "results/bench/engine.csv" },
 });
-const threads = Number(args.threads ?? navigator.hardwareConcurrency);
-const reps = Number(args.reps);
+const threads = args.threads === undefined
+  ? navigator.hardwareConcurrency
+  : intArg("threads", args.threads);
+const reps = intArg("reps", args.reps);
 const rng = new Rng(0);
 /** The backend our ops run on: the default ("auto") GEMM choice. */
 const be = withPool(createCpuBackend({ threads }));
@@ -42,8 +60,8 @@ const own = createCpuBackend({ threads, blas: "own" });
 const ref = createRefBackend();
 
 const rows: Row[] = [];
-function add(r: Omit<Row, "ratio_to" | "ratio"> & { ratio_to?: string; ratio?: number }) {
-  const row: Row = { ratio_to: "", ratio: "", ...r };
+function add(r: RowInput) {
+  const row = makeRow(r);
   rows.push(row);
   const ratio = row.ratio === "" ? "" : `  (${row.ratio.toFixed(3)}× ${row.ratio_to})`;
   console.log(
@@ -250,7 +268,7 @@ for (const [b, l] of args.quick ? [[1, 916]] : [[1, 916], [64, 97]]) {
 
 // PyTorch CPU peer, same shapes, same machine, same run.
 if (!args["no-torch"]) {
-  const peer = runPeer("torch_engine.py", [
+  const peer = await runPeer("torch_engine.py", [
     "--threads",
     String(threads),
     "--reps",
@@ -258,9 +276,18 @@ if (!args["no-torch"]) {
     ...(args.quick ? ["--quick"] : []),
   ]);
   if (peer) {
-    for (const o of peer) {
+    for (const o of peer.rows) {
+      if (
+        typeof o.name !== "string" || typeof o.shape !== "string" || typeof o.value !== "number"
+      ) {
+        console.warn(`PyTorch peer: not a result line, skipped: ${JSON.stringify(o)}`);
+        continue;
+      }
+      // Against the implementation our ops run: for raw GEMMs the one `auto` chose (gemm_choice).
+      const inUse = be.info.blas === "own" ? "own" : "openblas";
       const mine = rows.find((r) =>
-        r.name === o.name && r.shape === o.shape && r.metric === o.metric && r.impl !== "openblas"
+        r.name === o.name && r.shape === o.shape && r.metric === o.metric &&
+        (r.name === "gemm" ? r.impl === inUse : r.impl !== "openblas")
       );
       add({
         name: o.name,
@@ -269,7 +296,9 @@ if (!args["no-torch"]) {
         metric: o.metric,
         value: o.value,
         unit: o.unit,
-        ...(mine ? { ratio_to: "ours", ratio: o.value / mine.value } : {}),
+        measured_at: o.measured_at,
+        peer: peer.info,
+        ...(mine ? { ratio_to: `ours (${mine.impl})`, ratio: o.value / mine.value } : {}),
       });
     }
   }

@@ -9,9 +9,8 @@
  *
  *   deno task bench:memory [--backend cpu|cuda] [--models trm-attn,tr-mamba2attn] [--task arc]
  *       [--probe 2] [--batch 768[,192…]] [--memory-gib G (default: the device's)] [--headroom 0.9]
- *       [--check-batch N] [--out results/bench/memory_plan.csv]
+ *       [--check-batch N] [--out results/bench/memory_plan.csv] [--allow-dirty]
  */
-import { parseArgs } from "node:util";
 import { getBackend } from "../engine/backends/mod.ts";
 import type { ModelName } from "../recursion/config.ts";
 import { benchSetup } from "../recursion/bench_setup.ts";
@@ -27,21 +26,23 @@ import {
   type StepMaker,
 } from "../recursion/memory_plan.ts";
 import type { TaskName } from "../recursion/parity.ts";
-import { writeBenchCsv } from "./bench_util.ts";
+import { benchArgs, writeBenchCsv } from "./bench_util.ts";
+
+const USAGE = `usage: deno task bench:memory [--backend cpu|cuda] [--models trm-attn,tr-mamba2attn]
+         [--task arc] [--probe 2] [--batch 768[,192…]] [--memory-gib G] [--headroom 0.9]
+         [--check-batch N] [--out results/bench/memory_plan.csv] [--allow-dirty]`;
 
 if (import.meta.main) {
-  const { values: args } = parseArgs({
-    options: {
-      backend: { type: "string", default: "cpu" },
-      models: { type: "string", default: "trm-attn,tr-mamba2attn" },
-      task: { type: "string", default: "arc" },
-      probe: { type: "string", default: "2" },
-      batch: { type: "string", default: "768" },
-      "memory-gib": { type: "string" },
-      headroom: { type: "string", default: "0.9" },
-      "check-batch": { type: "string" },
-      out: { type: "string", default: "results/bench/memory_plan.csv" },
-    },
+  const args = benchArgs("memory_plan", USAGE, {
+    backend: { type: "string", default: "cpu" },
+    models: { type: "string", default: "trm-attn,tr-mamba2attn" },
+    task: { type: "string", default: "arc" },
+    probe: { type: "string", default: "2" },
+    batch: { type: "string", default: "768" },
+    "memory-gib": { type: "string" },
+    headroom: { type: "string", default: "0.9" },
+    "check-batch": { type: "string" },
+    out: { type: "string", default: "results/bench/memory_plan.csv" },
   });
   if (args.backend !== "cpu" && args.backend !== "cuda") {
     throw new RangeError(`--backend must be cpu or cuda: ${args.backend}`);

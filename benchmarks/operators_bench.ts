@@ -7,7 +7,11 @@
  * results/bench/operators.csv.
  *
  *   deno task bench:ops [--reps N] [--shapes 8x916,64x97] [--ops attention,swiglu,mlp_t,mamba2]
- *                       [--no-torch] [--out FILE]
+ *                       [--no-torch] [--out FILE] [--help]
+ *
+ * The PyTorch peer runs in the same invocation, after ours, through bench_util.ts `runPeer`:
+ * without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in its environment; its rows carry the peer's
+ * torch version, OpenBLAS core, CPU capability and thread counts, and every row its `measured_at`.
  *
  * FLOP convention (metric `gflops`): matmul-like work only, one multiply-add = 2 FLOPs, and
  * fwd+bwd = 3 × forward (each product has two gradient products of the same size):
@@ -20,7 +24,6 @@
  * projection's shape), timed interleaved with each operator (A, B, A, B, best of N) so a change of
  * machine load hits both alike.
  */
-import { parseArgs } from "node:util";
 import { backward, zeroGrad } from "../engine/autograd.ts";
 import type { Backend } from "../engine/backend.ts";
 import { getBackend } from "../engine/backends/mod.ts";
@@ -30,24 +33,44 @@ import { createOperator, type OperatorSpec } from "../operators/mod.ts";
 import { operatorForwardFlops } from "../recursion/flops.ts";
 import { assertBackendsAgree } from "../operators/testing.ts";
 import {
+  benchArgs,
   bestTimes,
+  intArg,
+  makeRow,
   randomTensor as randomTensorFrom,
   type Row,
+  type RowInput,
   runPeer,
   writeBenchCsv,
 } from "./bench_util.ts";
 
-const { values: args } = parseArgs({
-  options: {
-    reps: { type: "string", default: "3" },
-    shapes: { type: "string", default: "8x916,64x97" },
-    ops: { type: "string", default: "attention,swiglu,mlp_t,mamba2" },
-    "no-torch": { type: "boolean", default: false },
-    out: { type: "string", default: "results/bench/operators.csv" },
-  },
+const USAGE = `Operator benchmark: fwd+bwd of each operator at D = 512 vs sgemm; PyTorch peer.
+
+  deno task bench:ops [--reps N] [--shapes 8x916,64x97] [--ops attention,swiglu,mlp_t,mamba2]
+                      [--no-torch] [--out FILE]
+
+  --reps N       best of N, interleaved with the sgemm (default 3)
+  --shapes BxL   comma-separated (default 8x916,64x97)
+  --ops LIST     operators (default attention,swiglu,mlp_t,mamba2)
+  --no-torch     no PyTorch peer
+  --out FILE     CSV (default results/bench/operators.csv)
+  --help         this text`;
+
+const args = benchArgs("operators_bench", USAGE, {
+  reps: { type: "string", default: "3" },
+  shapes: { type: "string", default: "8x916,64x97" },
+  ops: { type: "string", default: "attention,swiglu,mlp_t,mamba2" },
+  "no-torch": { type: "boolean", default: false },
+  out: { type: "string", default: "results/bench/operators.csv" },
 });
-const reps = Number(args.reps);
-const shapes = args.shapes.split(",").map((s) => s.split("x").map(Number) as [number, number]);
+const reps = intArg("reps", args.reps);
+const shapes = args.shapes.split(",").map((s) => {
+  const bl = s.split("x").map(Number);
+  if (bl.length !== 2 || !bl.every((v) => Number.isSafeInteger(v) && v >= 1)) {
+    throw new RangeError(`--shapes: expected BxL items, got ${JSON.stringify(s)}`);
+  }
+  return bl as [number, number];
+});
 const opNames = args.ops.split(",").filter(Boolean);
 const D = 512;
 const M2 = { dState: 128, dConv: 4, expand: 2, headdim: 64, ngroups: 1, chunkSize: 256 };
@@ -57,18 +80,8 @@ const threads = Number(be.info.threads ?? navigator.hardwareConcurrency);
 const rng = new Rng(0);
 
 const rows: Row[] = [];
-function add(r: Omit<Row, "ratio_to" | "ratio"> & { ratio_to?: string; ratio?: number }): Row {
-  // Explicit column order for the CSV.
-  const row: Row = {
-    name: r.name,
-    shape: r.shape,
-    impl: r.impl,
-    metric: r.metric,
-    value: r.value,
-    unit: r.unit,
-    ratio_to: r.ratio_to ?? "",
-    ratio: r.ratio ?? "",
-  };
+function add(r: RowInput): Row {
+  const row = makeRow(r); // explicit column order for the CSV
   rows.push(row);
   return row;
 }
@@ -160,7 +173,7 @@ for (const [b, l] of shapes) {
 
 // PyTorch CPU peer: same shapes, same threads (a separate process, timed after ours).
 if (!args["no-torch"]) {
-  const peer = runPeer("torch_ops.py", [
+  const peer = await runPeer("torch_ops.py", [
     "bench",
     "--threads",
     String(threads),
@@ -172,7 +185,13 @@ if (!args["no-torch"]) {
     opNames.join(","),
   ]);
   if (peer) {
-    for (const o of peer) {
+    for (const o of peer.rows) {
+      if (
+        typeof o.name !== "string" || typeof o.shape !== "string" || typeof o.value !== "number"
+      ) {
+        console.warn(`PyTorch peer: not a result line, skipped: ${JSON.stringify(o)}`);
+        continue;
+      }
       const mine = rows.find((r) =>
         r.name === o.name && r.shape === o.shape && r.impl === "ours" && r.metric === "fwd_bwd_s"
       );
@@ -184,6 +203,8 @@ if (!args["no-torch"]) {
         metric: "fwd_bwd_s",
         value: o.value,
         unit: "s",
+        measured_at: o.measured_at,
+        peer: peer.info,
         ...(mine ? { ratio_to: "ours (torch time / ours)", ratio: o.value / mine.value } : {}),
       });
       add({
@@ -193,6 +214,8 @@ if (!args["no-torch"]) {
         metric: "gflops",
         value: (3 * forwardFlops(o.name, b, l)) / o.value / 1e9,
         unit: "GFLOP/s",
+        measured_at: o.measured_at,
+        peer: peer.info,
       });
     }
   }
@@ -229,6 +252,15 @@ for (const impl of ["ours", "torch"]) {
     unit: "x",
     ratio_to: "goal <= 1.2 (ours)",
     ratio,
+    // measured when the later of its two figures was; a peer's ratio keeps the peer's columns
+    measured_at: m.measured_at > a.measured_at ? m.measured_at : a.measured_at,
+    peer: {
+      torch_version: m.torch_version,
+      openblas_core: m.openblas_core,
+      cpu_capability: m.cpu_capability,
+      peer_threads: m.peer_threads,
+      peer_blas_threads: m.peer_blas_threads,
+    },
   });
   const line = `Mamba-2 / attention fwd+bwd time at L=916 (${impl}): ${ratio.toFixed(3)}${
     impl === "ours" ? ` (goal ≤ 1.2: ${ratio <= 1.2 ? "met" : "MISSED"})` : ""

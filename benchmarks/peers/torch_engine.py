@@ -3,14 +3,20 @@
 
 Run by the engine benchmark (or by hand) with Debian's python3-torch:
     /usr/bin/python3 benchmarks/peers/torch_engine.py --threads 2 --reps 5
-Prints one JSON object per line: {"name", "shape", "metric", "value", "unit"}.
+Prints one JSON object per line: first the peer_info line (peer_info.py: torch version, OpenBLAS
+core, CPU capability, threads), then {"name", "shape", "metric", "value", "unit", "measured_at"}.
 """
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_info import emit_peer_info, now_iso  # noqa: E402
 
 
 def best_time(fn, reps):
@@ -24,7 +30,8 @@ def best_time(fn, reps):
 
 
 def emit(name, shape, metric, value, unit):
-    print(json.dumps({"name": name, "shape": shape, "metric": metric, "value": value, "unit": unit}), flush=True)
+    print(json.dumps({"name": name, "shape": shape, "metric": metric, "value": value, "unit": unit,
+                      "measured_at": now_iso()}), flush=True)
 
 
 def main():
@@ -35,7 +42,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    emit("torch", "", "version", 0, torch.__version__)
+    emit_peer_info()
 
     gemms = [(512, 2048, 512), (4096, 512, 512), (768 * 97, 512, 1536)]
     if args.quick:

@@ -14,7 +14,8 @@ Run with Debian's python3-torch (/usr/bin/python3):
         max |torch|); exit 1 on any failure.
     /usr/bin/python3 benchmarks/peers/torch_ops.py bench [--threads N] [--reps N] [--shapes 8x916,64x97]
         forward+backward time of each operator at D = 512 (benchmarks/operators_bench.ts reads
-        the JSON lines it prints).
+        the JSON lines it prints: first the peer_info line of peer_info.py, then one per
+        operator and shape with its measured_at).
 
 Everything is computed in float32, like TRM (RoPE angles and tables in float32, q and k rotated in
 float32). The safetensors reader/writer is a few lines here (the `safetensors` package is not a
@@ -38,6 +39,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # The peers share their timer; this folder on the path makes the import work from any directory.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_engine import best_time  # noqa: E402
+from peer_info import emit_peer_info, now_iso  # noqa: E402
 
 # ----------------------------------------------------------------------------- safetensors
 
@@ -433,7 +435,7 @@ def bench(threads, reps, shapes, ops, m2_chunk):
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
     d = 512
-    print(json.dumps({"name": "torch", "shape": "", "metric": "version", "value": 0, "unit": torch.__version__, "threads": threads}), flush=True)
+    emit_peer_info()
     for bsz, seq in shapes:
         for op in ops:
             cfg = {
@@ -457,7 +459,8 @@ def bench(threads, reps, shapes, ops, m2_chunk):
                 fn(x, params, cfg).backward(g)
 
             t = best_time(step, reps)
-            print(json.dumps({"name": op, "shape": f"{bsz}x{seq}x{d}", "metric": "fwd_bwd_s", "value": t, "unit": "s"}), flush=True)
+            print(json.dumps({"name": op, "shape": f"{bsz}x{seq}x{d}", "metric": "fwd_bwd_s", "value": t, "unit": "s",
+                              "measured_at": now_iso()}), flush=True)
 
 
 def main():

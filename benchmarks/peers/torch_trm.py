@@ -14,12 +14,14 @@ Run with Debian's python3-torch (/usr/bin/python3):
         make-case → golden for all four models, TRM's MLP-t norm axis, stable-max CE by hand.
     /usr/bin/python3 benchmarks/peers/torch_trm.py bench [--threads 2] [--budget 330] [--reps 2]
             [--models trm-attn,tr-mamba2attn] [--tasks sudoku,arc] [--dtypes f32,bf16]
-            [--mamba2-chunk 64] [--no-malloc-tunables]
+            [--mamba2-chunk 64] [--batch B] [--no-malloc-tunables]
         one training step (ACT step fwd+bwd + AdamATan2-like update) at paper width (hidden 512,
         8 heads, expansion 4, paper Mamba-2) at Sudoku (B 64, L 81, V 11, T 3, n 6) and ARC
         (B 4, L 900, V 12, T 3, n 4) shapes, f32 then bf16 autocast; one warm-up, best of --reps;
         a measurement that would pass --budget seconds is skipped with a line saying so. Prints
-        JSON lines {model, task, batch, dtype, seconds, gflop, gflops, ...}; FLOPs: step_flops().
+        the peer_info line (peer_info.py: torch version, OpenBLAS core, CPU capability, threads),
+        then JSON lines {model, task, batch, dtype, seconds, gflop, gflops, measured_at, ...};
+        FLOPs: step_flops(). --batch replaces every task's batch size.
         Re-runs itself under the malloc tunables of our own benchmarks unless GLIBC_TUNABLES is set.
 
 Case file (case.safetensors)
@@ -68,6 +70,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_ops as ops  # noqa: E402  (the operators and the safetensors reader/writer)
+from peer_info import emit_peer_info, now_iso  # noqa: E402
 
 PREFIX = 16  # puzzle_emb_len: prefix positions, only slot 0 holds the puzzle embedding
 IGNORE = -100
@@ -548,8 +551,9 @@ def adamatan2_like_(params, moments, lr=1e-4, wd=0.1):
         p.sub_(lr * torch.atan2(m, s.sqrt()))
 
 
-def bench_setup(model, task, m2_chunk):
+def bench_setup(model, task, m2_chunk, batch=None):
     bsz, l, v, t, n = TASKS[task]
+    bsz = batch or bsz
     cfg = {"vocab": v, "seq_len": l, "hidden": 512, "heads": 8, "h_cycles": t, "l_cycles": n, "rope": True,
            "expansion": 4, "mamba": {**PAPER_MAMBA, "chunk_size": m2_chunk}}
     if "mamba2" not in MODELS[model][1]:
@@ -584,7 +588,7 @@ def bench_setup(model, task, m2_chunk):
     return cfg, step_flops(model, cfg, bsz), step
 
 
-def bench(threads, budget, models, tasks, dtypes, m2_chunk, reps):
+def bench(threads, budget, models, tasks, dtypes, m2_chunk, reps, batch=None):
     """f32 of every (task, model) first, then bf16; a measurement whose warm-up + one step would
     end past `budget` seconds is skipped and says so, and timed steps stop at the budget (with
     none left, the warm-up time is reported with reps 0). The step time is guessed from the same
@@ -595,14 +599,15 @@ def bench(threads, budget, models, tasks, dtypes, m2_chunk, reps):
     print(json.dumps({"name": "torch", "version": torch.__version__, "threads": threads, "loadavg_1m": os.getloadavg()[0],
                       "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
                       "flop_convention": "2/multiply-add; F_net·(T(n+1) + 2(n+1)) + 6·B·L·D·V (see step_flops)"}), flush=True)
-    setups = {(task, model): bench_setup(model, task, m2_chunk) for task in tasks for model in models}
+    emit_peer_info()
+    setups = {(task, model): bench_setup(model, task, m2_chunk, batch) for task in tasks for model in models}
     measured = {}
     rate = {"f32": 100e9}
     for dt in dtypes:
         for task in tasks:
             for model in models:
                 cfg, flops, step = setups[(task, model)]
-                bsz = TASKS[task][0]
+                bsz = batch or TASKS[task][0]
                 head = {"model": model, "task": task, "batch": bsz, "dtype": dt}
                 if ("f32", task, model) in measured and dt != "f32":
                     guess = measured[("f32", task, model)] * 0.6
@@ -635,7 +640,7 @@ def bench(threads, budget, models, tasks, dtypes, m2_chunk, reps):
                                   "seq_len": cfg["seq_len"] + PREFIX, "T": cfg["h_cycles"], "n": cfg["l_cycles"],
                                   "reps": len(timed), "warmup_s": warm, "threads": threads,
                                   "mamba2_chunk": m2_chunk if "mamba2" in MODELS[model][1] else None,
-                                  "loadavg_1m": os.getloadavg()[0]}), flush=True)
+                                  "loadavg_1m": os.getloadavg()[0], "measured_at": now_iso()}), flush=True)
     print(json.dumps({"name": "bench_total_s", "value": time.perf_counter() - t_start, "loadavg_1m": os.getloadavg()[0]}), flush=True)
 
 
@@ -663,6 +668,7 @@ def main():
     b.add_argument("--dtypes", default="f32,bf16")
     b.add_argument("--reps", type=int, default=2, help="timed steps after one warm-up (best is reported)")
     b.add_argument("--mamba2-chunk", type=int, default=64, help="chunk length of the PyTorch SSD in the bench")
+    b.add_argument("--batch", type=int, default=None, help="batch size of every task (default: the task's)")
     b.add_argument("--no-malloc-tunables", action="store_true",
                    help=f"keep glibc's default malloc (default: re-run under GLIBC_TUNABLES={MALLOC_TUNABLES})")
     args = ap.parse_args()
@@ -686,7 +692,7 @@ def main():
         if name not in MODELS:
             raise ValueError(f"bench: unknown model {name!r}")
     bench(args.threads, args.budget, args.models.split(","), args.tasks.split(","), args.dtypes.split(","),
-          args.mamba2_chunk, args.reps)
+          args.mamba2_chunk, args.reps, args.batch)
     return 0
 
 
