@@ -94,6 +94,19 @@ export function benchArgs<const T extends ParseArgsOptionsConfig>(
   return r.values;
 }
 
+/**
+ * Runs a command's `main` and exits with its status; an uncaught error prints one line
+ * (`Name: message`) and exits 1.
+ */
+export async function runMain(main: (args: string[]) => Promise<number>): Promise<never> {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    Deno.exit(1);
+  }
+}
+
 /** `text` as an integer ≥ `min`, or a RangeError naming `flag`. */
 export function intArg(flag: string, text: string, min = 1): number {
   const v = Number(text);

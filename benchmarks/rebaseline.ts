@@ -12,7 +12,7 @@
  * Rows produced by uncommitted code (commit "…-dirty") are refused unless --allow-dirty.
  * Exit status: 0 written; 1 refused or failed; 2 usage error.
  */
-import { parseArgs } from "node:util";
+import { parseCli, runMain } from "./bench_util.ts";
 import { csvText, readCsv } from "./score/csv.ts";
 import { exists } from "../tasks/io.ts";
 import { openRunData } from "../recursion/data.ts";
@@ -56,30 +56,18 @@ export async function presetFloors(
 }
 
 export async function main(args: string[], log = console.log): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        preset: { type: "string" },
-        summary: { type: "string", multiple: true },
-        reason: { type: "string" },
-        baselines: { type: "string", default: "results/baselines" },
-        "min-seeds": { type: "string", default: String(MIN_SEEDS) },
-        "allow-dirty": { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+  const r = parseCli("rebaseline", USAGE, {
+    preset: { type: "string" },
+    summary: { type: "string", multiple: true },
+    reason: { type: "string" },
+    baselines: { type: "string", default: "results/baselines" },
+    "min-seeds": { type: "string", default: String(MIN_SEEDS) },
+  }, args);
+  if ("exit" in r) {
+    (r.exit ? console.error : log)(r.text);
+    return r.exit;
   }
-  if (v.help) {
-    log(USAGE);
-    return 0;
-  }
+  const v = r.values;
   const preset = v.preset as Exclude<PresetName, "paper">;
   if (preset !== "smoke" && preset !== "cpu-mini") {
     console.error(`--preset: smoke or cpu-mini (paper is checked against the published values)`);
@@ -142,11 +130,4 @@ export async function main(args: string[], log = console.log): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -9,12 +9,13 @@
  * Exit status: 0 every check passed; 1 a check failed (regression, missing metric, missing
  * baseline file without --no-baseline, mismatch with the paper); 2 usage error.
  */
-import { parseArgs } from "node:util";
+import { parseCli, runMain } from "./bench_util.ts";
+import { guardResultsWrite } from "./provenance.ts";
 import { PRESET_NAMES, type PresetName } from "../recursion/presets.ts";
 import { readSummary, verify } from "./reproduce/verify.ts";
 
 export const USAGE = `usage: deno task verify --preset ${PRESET_NAMES.join("|")} --summary FILE
-         [--baselines results/baselines] [--no-baseline] [--out DIR]
+         [--baselines results/baselines] [--no-baseline] [--out DIR] [--allow-dirty]
   Checks every number of a reproduce run's summary.csv: at the reduced presets each checked metric
   of each seed against its baseline threshold (mean over seeds − tolerance derived from their
   spread; results/baselines/<preset>/baseline.csv), at paper the mean over seeds against the
@@ -22,29 +23,18 @@ export const USAGE = `usage: deno task verify --preset ${PRESET_NAMES.join("|")}
   error.`;
 
 export async function main(args: string[], log = console.log): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        preset: { type: "string" },
-        summary: { type: "string" },
-        baselines: { type: "string", default: "results/baselines" },
-        "no-baseline": { type: "boolean", default: false },
-        out: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+  const r = parseCli("verify", USAGE, {
+    preset: { type: "string" },
+    summary: { type: "string" },
+    baselines: { type: "string", default: "results/baselines" },
+    "no-baseline": { type: "boolean", default: false },
+    out: { type: "string" },
+  }, args);
+  if ("exit" in r) {
+    (r.exit ? console.error : log)(r.text);
+    return r.exit;
   }
-  if (v.help) {
-    log(USAGE);
-    return 0;
-  }
+  const v = r.values;
   if (!v.preset || !v.summary) {
     console.error(`--preset and --summary are required\n${USAGE}`);
     return 2;
@@ -60,6 +50,7 @@ export async function main(args: string[], log = console.log): Promise<number> {
     console.error(`--summary: cannot read ${v.summary}: ${(e as Error).message}`);
     return 2;
   }
+  if (v.out) await guardResultsWrite(v.out, { allowDirty: v["allow-dirty"], what: "verify" });
   const res = await verify(v.preset as PresetName, rows, v.out ?? null, v.baselines, {
     noBaseline: v["no-baseline"],
   });
@@ -67,11 +58,4 @@ export async function main(args: string[], log = console.log): Promise<number> {
   return res.failed ? 1 : 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);
