@@ -73,7 +73,7 @@ export function parityTable(): ParityRow[] {
 }
 
 /** The columns of results/parity.csv that the code decides (the rest is provenance). */
-export const PARITY_COLUMNS = ["task", "model", "params", "expected", "paper", "match"] as const;
+export const PARITY_COLUMNS = ["model", "task", "params", "expected", "paper", "match"] as const;
 
 if (import.meta.main) {
   const { values } = parseArgs({

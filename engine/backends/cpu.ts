@@ -8,9 +8,9 @@
  * sizes), and the kernels that take indices check them in C and report the first bad one.
  *
  * Options: `threads` (default `TRM_THREADS`, else `navigator.hardwareConcurrency`) and `blas`:
- * "auto" (our GEMM where built with AVX-512, else OpenBLAS if it loads, else ours), "openblas"
- * (required), "own"; `TRM_BLAS` sets it from the environment. `TRM_OPENBLAS` names the
- * OpenBLAS library to load.
+ * "auto" (the faster of our GEMM and OpenBLAS as measured once on this machine and setting,
+ * gemm_choice.ts; ours when OpenBLAS does not load), "openblas" (required), "own"; `TRM_BLAS`
+ * sets it from the environment. `TRM_OPENBLAS` names the OpenBLAS library to load.
  *
  * @example
  * ```ts
@@ -27,12 +27,31 @@ import { NativeUnavailableError } from "../errors.ts";
 import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/build.ts";
 import { BLAS_SYMBOLS, I64, SYMBOLS } from "./cpu_symbols.ts";
 import { attnSizes, gatedGroups, need, nonneg, ssdSizes } from "./checks.ts";
+import { cachedChoice, choiceKey, measure, SHAPES } from "./gemm_choice.ts";
+import { dirname } from "node:path";
+
+/** Times our GEMM and OpenBLAS on the choice's shapes through two explicit backends. */
+function measureGemms(threads: number) {
+  const impls = [
+    createCpuBackend({ threads, blas: "own" }),
+    createCpuBackend({ threads, blas: "openblas" }),
+  ];
+  const bufs = SHAPES.map(([m, n, k]) => ({
+    a: new Float32Array(m * k).map((_, i) => ((i * 7) % 13) / 13 - 0.5),
+    b: new Float32Array(k * n).map((_, i) => ((i * 5) % 11) / 11 - 0.5),
+    c: new Float32Array(m * n),
+  }));
+  return measure((impl, s) => {
+    const [m, n, k, ta, tb] = SHAPES[s], { a, b, c } = bufs[s];
+    impls[impl].gemm(ta, tb, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n, 1, 0, 0, 0);
+  });
+}
 
 /** Options of `createCpuBackend`. */
 export interface CpuOptions {
   /** Threads for our kernels and OpenBLAS. */
   threads?: number;
-  /** GEMM: "auto" (ours with AVX-512, else OpenBLAS when it loads), OpenBLAS or fail, or ours. */
+  /** GEMM: "auto" (the faster, measured once per machine), OpenBLAS or fail, or ours. */
   blas?: "auto" | "openblas" | "own";
 }
 
@@ -152,16 +171,30 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
   const L = lib;
   let blas: BlasLib | null = null;
   let blasPath = "own";
-  // "auto": our AVX-512 GEMM measured 1.6–1.8× OpenBLAS 0.3.21 on the build machine (Zen 5,
-  // 2 threads; benchmarks/engine_bench.ts) and shares the OpenMP thread pool with the other kernels,
-  // so it is preferred where it was compiled with AVX-512; elsewhere OpenBLAS when it loads.
-  const ownFirst = blasMode === "auto" && L.trm_simd_width() >= 16;
-  if (blasMode === "openblas" || (blasMode === "auto" && !ownFirst)) {
+  // "auto": measured (gemm_choice.ts): our GEMM against OpenBLAS as this process would run it,
+  // once per machine and setting, cached beside the library. Without OpenBLAS: ours.
+  let mode: "openblas" | "own" = blasMode === "auto" ? "own" : blasMode;
+  let choice: ReturnType<typeof cachedChoice> | null = null;
+  if (blasMode === "auto") {
+    const r = loadBlas();
+    if ("lib" in r) {
+      const key = choiceKey({
+        library: hash,
+        openblas: r.path,
+        threads,
+        OPENBLAS_CORETYPE: Deno.env.get("OPENBLAS_CORETYPE") ?? "",
+        OPENBLAS_L2_SIZE: Deno.env.get("OPENBLAS_L2_SIZE") ?? "",
+      });
+      choice = cachedChoice(dirname(path), key, () => measureGemms(threads));
+      mode = choice.use;
+    }
+  }
+  if (mode === "openblas") {
     const r = loadBlas();
     if ("lib" in r) {
       blas = r.lib;
       blasPath = r.path;
-    } else if (blasMode === "openblas") {
+    } else {
       throw new NativeUnavailableError(
         `OpenBLAS not loadable: ${r.errors.join("; ")}`,
         'apt-get install libopenblas0-pthread, set TRM_OPENBLAS to its path, or use blas: "own"',
@@ -222,6 +255,13 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       library: path,
       sourceHash: hash,
       blas: blasPath,
+      ...(choice
+        ? {
+          blasChoice: `auto, measured ${choice.measuredAt}: own ${
+            choice.ownGflops.toFixed(0)
+          } GFLOP/s, OpenBLAS ${choice.openblasGflops.toFixed(0)} GFLOP/s (${choice.path})`,
+        }
+        : { blasChoice: blasMode === "auto" ? "auto: OpenBLAS not loadable" : blasMode }),
       threads,
       cflags: NATIVE_CFLAGS.join(" "),
       gompSpincount: Deno.env.get("GOMP_SPINCOUNT") ?? "default",
