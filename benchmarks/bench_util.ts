@@ -23,6 +23,8 @@ const HELP = {
 
 /** Set by benchArgs from `--allow-dirty`; read by writeBenchCsv. */
 let allowDirty = false;
+/** The working tree when benchArgs ran (the code the benchmark measures). */
+let startTree: ReturnType<typeof treeState> | null = null;
 
 /** The parsed flags of `options` (plus `help`), typed as node:util parseArgs types them. */
 export type CliValues<T extends ParseArgsOptionsConfig> = ReturnType<
@@ -79,9 +81,12 @@ export function benchArgs<const T extends ParseArgsOptionsConfig>(
     Deno.exit(r.exit);
   }
   allowDirty = Boolean((r.values as { "allow-dirty"?: boolean })["allow-dirty"]);
-  // Refuse before measuring, not after: numbers of uncommitted code never land in results/.
+  // Refuse before measuring, not after: numbers of uncommitted code never land in results/. The
+  // state at the start is what the numbers come from (the code is loaded now): edits made while a
+  // long benchmark runs neither relabel nor lose its rows.
   const out = (r.values as { out?: unknown }).out;
   const tree = treeState();
+  startTree = tree;
   if (typeof out === "string" && tree.dirty && insideResults(out) && !allowDirty) {
     console.error(
       `${name}: refusing to write ${out} (the committed results/) from a tree whose code differs ` +
@@ -422,8 +427,12 @@ export async function writeBenchCsv<R extends object = Row>(
   rows: R[],
   info: Record<string, unknown>,
 ): Promise<void> {
-  await guardResultsWrite(path, { allowDirty, what: "benchmark" });
-  const all = { ...machineInfo(), ...info };
+  // The commit of the code measured: the start's, clean (benchArgs refused a dirty one for
+  // results/), else the guard's label with the diff stored beside.
+  const commit = startTree && !startTree.dirty
+    ? startTree.commit
+    : await guardResultsWrite(path, { allowDirty, what: "benchmark" });
+  const all = { ...machineInfo(), commit, ...info };
   const csv = stringify(rows.map((r) => ({ ...r, ...all })), { header: true });
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
   await Deno.mkdir(dir, { recursive: true });

@@ -5,7 +5,7 @@
  *
  * "Dirty" means the code differs from the commit: tracked changes or untracked files anywhere in
  * the repository except under `results/` (the outputs themselves; writing a table must not make
- * the next table dirty) and git-ignored paths (runs/, .cache/, build folders).
+ * the next table dirty), Markdown documents and git-ignored paths (runs/, .cache/, build folders).
  */
 import { createHash } from "node:crypto";
 import { dirname, extname, relative, resolve } from "node:path";
@@ -22,8 +22,8 @@ function run(cmd: string, args: string[], cwd = REPO_ROOT): string | null {
   }
 }
 
-/** Paths git should look at when deciding whether the code is dirty. */
-const CODE_PATHS = [".", ":(exclude)results"];
+/** Paths git should look at when deciding whether the code is dirty (not results/, not docs). */
+const CODE_PATHS = [".", ":(exclude)results", ":(exclude,glob)**/*.md"];
 
 /** The state of the working tree: commit and whether the code differs from it. */
 export interface TreeState {

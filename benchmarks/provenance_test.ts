@@ -36,6 +36,9 @@ Deno.test("provenance: results/ refuses numbers of uncommitted code unless --all
     await Deno.writeTextFile(`${root}/results/old.csv`, "x\n2\n");
     await Deno.writeTextFile(`${root}/results/new.csv`, "x\n3\n");
     assert.equal(treeState(root).dirty, false);
+    // Nor do documents: numbers depend on code.
+    await Deno.writeTextFile(`${root}/engine/NOTES.md`, "docs\n");
+    assert.equal(treeState(root).dirty, false);
     await guardResultsWrite(`${root}/results/t`, { root });
 
     // A code change (tracked edit or new file) makes it dirty: results/ refuses, elsewhere is fine.
