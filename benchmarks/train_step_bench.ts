@@ -37,15 +37,15 @@
  * `"name": "peer_info"`, as our peers print); other lines are ignored. They become rows of impl
  * `peer-cmd` with CMD as run in the `peer` column; a row whose `batch` differs from ours gets no
  * ratio.
- * For example, with the harness of the shared tools (`trm_official_cpu.py`, which takes the
- * folder of an export of the official repository):
+ * For example, with a harness that times the official model files of an export of the official
+ * repository and prints `{"step": seconds}` (neither ships with this project):
  *
  *   deno task bench:train --tasks sudoku --models trm-attn --batch 8 --no-torch --peer-cmd \
- *     "/usr/bin/python3 ../shared/tools/trm_official_cpu.py /tmp/trm-official --config sudoku-att \
- *      --batch {batch} --threads {threads} --dtype float32 --mode train --warmup 1 --iters 1"
+ *     "/usr/bin/python3 HARNESS.py OFFICIAL_EXPORT --config sudoku-att --batch {batch} \
+ *      --threads {threads} --dtype float32 --mode train --warmup 1 --iters 1"
  *
- * (that harness waits for a quiet machine before each measured step, up to 5 minutes, and repeats
- * steps that other processes disturbed: on a shared machine a round can take long.)
+ * (a harness that waits for a quiet machine before each measured step makes rounds long on a
+ * shared machine.)
  *
  * Cost: every round starts the PyTorch peer anew (its startup, model set-up and warm-up are not
  * timed but take time). PyTorch 1.13's bf16 autocast is slow on CPUs without AVX-512 BF16 (about
