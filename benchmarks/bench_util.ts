@@ -9,7 +9,13 @@ import { stringify } from "csv-stringify/sync";
 import type { Backend } from "../engine/backend.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
-import { guardResultsWrite, insideResults, machineInfo, treeState } from "./provenance.ts";
+import {
+  dirtyRefusal,
+  guardResultsWrite,
+  insideResults,
+  machineInfo,
+  treeState,
+} from "./provenance.ts";
 import { writeFileAtomic } from "../tasks/io.ts";
 
 // ----------------------------------------------------------------------------- command line
@@ -88,12 +94,7 @@ export function benchArgs<const T extends ParseArgsOptionsConfig>(
   const tree = treeState();
   startTree = tree;
   if (typeof out === "string" && tree.dirty && insideResults(out) && !allowDirty) {
-    console.error(
-      `${name}: refusing to write ${out} (the committed results/) from a tree whose code differs ` +
-        `from commit ${tree.commit} (${tree.changed.slice(0, 3).join(", ")}${
-          tree.changed.length > 3 ? ", …" : ""
-        }): commit first, pass --out elsewhere, or --allow-dirty`,
-    );
+    console.error(dirtyRefusal(out, tree, name));
     Deno.exit(1);
   }
   return r.values;

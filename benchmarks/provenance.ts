@@ -96,6 +96,14 @@ export function insideResults(path: string, root = REPO_ROOT): boolean {
   return rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
 }
 
+/** Why writing into `out` (inside results/) from the dirty tree `s` is refused. */
+export function dirtyRefusal(out: string, s: TreeState, what = "writing"): string {
+  const shown = s.changed.slice(0, 5).join(", ") + (s.changed.length > 5 ? ", …" : "");
+  return `${what} into ${out} (the committed results/) from a tree that differs from commit ` +
+    `${s.commit} (${shown}): commit first, write elsewhere, or pass --allow-dirty to store the ` +
+    `diff beside the results and name it in every row`;
+}
+
 /**
  * Call before writing numbers to `out`. Outside `results/` (or from a clean tree) it does nothing
  * and returns the commit label. Inside `results/` from a dirty tree it throws DirtyTreeError —
@@ -110,14 +118,7 @@ export async function guardResultsWrite(
   const root = opts.root ?? REPO_ROOT;
   const s = treeState(root);
   if (!s.dirty || !insideResults(out, root)) return gitCommit();
-  if (!opts.allowDirty) {
-    const shown = s.changed.slice(0, 5).join(", ") + (s.changed.length > 5 ? ", …" : "");
-    throw new DirtyTreeError(
-      `${opts.what ?? "writing"} into ${out} (the committed results/) from a tree that differs ` +
-        `from commit ${s.commit} (${shown}): commit first, write elsewhere, or pass ` +
-        `--allow-dirty to store the diff beside the results and name it in every row`,
-    );
-  }
+  if (!opts.allowDirty) throw new DirtyTreeError(dirtyRefusal(out, s, opts.what));
   const diff = codeDiff(root);
   const sha = createHash("sha256").update(diff).digest("hex");
   const dir = extname(out) ? dirname(out) : out;

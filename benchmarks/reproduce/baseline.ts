@@ -21,27 +21,18 @@ import { type Cell, csvText, readCsv } from "../score/csv.ts";
 import type { PresetName, TaskName } from "../../recursion/presets.ts";
 import type { FloorTable } from "./floors.ts";
 import type { SummaryRow } from "./summary.ts";
+import { meanSd, seedGroups } from "./seeds.ts";
 
 export const Z = 3;
 export const MIN_SEEDS = 3;
 
-/** The metrics a preset's baseline checks (others are reported only). */
-export const CHECKED_METRICS: Record<Exclude<PresetName, "paper">, Record<TaskName, string[]>> = {
-  // smoke: a few hundred steps on tiny data — cell accuracy moves; exact accuracy only where a
-  // task gets off the floor (decided per row by the floor rule).
-  smoke: {
-    sudoku: ["exact_accuracy", "cell_accuracy"],
-    maze: ["exact_accuracy", "cell_accuracy"],
-    arc: ["exact_accuracy", "cell_accuracy"],
-  },
-  // cpu-mini: ARC per augmented example before voting (exact and cell), not pass@K: on 16 tasks
-  // pass@K moves in steps of 6.25 points and sits near zero, where no check can fail.
-  "cpu-mini": {
-    sudoku: ["exact_accuracy", "cell_accuracy"],
-    maze: ["exact_accuracy", "cell_accuracy"],
-    arc: ["exact_accuracy", "cell_accuracy"],
-  },
-};
+/**
+ * The metrics a baseline checks, on every task of both reduced presets (others are reported
+ * only): exact and cell accuracy — for ARC per augmented example before voting, not pass@K: on 16
+ * tasks pass@K moves in steps of 6.25 points and sits near zero, where no check can fail. Whether
+ * a metric moves enough to be guarded is decided per row by the floor rule.
+ */
+export const CHECKED_METRICS: readonly string[] = ["exact_accuracy", "cell_accuracy"];
 
 export const BASELINE_COLUMNS = [
   "task",
@@ -88,23 +79,19 @@ export function deriveTolerance(
   if (values.length < minSeeds) {
     throw new RangeError(`deriveTolerance: ${values.length} seeds, at least ${minSeeds} needed`);
   }
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const { mean, sd } = meanSd(values);
   const res = resolution(metric, n);
   if (values.length >= MIN_SEEDS) {
-    const sd = Math.sqrt(values.reduce((a, x) => a + (x - mean) ** 2, 0) / (values.length - 1));
-    const tolerance = Math.max(Z * sd, res.value);
+    const tolerance = Math.max(Z * sd!, res.value);
     return {
       mean,
       sd,
       tolerance,
-      derivation: `max(${Z} × sd over ${values.length} seeds = ${(Z * sd).toFixed(2)}, ` +
+      derivation: `max(${Z} × sd over ${values.length} seeds = ${(Z * sd!).toFixed(2)}, ` +
         `resolution ${res.value.toFixed(2)} = ${res.why})`,
     };
   }
   // Provisional: fewer seeds than MIN_SEEDS (allowed only by an explicit --min-seeds).
-  const sd = values.length >= 2
-    ? Math.sqrt(values.reduce((a, x) => a + (x - mean) ** 2, 0) / (values.length - 1))
-    : null;
   if (metric === "exact_accuracy") {
     // Agresti–Coull: p' = (x + 2) / (n + 4), so that 0 % and 100 % still have a spread.
     const p = (Math.min(Math.max(mean / 100, 0), 1) * n + 2) / (n + 4);
@@ -140,23 +127,12 @@ export function buildBaseline(
   floors: Partial<Record<TaskName, FloorTable>>,
   minSeeds = MIN_SEEDS,
 ): BaselineRow[] {
-  const groups = new Map<string, SummaryRow[]>();
-  for (const r of summary) {
-    if (r.preset !== preset) {
-      throw new RangeError(`rebaseline: a ${r.preset} row in a ${preset} summary`);
-    }
-    const metrics = CHECKED_METRICS[preset][r.task as TaskName] ?? [];
-    if (!metrics.includes(String(r.metric))) continue;
-    const key = [r.task, r.model, r.metric, r.k ?? ""].join("|");
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
+  const wrong = summary.find((r) => r.preset !== preset);
+  if (wrong) throw new RangeError(`rebaseline: a ${wrong.preset} row in a ${preset} summary`);
   const out: BaselineRow[] = [];
-  for (const rows of groups.values()) {
+  for (const rows of seedGroups(summary, CHECKED_METRICS, "rebaseline")) {
     const r0 = rows[0];
     const seeds = rows.map((r) => Number(r.seed));
-    if (new Set(seeds).size !== seeds.length) {
-      throw new RangeError(`rebaseline: ${r0.task}/${r0.model} ${r0.metric}: a seed twice`);
-    }
     const values = rows.map((r) => r.value);
     if (values.some((v) => typeof v !== "number" || !Number.isFinite(v))) {
       throw new RangeError(`rebaseline: ${r0.task}/${r0.model} ${r0.metric}: a missing value`);

@@ -27,26 +27,47 @@ export type SeedStatsRow = Record<typeof SEED_STATS_COLUMNS[number], Cell>;
 
 const METRICS = ["exact_accuracy", "cell_accuracy", "pass_at_k"];
 
-/** Rows of `seeds.csv`: groups of summary rows with ≥ 2 seeds and a value on each. */
-export function seedStats(summary: readonly SummaryRow[]): SeedStatsRow[] {
+/** Mean and sample sd (n − 1; null for one value) of `xs`. */
+export function meanSd(xs: readonly number[]): { mean: number; sd: number | null } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length < 2
+    ? null
+    : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+  return { mean, sd };
+}
+
+/**
+ * Summary rows of `metrics` grouped by (task, model, metric, K), in first-seen order; each group
+ * holds one row per seed (a seed twice throws, naming `who`).
+ */
+export function seedGroups(
+  summary: readonly SummaryRow[],
+  metrics: readonly string[],
+  who = "seedStats",
+): SummaryRow[][] {
   const groups = new Map<string, SummaryRow[]>();
   for (const r of summary) {
-    if (!METRICS.includes(String(r.metric)) || r.value === null || r.value === "") continue;
+    if (!metrics.includes(String(r.metric))) continue;
     const key = [r.task, r.model, r.metric, r.k ?? ""].join("|");
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
-  const out: SeedStatsRow[] = [];
   for (const rows of groups.values()) {
-    const seeds = [...new Set(rows.map((r) => Number(r.seed)))];
-    if (seeds.length !== rows.length) {
-      throw new Error(
-        `seedStats: ${rows[0].task}/${rows[0].model} ${rows[0].metric}: a seed twice`,
-      );
+    if (new Set(rows.map((r) => Number(r.seed))).size !== rows.length) {
+      throw new Error(`${who}: ${rows[0].task}/${rows[0].model} ${rows[0].metric}: a seed twice`);
     }
+  }
+  return [...groups.values()];
+}
+
+/** Rows of `seeds.csv`: groups of summary rows with ≥ 2 seeds and a value on each. */
+export function seedStats(summary: readonly SummaryRow[]): SeedStatsRow[] {
+  const valued = summary.filter((r) => r.value !== null && r.value !== "");
+  const out: SeedStatsRow[] = [];
+  for (const rows of seedGroups(valued, METRICS)) {
     if (rows.length < 2) continue;
+    const seeds = rows.map((r) => Number(r.seed));
     const xs = rows.map((r) => Number(r.value));
-    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+    const { mean, sd } = meanSd(xs);
     out.push({
       task: rows[0].task,
       model: rows[0].model,

@@ -256,20 +256,13 @@ export function parityStep(r: RunSpec, _ctx: StepContext): Promise<StepOutcome> 
   });
 }
 
-/** Hash recorded in a training folder's config.json, or null. */
-async function trainedHash(dir: string): Promise<string | null> {
+/** The configuration and source hashes a training folder's config.json records, or null. */
+async function trainedRecord(
+  dir: string,
+): Promise<{ configHash: string | null; sourceHash: string | null } | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/config.json`)).configHash ?? null;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
-/** The source hash a training folder's run was started with (its config.json), or null. */
-async function trainedSource(r: RunSpec): Promise<string | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(`${trainDir(r)}/config.json`)).sourceHash ?? null;
+    const rec = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    return { configHash: rec.configHash ?? null, sourceHash: rec.sourceHash ?? null };
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
@@ -284,12 +277,13 @@ async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunR
   const dir = trainDir(r);
   const hash = configHash(r.config);
   const source = trainSourceHash();
-  let old = await trainedHash(dir);
+  const rec = await trainedRecord(dir);
+  let old = rec?.configHash ?? null;
   if (old !== null && old !== hash) {
     ctx.log(`  ${dir} holds a run of another configuration (${old.slice(0, 12)}): starting over`);
     await Deno.remove(dir, { recursive: true });
     old = null;
-  } else if (old !== null && await trainedSource(r) !== source) {
+  } else if (old !== null && rec!.sourceHash !== source) {
     ctx.log(
       `  ${dir} was trained by other source code (engine/operators/recursion/tasks): ` +
         `starting over`,
@@ -347,9 +341,10 @@ export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome>
     if (!ctx.trained) {
       // Reload the finished run; never (re)train silently here.
       const dir = trainDir(r);
+      const rec = await trainedRecord(dir);
       if (
-        await trainedHash(dir) !== configHash(r.config) || !await latestCheckpoint(dir) ||
-        await trainedSource(r) !== trainSourceHash()
+        rec?.configHash !== configHash(r.config) || rec.sourceHash !== trainSourceHash() ||
+        !await latestCheckpoint(dir)
       ) {
         throw new Error(
           `evaluate: ${dir} has no checkpoint of this configuration: remove ` +
