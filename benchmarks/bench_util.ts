@@ -4,7 +4,7 @@
  * round), random tensors, the PyTorch peer process and its environment, and writing the CSV with
  * provenance.
  */
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { stringify } from "csv-stringify/sync";
 import type { Backend } from "../engine/backend.ts";
 import type { Rng } from "../engine/rng.ts";
@@ -17,27 +17,30 @@ import {
   treeState,
 } from "./provenance.ts";
 import { writeFileAtomic } from "../tasks/io.ts";
+import {
+  assertWritable,
+  type CliValues as SharedCliValues,
+  dieWithParent,
+  installErrorHandler,
+  intFlag,
+  parseCli as sharedParseCli,
+  printCliResult,
+  runMain,
+} from "../engine/cli.ts";
 
 // ----------------------------------------------------------------------------- command line
 
-/** Flags every benchmark takes: `--help`, and `--allow-dirty` (writing into the committed
- * results/ from uncommitted code, with the diff stored beside; provenance.ts). */
-const HELP = {
-  help: { type: "boolean", short: "h" },
-  "allow-dirty": { type: "boolean" },
-} as const;
+/** Besides `--help` (engine/cli.ts), every benchmark takes `--allow-dirty` (writing into the
+ * committed results/ from uncommitted code, with the diff stored beside; provenance.ts). */
+const DIRTY = { "allow-dirty": { type: "boolean" } } as const;
 
 /** Set by benchArgs from `--allow-dirty`; read by writeBenchCsv. */
 let allowDirty = false;
 /** The working tree when benchArgs ran (the code the benchmark measures). */
 let startTree: ReturnType<typeof treeState> | null = null;
 
-/** The parsed flags of `options` (plus `help`), typed as node:util parseArgs types them. */
-export type CliValues<T extends ParseArgsOptionsConfig> = ReturnType<
-  typeof parseArgs<
-    { args: string[]; options: T & typeof HELP; strict: true; allowPositionals: false }
-  >
->["values"];
+/** The parsed flags of `options` (plus `help` and `allow-dirty`). */
+export type CliValues<T extends ParseArgsOptionsConfig> = SharedCliValues<T & typeof DIRTY>;
 
 /** What `parseCli` decided: the flags, or a text to print and the exit status (0 help, 2 misuse). */
 export type CliResult<T extends ParseArgsOptionsConfig> =
@@ -45,9 +48,9 @@ export type CliResult<T extends ParseArgsOptionsConfig> =
   | { exit: 0 | 2; text: string };
 
 /**
- * Parses `argv` strictly (node:util parseArgs: no positionals, unknown flags are errors) with
- * `options` plus `--help`/`-h`. `--help` gives `usage` with exit 0; a parse error gives one line
- * (`name: message`) and the usage, exit 2. Pure: `benchArgs` does the printing and exiting.
+ * engine/cli.ts `parseCli` (strict, no positionals) with `options` plus `--allow-dirty`: `--help`
+ * gives `usage` with exit 0; a parse error gives one line (`name: message`) and the usage, exit 2.
+ * Pure: `benchArgs` does the printing and exiting.
  */
 export function parseCli<const T extends ParseArgsOptionsConfig>(
   name: string,
@@ -55,24 +58,15 @@ export function parseCli<const T extends ParseArgsOptionsConfig>(
   options: T,
   argv: string[],
 ): CliResult<T> {
-  let values: CliValues<T>;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: { ...options, ...HELP },
-      strict: true,
-      allowPositionals: false,
-    }).values as CliValues<T>;
-  } catch (e) {
-    return { exit: 2, text: `${name}: ${(e as Error).message}\n${usage.trimEnd()}` };
-  }
-  if ((values as { help?: boolean }).help) return { exit: 0, text: usage.trimEnd() };
-  return { values };
+  const r = sharedParseCli(name, usage, { ...options, ...DIRTY }, argv);
+  return "exit" in r ? r : { values: r.values as CliValues<T> };
 }
 
 /**
  * The flags of a benchmark's command line (see `parseCli`); prints the usage and exits 0 on
- * `--help`, prints the error and the usage to stderr and exits 2 on a bad flag.
+ * `--help`, prints the error and the usage to stderr and exits 2 on a bad flag. Then makes the
+ * benchmark die with its parent (engine/cli.ts `dieWithParent`) and refuses a dirty tree for an
+ * `--out` inside results/ (exit 1) unless `--allow-dirty`.
  */
 export function benchArgs<const T extends ParseArgsOptionsConfig>(
   name: string,
@@ -81,16 +75,15 @@ export function benchArgs<const T extends ParseArgsOptionsConfig>(
   argv: string[] = Deno.args,
 ): CliValues<T> {
   const r = parseCli(name, usage, options, argv);
-  if ("exit" in r) {
-    if (r.exit === 0) console.log(r.text);
-    else console.error(r.text);
-    Deno.exit(r.exit);
-  }
+  if ("exit" in r) Deno.exit(printCliResult(r));
+  installErrorHandler(name, usage);
+  dieWithParent();
   allowDirty = Boolean((r.values as { "allow-dirty"?: boolean })["allow-dirty"]);
   // Refuse before measuring, not after: numbers of uncommitted code never land in results/. The
   // state at the start is what the numbers come from (the code is loaded now): edits made while a
   // long benchmark runs neither relabel nor lose its rows.
   const out = (r.values as { out?: unknown }).out;
+  if (typeof out === "string") assertWritable(out);
   const tree = treeState();
   startTree = tree;
   if (typeof out === "string" && tree.dirty && insideResults(out) && !allowDirty) {
@@ -100,26 +93,11 @@ export function benchArgs<const T extends ParseArgsOptionsConfig>(
   return r.values;
 }
 
-/**
- * Runs a command's `main` and exits with its status; an uncaught error prints one line
- * (`Name: message`) and exits 1.
- */
-export async function runMain(main: (args: string[]) => Promise<number>): Promise<never> {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-    Deno.exit(1);
-  }
-}
+export { runMain };
 
-/** `text` as an integer ≥ `min`, or a RangeError naming `flag`. */
+/** `text` as an integer ≥ `min`, or a FlagValueError (a RangeError) naming `flag`. */
 export function intArg(flag: string, text: string, min = 1): number {
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < min) {
-    throw new RangeError(`--${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}`);
-  }
-  return v;
+  return intFlag(flag, text, min);
 }
 
 // ----------------------------------------------------------------------------- rows

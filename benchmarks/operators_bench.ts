@@ -19,7 +19,7 @@
  * - swiglu: 6·B·L·D·I, I = swigluInter(D)
  * - mlp_t: 6·B·D·L·I', I' = swigluInter(L)
  * - mamba2: 2·B·L·D·(d_in_proj + Din) (projections) + B·L·(5·N·Din + 2·K·conv_dim) (the
- *   sequential recurrence and the conv; spec-mamba2 §4.2 — the chunked form does more)
+ *   sequential recurrence, ≈ 5·N·Din per token, and the conv; the chunked form does more)
  * The sgemm rate is `be.gemm` on preallocated buffers of [B·L × 512] · [512 × 1536]ᵀ (the qkv
  * projection's shape), timed interleaved with each operator (A, B, A, B, best of N) so a change of
  * machine load hits both alike.

@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, extname, relative, resolve } from "node:path";
+import { readSystemFile } from "../engine/proc.ts";
 
 /** The repository root (the folder holding deno.json). */
 export const REPO_ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -191,7 +192,7 @@ export const trainSourceHash = (): string => sourceHash(TRAIN_SOURCES);
 /** SIMD features of the CPU that decide which kernels run (from /proc/cpuinfo). */
 export function cpuFeatures(): string {
   try {
-    const flags = Deno.readTextFileSync("/proc/cpuinfo").match(/^flags\s*:\s*(.*)$/m)?.[1]
+    const flags = readSystemFile("/proc/cpuinfo").match(/^flags\s*:\s*(.*)$/m)?.[1]
       .split(/\s+/) ?? [];
     const has = (f: string) => flags.includes(f);
     const simd = has("avx512f") ? "avx512" : has("avx2") ? "avx2" : has("sse4_2") ? "sse4.2" : "";
@@ -206,7 +207,7 @@ export function machineInfo(): Record<string, string | number> {
   let cpu = "";
   let family = "";
   try {
-    const text = Deno.readTextFileSync("/proc/cpuinfo");
+    const text = readSystemFile("/proc/cpuinfo");
     cpu = text.match(/model name\s*:\s*(.*)/)?.[1].trim() ?? "";
     family = text.match(/cpu family\s*:\s*(\d+)/)?.[1] ?? "";
   } catch {

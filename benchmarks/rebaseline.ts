@@ -130,4 +130,4 @@ export async function main(args: string[], log = console.log): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, { name: "rebaseline", usage: USAGE });

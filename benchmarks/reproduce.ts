@@ -6,22 +6,26 @@
  * Exit status: 0 ok; 1 a step failed or verify found a regression / a number out of tolerance;
  * 2 usage error.
  */
-import { parseReproduceArgs, type ReproduceOptions } from "./reproduce/options.ts";
+import {
+  assertWritable,
+  asUsage,
+  dieWithParent,
+  parseCli,
+  printCliResult,
+  runMain,
+} from "../engine/cli.ts";
+import { OPTIONS, parseReproduceArgs, USAGE } from "./reproduce/options.ts";
 import { reproduce } from "./reproduce/pipeline.ts";
 
-if (import.meta.main) {
-  let opts: ReproduceOptions;
-  try {
-    opts = parseReproduceArgs(Deno.args);
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
-    Deno.exit(2);
-  }
-  try {
-    const res = await reproduce(opts, undefined, ["deno task reproduce", ...Deno.args].join(" "));
-    Deno.exit(res.failed ? 1 : 0);
-  } catch (e) {
-    console.error(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-    Deno.exit(1);
-  }
+/** --help (exit 0) and command-line mistakes (exit 2) before anything runs; then the pipeline. */
+export async function main(args: string[]): Promise<number> {
+  const r = parseCli("reproduce", USAGE, OPTIONS, args);
+  if ("exit" in r) return printCliResult(r);
+  const opts = await asUsage(() => parseReproduceArgs(args));
+  for (const dir of [opts.out, opts.runs]) assertWritable(dir);
+  dieWithParent(); // killing `deno task reproduce` must not leave this process running
+  const res = await reproduce(opts, undefined, ["deno task reproduce", ...args].join(" "));
+  return res.failed ? 1 : 0;
 }
+
+if (import.meta.main) await runMain(main, { name: "reproduce", usage: USAGE });

@@ -58,4 +58,4 @@ export async function main(args: string[], log = console.log): Promise<number> {
   return res.failed ? 1 : 0;
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, { name: "verify", usage: USAGE });

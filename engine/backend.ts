@@ -388,8 +388,8 @@ export interface Backend {
     dbias: Buf,
   ): void;
   /**
-   * Mamba-2's selective scan (SSD, spec-mamba2 §2.1), per batch b and head h with group
-   * g = floor(h / (heads/groups)):
+   * Mamba-2's selective scan (SSD; Dao & Gu 2024, arXiv:2405.21060), per batch b and head h with
+   * group g = floor(h / (heads/groups)):
    *   a_t = dt[b,t,h]·A[h];  S_t = exp(a_t)·S_{t−1} + dt[b,t,h] · x[b,t,h,:] ⊗ Bm[b,t,g,:];
    *   y[b,t,h,:] = S_t · Cm[b,t,g,:] + D[h] · x[b,t,h,:];  S_{−1} = init[b,h] (or 0 when null).
    * Buffers: x, y [batch, seq, heads, headDim]; dt [batch, seq, heads] (Δ after softplus, ≥ 0);
@@ -398,7 +398,7 @@ export interface Backend {
    * `dims.chunk` is the chunk length of a chunked implementation (the result does not depend on
    * it beyond rounding; `ref` runs the plain recurrence and ignores it). Implementations keep
    * Δ, the decay cumsums, every exp and the states in at least f32 and never form exp(Λ_i − Λ_j)
-   * as a product of two exps (spec-mamba2 §2.7).
+   * as a product of two exps (exp(−Λ_j) overflows f32 once the cumulative decay passes about −88).
    */
   ssdScan(
     dims: SsdDims,

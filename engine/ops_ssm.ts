@@ -194,8 +194,10 @@ function ssdForward(
 }
 
 /**
- * Mamba-2's selective scan (spec-mamba2 §2.1) with the D skip: x [B, T, H, P], dt [B, T, H]
- * (Δ after softplus), A [H] (negative), Bm and Cm [B, T, G, N], D [H] → y [B, T, H, P].
+ * Mamba-2's selective scan with the D skip (Dao & Gu 2024, arXiv:2405.21060): per head, with
+ * state S_t [P, N], S_t = exp(Δ_t·A)·S_{t−1} + Δ_t·x_t⊗B_t and y_t = S_t·C_t + D·x_t, S_{−1} = 0.
+ * x [B, T, H, P], dt [B, T, H] (Δ after softplus), A [H] (negative), Bm and Cm [B, T, G, N],
+ * D [H] → y [B, T, H, P].
  */
 export function ssdScan(
   x: Tensor,

@@ -1,10 +1,9 @@
 /**
- * Mamba-2 primitives. The reference ladder of the scan (spec-mamba2 §2.8): the `cpu` chunked SSD
- * (f32, rung 2) against the `ref` sequential recurrence (f64, rung 1) on outputs, the final state
- * and every gradient through one shared random cotangent, for lengths that chunk sizes do not
- * divide; the conv likewise; then every backward rule of ops_ssm.ts (and sliceLastAxis) by
- * central finite differences on ref f64. cpu tests skip loudly where the native library cannot
- * be built.
+ * Mamba-2 primitives. The reference ladder of the scan: the `cpu` chunked SSD (f32, rung 2) against
+ * the `ref` sequential recurrence (f64, rung 1) on outputs, the final state and every gradient
+ * through one shared random cotangent, for lengths that chunk sizes do not divide; the conv
+ * likewise; then every backward rule of ops_ssm.ts (and sliceLastAxis) by central finite
+ * differences on ref f64. cpu tests skip loudly where the native library cannot be built.
  */
 import assert from "node:assert/strict";
 import type { Backend, Buf, SsdDims } from "./backend.ts";
@@ -61,7 +60,7 @@ interface ScanCase {
   host: Record<string, Float64Array>;
 }
 
-/** A random scan problem as in spec-mamba2 §2.9: Δ = softplus(N(0,1) − 1), −A in [1, 16). */
+/** A random scan problem: Δ = softplus(N(0,1) − 1), −A in [1, 16) (the A_log init range). */
 function scanCase(dims: SsdDims, seed: number, opts: { dtShift?: number; dtScale?: number } = {}) {
   const { batch: b, seq: t, heads: h, headDim: p, groups: g, dState: n } = dims;
   const rng = new Rng(seed);
@@ -292,7 +291,7 @@ const check = (name: string, f: (...x: Tensor[]) => Tensor, inputs: Tensor[]) =>
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 
-/** Scan inputs of the spec's tiny check: B=2, T=5, H=2, P=3, N=4, G groups, with an init. */
+/** Scan inputs of a tiny check: B=2, T=5, H=2, P=3, N=4, G groups, with an init. */
 function scanInputs(seed: number, groups: number): Tensor[] {
   const rng = new Rng(seed);
   const [b, t, h, p, n] = [2, 5, 2, 3, 4];

@@ -1,7 +1,8 @@
 /**
- * Optimisers and weight averaging, as TRM trains (spec-trm §C.9–C.10): AdamATan2 on all trainable
- * weights, sparse sign-SGD for embedding rows, and an EMA shadow. Updates run as backend kernels;
- * only scalars (lr, bias corrections) are computed on the host.
+ * Optimisers and weight averaging, as TRM trains (its `pretrain.py`, `models/sparse_embedding.py`
+ * and `models/ema.py`): AdamATan2 on all trainable weights, sparse sign-SGD for embedding rows, and
+ * an EMA shadow. Updates run as backend kernels; only scalars (lr, bias corrections) are computed
+ * on the host.
  */
 import { type Tensor, zeros } from "./tensor.ts";
 import { fmtShape } from "./errors.ts";

@@ -26,6 +26,8 @@
  * ```
  */
 
+import { writeFileAtomically, type WriteFn } from "./atomic_write.ts";
+
 /** Element types supported here. */
 export type SafeDType = "F32" | "F64" | "I32" | "I64";
 
@@ -362,30 +364,18 @@ function topLevelKeyCount(text: string): number {
 
 /**
  * Writes a safetensors file atomically: the bytes go to `<path>.tmp-<pid>`, are flushed to disk,
- * and the temporary file is renamed over `path`. On failure the temporary file is removed and the
- * error rethrown.
+ * and the temporary file is renamed over `path` (engine/atomic_write.ts). On a failed write (a
+ * full disk…) the temporary file is removed and a WriteError names `path`; `opts.write` injects
+ * the write call (tests).
  */
 export async function writeSafetensors(
   path: string,
   tensors: Record<string, SafeTensor>,
   metadata?: Record<string, string>,
+  opts: { write?: WriteFn } = {},
 ): Promise<void> {
   const bytes = encodeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {}); // cleanup only; the original error is rethrown
-    throw e;
-  }
+  await writeFileAtomically(path, bytes, { tmp: `${path}.tmp-${Deno.pid}`, write: opts.write });
 }
 
 /** Reads and decodes a safetensors file; errors name the path. */

@@ -1,8 +1,8 @@
 /**
- * TRM's self-attention (spec-trm §C.4): non-causal, a fused bias-free projection qkv_proj
- * W → 3·W (q | k | v, each `numHeads` heads of W/numHeads), scaled dot-product attention with scale
- * 1/√headDim, optional rotate-half RoPE on q and k (base 10000, over the flattened sequence: the
- * puzzle-prefix positions are positions 0..prefixLen−1), and o_proj W → W.
+ * TRM's self-attention (`models/layers.py` of TRM's code): non-causal, a fused bias-free projection
+ * qkv_proj W → 3·W (q | k | v, each `numHeads` heads of W/numHeads), scaled dot-product attention
+ * with scale 1/√headDim, optional rotate-half RoPE on q and k (base 10000, over the flattened
+ * sequence: the puzzle-prefix positions are positions 0..prefixLen−1), and o_proj W → W.
  *
  * @example
  * ```ts

@@ -1,9 +1,10 @@
 /**
- * The Mamba-2 mixer (spec-mamba2 §1): in_proj → split (z | xBC | dt) → causal depthwise conv +
- * SiLU over xBC → split (x | B | C) → Δ = softplus(dt + dt_bias) → A = −exp(A_log) → SSD scan with
- * the D skip → gated RMSNorm (norm_before_gate = false, groups of Din/G, eps 1e-5, weight) →
- * out_proj. Parameters carry PyTorch's `Mamba2` state-dict names and shapes, and are initialised
- * as its constructor does (§1.3). No biases on the projections (the module default).
+ * The Mamba-2 mixer (`Mamba2` of state-spaces/mamba, `mamba_ssm/modules/mamba2.py`): in_proj →
+ * split (z | xBC | dt) → causal depthwise conv + SiLU over xBC → split (x | B | C) →
+ * Δ = softplus(dt + dt_bias) → A = −exp(A_log) → SSD scan with the D skip → gated RMSNorm
+ * (norm_before_gate = false, groups of Din/G, eps 1e-5, weight) → out_proj. Parameters carry
+ * PyTorch's `Mamba2` state-dict names and shapes, and are initialised as its constructor does
+ * (see `initParams`). No biases on the projections (the module default).
  *
  * The scan runs causally over the flattened sequence, prefix first. `bidirectional: "shared"`
  * adds a second pass of the same mixer (same weights) over the time-reversed sequence, flipped
@@ -78,7 +79,10 @@ const KEYS = new Set([
   "bidirectional",
 ]);
 
-/** Fills in the defaults, validates, and derives Din, H, conv_dim and d_in_proj (§1.2). */
+/**
+ * Fills in the defaults, validates, and derives Din = E·Dm, H = Din/P, conv_dim = Din + 2·G·N and
+ * d_in_proj = 2·Din + 2·G·N + H.
+ */
 export function mamba2Sizes(cfg: Mamba2Config): Mamba2Sizes {
   for (const k of Object.keys(cfg)) {
     if (!KEYS.has(k)) throw new TypeError(`mamba2: unknown config key: ${k}`);
@@ -120,8 +124,9 @@ export function mamba2Sizes(cfg: Mamba2Config): Mamba2Sizes {
 }
 
 /**
- * Exact parameter count (spec-mamba2 §1.7, module defaults: no projection biases, conv bias,
- * D per head, norm weight): Dm·(3·Din + 2·G·N + H) + (Din + 2·G·N)·(K + 1) + 3·H + Din.
+ * Exact parameter count (module defaults: no projection biases, conv bias, D per head, norm
+ * weight): Dm·(3·Din + 2·G·N + H) + (Din + 2·G·N)·(K + 1) + 3·H + Din; 1,719,600 at Dm 512,
+ * E 2, P 64, N 128, G 1, K 4.
  */
 export function mamba2ParamCount(cfg: Mamba2Config): number {
   const s = mamba2Sizes(cfg);
@@ -130,14 +135,14 @@ export function mamba2ParamCount(cfg: Mamba2Config): number {
     3 * s.nheads + s.dInner;
 }
 
-/** Δ range of the dt_bias init and its floor (§1.3). */
+/** Δ range of the dt_bias init and its floor (upstream `dt_min`, `dt_max`, `dt_init_floor`). */
 const DT_MIN = 0.001, DT_MAX = 0.1, DT_FLOOR = 1e-4;
 /** Range of −A at init. */
 const A_MIN = 1, A_MAX = 16;
 /** Epsilon of the gated RMSNorm. */
 const NORM_EPS = 1e-5;
 
-/** Initial parameters as PyTorch's Mamba2 constructor draws them (§1.3), from `rng`. */
+/** Initial parameters as PyTorch's Mamba2 constructor draws them, from `rng`. */
 function initParams(be: Backend, rng: Rng, s: Mamba2Sizes): Record<string, Tensor> {
   const param = (name: string, shape: number[], fill: (r: Rng, n: number) => ArrayLike<number>) => {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -202,8 +207,9 @@ export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator
     const dt = softplus(dtBiased);
     const a = scale(exp(params["A_log"]), -1);
     const y = ssdScan(x, dt, a, bm, cm, params["D"], { chunk: s.chunkSize });
-    // gated RMSNorm, norm_before_gate = false (§1.5): v = y ⊙ silu(z) normalised over groups of
-    // Din/G channels, times the weight (one fused op: neither silu(z) nor v is kept for backward)
+    // gated RMSNorm, norm_before_gate = false (the Mamba-2 default): v = y ⊙ silu(z) normalised
+    // over groups of Din/G channels, times the weight (one fused op: neither silu(z) nor v is kept
+    // for backward)
     const o = gatedRmsnorm(reshape(y, [b, l, din]), z, params["norm.weight"], g, NORM_EPS);
     return linear(o, params["out_proj.weight"]);
   };

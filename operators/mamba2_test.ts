@@ -1,10 +1,10 @@
 /**
- * The Mamba-2 operator: parameter count against the spec formula and table (and the enumerated
- * parameters), the initialisation ranges, cpu (chunked SSD) against ref (recurrence, f64) on the
- * output and every gradient, finite differences of the whole module on ref f64, the bidirectional
- * option, and the recurrent decode of spec-mamba2 §1.6 written out here in plain float64 (an
- * oracle independent of the engine) against the parallel forward, plus causality. cpu tests skip
- * loudly where the native library cannot be built.
+ * The Mamba-2 operator: parameter count against the closed-form formula and known values (and the
+ * enumerated parameters), the initialisation ranges, cpu (chunked SSD) against ref (recurrence,
+ * f64) on the output and every gradient, finite differences of the whole module on ref f64, the
+ * bidirectional option, and the recurrent decode of upstream `Mamba2.step` written out here in
+ * plain float64 (an oracle independent of the engine) against the parallel forward, plus causality.
+ * cpu tests skip loudly where the native library cannot be built.
  */
 import assert from "node:assert/strict";
 import type { Backend } from "../engine/backend.ts";
@@ -42,7 +42,7 @@ Deno.test("mamba2: parameter count = spec formula = enumeration (1,719,600 at th
     "norm.weight": [1024],
     "out_proj.weight": [512, 1024],
   });
-  // spec-mamba2 §1.7 table (Dm = 512, G = 1, K = 4)
+  // the closed-form count for Dm = 512, G = 1, K = 4 and other module defaults
   for (
     const [expand, headdim, dState, want] of [
       [1, 32, 16, 814_288],
@@ -76,7 +76,7 @@ Deno.test("mamba2: config validation", () => {
   );
 });
 
-Deno.test("mamba2: initialisation follows spec-mamba2 §1.3 and is seeded", () => {
+Deno.test("mamba2: initialisation follows upstream Mamba2 and is seeded", () => {
   const p = createMamba2(ref64, new Rng(3), { dModel: 64 }).params;
   const arr = (k: string) => Array.from(p[k].toArray());
   const within = (k: string, lo: number, hi: number) => {
@@ -137,7 +137,7 @@ cpuTest("the chunk size does not change the result (16 vs 256 vs 5)", (cpu) => {
 
 // ------------------------------------------------------------------ finite differences
 
-/** The spec's whole-layer check (§2.9): Dm 6, E 2, P 3, N 4, G 2, K 4, T 9, norm weight ≠ 1. */
+/** A tiny whole layer for finite differences: Dm 6, E 2, P 3, N 4, G 2, K 4, T 9, norm w ≠ 1. */
 const TINY: Mamba2Config = {
   dModel: 6,
   expand: 2,
@@ -181,8 +181,9 @@ for (
 // ------------------------------------------------------------------ decode, causality, bidirectional
 
 /**
- * spec-mamba2 §1.6, one token at a time in float64 from the parameters: conv state of the last K
- * pre-conv xBC vectors, SSM state S ← exp(Δ·A)·S + Δ·x⊗B, y = S·C + D·x, gated RMSNorm, out_proj.
+ * The recurrent decode (upstream `Mamba2.step`), one token at a time in float64 from the
+ * parameters: conv state of the last K pre-conv xBC vectors, SSM state S ← exp(Δ·A)·S + Δ·x⊗B,
+ * y = S·C + D·x, gated RMSNorm, out_proj.
  */
 function decode(
   op: ReturnType<typeof createMamba2>,
@@ -253,7 +254,7 @@ function decode(
   return out;
 }
 
-Deno.test("mamba2: parallel forward (ref f64) = token-by-token decode (spec §1.6), G 1 and 2", () => {
+Deno.test("mamba2: parallel forward (ref f64) = token-by-token decode (Mamba2.step), G 1 and 2", () => {
   for (const cfg of [SMALL, { ...SMALL, ngroups: 2, dConv: 3 }, TINY]) {
     const op = tinyOp(cfg);
     const [b, l, dm] = [2, 21, cfg.dModel];

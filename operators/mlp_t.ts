@@ -1,8 +1,8 @@
 /**
- * MLP-t (MLP over tokens, TRM's Sudoku variant, spec-trm §C.4): a SwiGLU applied along the
- * sequence axis of width L' (= L + 16 with the puzzle prefix). TRM transposes h to [B, D, L'],
- * applies h ← RMSNorm(h + SwiGLU_seq(h)) there — so its post-norm normalises over the *sequence*
- * axis — and only then transposes back. `block` does exactly that.
+ * MLP-t (MLP over tokens, TRM's Sudoku variant, `models/recursive_reasoning/trm.py`): a SwiGLU
+ * applied along the sequence axis of width L' (= L + 16 with the puzzle prefix). TRM transposes h
+ * to [B, D, L'], applies h ← RMSNorm(h + SwiGLU_seq(h)) there — so its post-norm normalises over
+ * the *sequence* axis — and only then transposes back. `block` does exactly that.
  *
  * @example
  * ```ts

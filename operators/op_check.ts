@@ -26,7 +26,7 @@
  * const out = runOpCheck({ input: x, grad_output: x }, { op: "rmsnorm", config: "{}" });
  * ```
  */
-import { parseArgs } from "node:util";
+import { parseCli, printCliResult, runMain } from "../engine/cli.ts";
 import type { Backend } from "../engine/backend.ts";
 import { backward } from "../engine/autograd.ts";
 import { type BackendName, getBackend } from "../engine/backends/mod.ts";
@@ -286,25 +286,10 @@ const USAGE = "usage: deno task op-check CASE.safetensors OUT.safetensors [--bac
 
 /** The CLI: reads CASE, writes OUT; exit 1 on a bad CASE (message on stderr), 2 on bad usage. */
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { backend: { type: "string" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    console.error(`op-check: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 2) {
-    console.error(`op-check: expected 2 paths, got ${parsed.positionals.length}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCli("op-check", USAGE, { backend: { type: "string" } }, argv, {
+    positionals: { min: 2, max: 2 },
+  });
+  if ("exit" in parsed) return printCliResult(parsed);
   const [casePath, outPath] = parsed.positionals;
   try {
     const { tensors, metadata } = await readSafetensors(casePath);
@@ -321,10 +306,10 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`op-check: ${metadata.op} on ${used}: wrote ${outPath} (${names.join(", ")})`);
     return 0;
   } catch (e) {
-    if (!(e instanceof Error)) throw e;
+    if (!(e instanceof Error) || e instanceof Deno.errors.NotCapable) throw e; // runMain says it
     console.error(`op-check: ${casePath}: ${e.message}`);
     return 1;
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(main, { name: "op-check", usage: USAGE });

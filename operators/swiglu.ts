@@ -1,6 +1,6 @@
 /**
  * TRM's SwiGLU feed-forward: Down(SiLU(gate) ⊙ up) with one fused projection W → 2·inter (gate
- * first half, up second), no biases (spec-trm §C.4).
+ * first half, up second), no biases (TRM's `models/layers.py`).
  *
  * @example
  * ```ts

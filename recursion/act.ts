@@ -1,5 +1,6 @@
 /**
- * One ACT (supervision) step of TRM with its persistent carry (spec-trm §C.5–C.7).
+ * One ACT (supervision) step of TRM with its persistent carry (as TRM's
+ * `models/recursive_reasoning/trm.py` and `models/losses.py`).
  *
  * The carry holds, per batch slot, the states z_H and z_L, the step counter, the halted flag and
  * the slot's current example. At each call, halted slots are reset to H_init/L_init and take the
@@ -158,8 +159,11 @@ export function actForward(
   const run = () => {
     const x = model.embed(inputs, puzzleRows);
     let zH = carry.zH, zL = carry.zL;
+    // Without training the last cycle is no-grad as well: its calls release their intermediates
+    // one by one too (evaluation holds one call's activations, not n + 1 calls').
+    const noGradCycles = training ? cfg.hCycles - 1 : cfg.hCycles;
     noGrad(() => {
-      for (let c = 0; c < cfg.hCycles - 1; c++) {
+      for (let c = 0; c < noGradCycles; c++) {
         for (let i = 0; i < cfg.lCycles; i++) {
           zL = swap(
             zL,
@@ -170,8 +174,10 @@ export function actForward(
         zH = swap(zH, scoped(() => model.net(zH, zL)), carry);
       }
     });
-    for (let i = 0; i < cfg.lCycles; i++) zL = call(latent, [zL, zH, x]);
-    zH = call(high, [zH, zL]);
+    if (training) {
+      for (let i = 0; i < cfg.lCycles; i++) zL = call(latent, [zL, zH, x]);
+      zH = call(high, [zH, zL]);
+    }
     return { zH, zL, ...model.heads(zH) };
   };
   const out = training ? run() : noGrad(run);

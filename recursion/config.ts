@@ -1,7 +1,9 @@
 /**
- * Model configuration: the four models of the paper are four operator stacks on one scaffold
- * (spec-trm §A.2, §C.4). Everything a model needs is in `ModelConfig`; `operatorStack` turns it
- * into the typed list of operator specs the scaffold instantiates.
+ * Model configuration: the four models of the paper are four operator stacks on one scaffold (TRM:
+ * two blocks of attention or MLP-t + SwiGLU; hybrid, Wang & Reid 2026: one block of Mamba-2,
+ * Mamba-2, attention or MLP-t, SwiGLU; all post-norm). Everything a model needs is in
+ * `ModelConfig`; `operatorStack` turns it into the typed list of operator specs the scaffold
+ * instantiates.
  */
 import type { OperatorSpec } from "../operators/mod.ts";
 
@@ -47,7 +49,7 @@ export interface ModelConfig {
   haltExploration: number;
 }
 
-/** Mamba-2 defaults of the reference module (spec-mamba2 §1.1); they reproduce 6.86M. */
+/** Mamba-2 defaults of the reference module (state-spaces/mamba `Mamba2`); they reproduce 6.86M. */
 export const MAMBA_DEFAULTS: MambaSettings = {
   dState: 128,
   dConv: 4,

@@ -122,7 +122,7 @@ export class BatchStream {
   }
 }
 
-/** TRM's step count: ⌊epochs · groups · mean examples per puzzle / batch⌋ (spec-trm §C.2). */
+/** TRM's step count (`pretrain.py`): ⌊epochs · groups · mean examples per puzzle / batch⌋. */
 export function stepsForEpochs(split: SplitStore, epochs: number, batchSize: number): number {
   const mean = split.numPuzzles ? split.numExamples / split.numPuzzles : 0;
   return Math.floor((epochs * split.numGroups * mean) / batchSize);

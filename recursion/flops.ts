@@ -28,7 +28,8 @@ export function operatorForwardFlops(
       const d = spec.dModel, n = spec.dState ?? 128, e = spec.expand ?? 2;
       const p = spec.headdim ?? 64, g = spec.ngroups ?? 1, k = spec.dConv ?? 4;
       const din = e * d, h = din / p, proj = 2 * din + 2 * g * n + h, conv = din + 2 * g * n;
-      // projections + the sequential recurrence and conv (spec-mamba2 §4.2; chunked SSD does more)
+      // projections + the sequential recurrence (≈ 5·N·Din per token: state update 3 and readout
+      // 2 per state element) and conv; the chunked SSD does more
       return 2 * t * d * (proj + din) + t * (5 * n * din + 2 * k * conv);
     }
   }

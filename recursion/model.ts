@@ -1,8 +1,8 @@
 /**
- * The TRM scaffold (spec-trm §C.3–C.8): input embedding with the puzzle prefix, the reasoning
- * network `net` (a stack of post-norm operator sub-layers, shared by both recursion levels), the
- * LM head and the Q (halting) head. The operator stack comes from the config, so the four models
- * of the paper are four configurations of this one file.
+ * The TRM scaffold (TRM's `models/recursive_reasoning/trm.py`): input embedding with the puzzle
+ * prefix, the reasoning network `net` (a stack of post-norm operator sub-layers, shared by both
+ * recursion levels), the LM head and the Q (halting) head. The operator stack comes from the
+ * config, so the four models of the paper are four configurations of this one file.
  *
  * Parameter names (the checkpoint and the PyTorch peer use them): trainable `embed_tokens.weight`
  * [V, D], `layers.{i}.{j}.<operator param>`, `lm_head.weight` [V, D], `q_head.weight` [2, D],

@@ -6,7 +6,8 @@
  *
  * The reproduce pipeline writes them for the final checkpoint (`pred.jsonl`) and, for ARC, at every
  * evaluation during training (`train/predictions/step-<N>.jsonl`): TRM's evaluator pools the votes
- * of all evaluations of a run (spec-datasets §1.8 item 9), so the pooled score needs them all.
+ * of all evaluations of a run (`aggregated_voting`, on by default in its `evaluators/arc.py`), so
+ * the pooled score needs them all.
  */
 import type { Batch, TaskDataset } from "../tasks/dataset.ts";
 import { writeFileAtomic } from "../tasks/io.ts";

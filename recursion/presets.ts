@@ -4,12 +4,12 @@
  * `OUT/config.json`.
  *
  * Presets per task:
- * - `paper`: the official TRM commands (spec-trm §B.2, §C.9–C.10): hidden 512, 8 heads, T = 3,
- *   n = L_cycles (Sudoku 6; Maze and ARC 4 as the official commands — the paper says 6 for all; pass
- *   `--l-cycles 6` to follow the paper, the value is recorded), global batch 768, lr 1e-4, 2000
- *   warm-up steps then constant, β (0.9, 0.95), EMA 0.999, wd 1.0 (ARC 0.1), puzzle-embedding lr
- *   1e-4 (ARC 1e-2) and wd = wd, 50k epochs (ARC 100k), evaluation (and a checkpoint) every 5000
- *   epochs (ARC 10000).
+ * - `paper`: the official TRM commands (its README and `config/cfg_pretrain.yaml`): hidden 512, 8
+ *   heads, T = 3, n = L_cycles (Sudoku 6; Maze and ARC 4 as the official commands — the paper says
+ *   6 for all; pass `--l-cycles 6` to follow the paper, the value is recorded), global batch 768,
+ *   lr 1e-4, 2000 warm-up steps then constant, β (0.9, 0.95), EMA 0.999, wd 1.0 (ARC 0.1),
+ *   puzzle-embedding lr 1e-4 (ARC 1e-2) and wd = wd, 50k epochs (ARC 100k), evaluation (and a
+ *   checkpoint) every 5000 epochs (ARC 10000).
  * - `cpu-mini`: the same structure (prefix of 16, post-norm blocks, ACT with exploration, deep
  *   supervision, AdamATan2 + sign-SGD + EMA) scaled so that it visibly learns on 2 CPU cores in a
  *   few minutes. Choices and why:
@@ -244,16 +244,12 @@ export function presetDataRecipe(
     const dir = `.cache/datasets/${name}`;
     return { dir, args: [...args, "--out", dir, "--no-progress"] };
   };
-  const arcShared = ["--source", "../shared/data/arc-agi-1"];
+  // The ARC-AGI-1 copy shipped with the repository (tasks/arc/data; paths from the repository
+  // root, like the dataset folders).
+  const arcAgi1 = ["--source", "tasks/arc/data/arc-agi-1"];
   if (preset === "paper") {
-    if (task === "arc") {
-      return at("arc1concept-aug-1000", [
-        "arc",
-        ...arcShared,
-        "--source",
-        "../shared/data/conceptarc",
-      ]);
-    }
+    // No --source: the shipped ARC-AGI-1 and ConceptARC.
+    if (task === "arc") return at("arc1concept-aug-1000", ["arc"]);
     // Official Sudoku-Extreme / Maze-30x30-Hard are not reachable offline: our generators.
     if (task === "sudoku") return at("sudoku9-gen-1000-aug-1000", ["sudoku", "--size", "9"]);
     return at("maze30-gen-1000", ["maze", "--size", "30"]);
@@ -268,7 +264,7 @@ export function presetDataRecipe(
     }
     return at("arc-evaluation-16tasks-canvas10-aug-15-seed-42", [
       "arc",
-      ...arcShared,
+      ...arcAgi1,
       ...["--subsets", "evaluation", "--test-set", "evaluation", "--tasks", "16"],
       ...["--canvas", "10", "--max-aug", "15", "--seed", "42"],
     ]);
@@ -280,10 +276,11 @@ export function presetDataRecipe(
       ...["--size", "6", "--train", "200", "--test", "64", "--aug", "1", "--seed", "42"],
     ]);
   }
-  // Three small ARC-AGI-1 evaluation tasks shipped with the repository, so CI needs no data.
+  // The three smallest ARC-AGI-1 evaluation tasks (one test input each, 2×2 to 4×4 grids).
   return at("arc-smoke-3tasks-aug-3-seed-42", [
     "arc",
-    ...["--source", "benchmarks/reproduce/data/arc-smoke"],
+    ...arcAgi1,
+    ...["--task-ids", "00576224,66e6c45b,e633a9e5"],
     ...["--subsets", "evaluation", "--test-set", "evaluation", "--max-aug", "3", "--seed", "42"],
   ]);
 }
@@ -393,9 +390,16 @@ function kindOf(v: unknown): string {
 /**
  * Merges `patch` (partial settings, e.g. from a JSON file) into a copy of `base`. Every key must
  * exist in `base` (a RangeError names the first unknown key by its path) and keep its type; `null`
- * is allowed where the base allows it (nullable fields, documented above).
+ * is allowed where the base allows it (nullable fields, documented above). The result is validated
+ * (`validateConfig`) unless `validate: false`: a caller merging several patches validates the
+ * complete result once (a later patch may supply what an earlier one leaves out).
  */
-export function mergeConfig(base: RunConfig, patch: unknown, where = "config"): RunConfig {
+export function mergeConfig(
+  base: RunConfig,
+  patch: unknown,
+  where = "config",
+  o: { validate?: boolean } = {},
+): RunConfig {
   const nullable = new Set([
     "data.dir",
     "data.generate",
@@ -436,7 +440,7 @@ export function mergeConfig(base: RunConfig, patch: unknown, where = "config"): 
     return out;
   };
   const merged = merge(base as unknown as Json, patch, "") as unknown as RunConfig;
-  validateConfig(merged, where);
+  if (o.validate ?? true) validateConfig(merged, where);
   return merged;
 }
 

@@ -64,7 +64,12 @@ export class CsvLog {
   /** Appends the buffered rows to the file now. */
   flush(): void {
     if (this.#pending.length) {
-      Deno.writeTextFileSync(this.path, this.#pending.join(""), { append: true });
+      try {
+        Deno.writeTextFileSync(this.path, this.#pending.join(""), { append: true });
+      } catch (e) {
+        // The system's message ("No space left on device") names no file.
+        throw new Error(`cannot append to ${this.path}: ${(e as Error).message}`, { cause: e });
+      }
       this.#pending = [];
     }
     this.#last = performance.now();

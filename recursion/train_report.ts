@@ -11,7 +11,7 @@
  * puzzle with b blanks with probability (1/n)^b; exact chance is the mean of that over the
  * held-out puzzles, and its per-cell accuracy is the mean of (givens + b/n) / cells.
  */
-import { parseArgs } from "node:util";
+import { cliArgs, usageText } from "../engine/cli.ts";
 import { guardResultsWrite, machineInfo } from "../benchmarks/provenance.ts";
 import { evalBatches } from "../tasks/dataset.ts";
 import { openDataset } from "../tasks/open.ts";
@@ -57,19 +57,25 @@ export async function sudokuChance(dir: string): Promise<{ exact: number; cell: 
   return { exact: exact / count, cell: cell / count };
 }
 
+const USAGE =
+  `usage: deno run -A recursion/train_report.ts --runs DIR --out DIR [--allow-dirty] RUN...
+  Collects the finished training runs DIR/RUN... into --out: each run's metrics.csv, eval.csv and
+  config.json, a summary.csv and a README.md table.`;
+
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
+  const { values, positionals } = cliArgs(
+    "train_report",
+    USAGE,
+    {
       runs: { type: "string" },
       out: { type: "string" },
       "allow-dirty": { type: "boolean" },
     },
-  });
-  if (!values.runs || !values.out || !positionals.length) {
-    console.error("usage: train_report.ts --runs DIR --out DIR [--allow-dirty] RUN...");
+    Deno.args,
+    { positionals: { min: 1 } },
+  );
+  if (!values.runs || !values.out) {
+    console.error(usageText("train_report", "--runs and --out are required", USAGE));
     Deno.exit(2);
   }
   const out = values.out;

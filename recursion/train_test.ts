@@ -354,10 +354,235 @@ Deno.test("train: a config file with an unknown key is refused", async () => {
   }
 });
 
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = new Deno.Command("true", { stdout: "null", stderr: "null" }).spawn();
+  await child.status;
+  return child.pid;
+}
+
+Deno.test("train: one process per run folder — a live lock is refused naming pid and folder, a stale one taken over", async () => {
+  const cfg = tinyConfig();
+  cfg.train.steps = 2;
+  const out = await Deno.makeTempDir({ prefix: "trm-train-lock-" });
+  const other = new Deno.Command("sleep", { args: ["60"] }).spawn(); // "another train process"
+  try {
+    const lockFile = `${out}/.trm.lock`;
+    const holder = (pid: number) =>
+      JSON.stringify({
+        pid,
+        hostname: Deno.hostname(),
+        startedAt: new Date().toISOString(),
+        command: "deno task train --out " + out,
+      });
+    await Deno.writeTextFile(lockFile, holder(other.pid));
+    const err = await rejection(() => runTraining(cfg, control(out)));
+    assert.match(err.message, new RegExp(`run folder ${out} is in use by pid ${other.pid}`));
+    assert.ok(!err.message.includes("\n"), "one line");
+    assert.ok(!(await Deno.stat(`${out}/metrics.csv`).catch(() => null)), "nothing written");
+    assert.equal(JSON.parse(await Deno.readTextFile(lockFile)).pid, other.pid, "lock kept");
+
+    // The holder died without removing its lock (kill -9): stale, taken over with a warning.
+    await Deno.writeTextFile(lockFile, holder(await deadPid()));
+    const lines: string[] = [];
+    const res = await runTraining(cfg, control(out, { log: (l) => lines.push(l) }));
+    assert.equal(res.trainer.step, 2);
+    assert.ok(lines.some((l) => /taking over the stale lock/.test(l)), lines.join("\n"));
+    assert.ok(!(await Deno.stat(lockFile).catch(() => null)), "lock removed at the end");
+  } finally {
+    other.kill("SIGKILL");
+    await other.status;
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train: a folder holding a run is refused without --resume; --force starts over", async () => {
+  const cfg = tinyConfig();
+  cfg.train.steps = 6; // checkpoints at 5 and 6
+  const out = await Deno.makeTempDir({ prefix: "trm-train-exists-" });
+  try {
+    await runTraining(cfg, control(out));
+    const files = async () => {
+      const m = await Deno.readTextFile(`${out}/metrics.csv`);
+      return [m, await Deno.readFile(`${out}/${CHECKPOINT_FILE}`)];
+    };
+    const before = await files();
+    const err = await rejection(() => runTraining(cfg, control(out)));
+    assert.match(err.message, /already holds a run \(.*config\.json.*metrics\.csv/);
+    assert.match(err.message, /--resume.*--force/);
+    assert.deepEqual(await files(), before, "the finished run is untouched");
+
+    const again = structuredClone(cfg);
+    again.train.steps = 2; // one checkpoint (step 2): the old run's prev must be gone
+    await runTraining(again, control(out, { force: true }));
+    const rows = (await Deno.readTextFile(`${out}/metrics.csv`)).trim().split("\n");
+    assert.equal(rows.length, 3, rows.join("\n"));
+    assert.ok(!(await Deno.stat(`${out}/checkpoint.prev.safetensors`).catch(() => null)));
+    assert.equal(JSON.parse(await Deno.readTextFile(`${out}/config.json`)).config.train.steps, 2);
+
+    const { control: c } = await parseCommandLine([...NAMED, "--preset", "smoke", "--force"]);
+    assert.equal(c.force, true);
+    await rejectsWith(
+      () => parseCommandLine([...NAMED, "--preset", "smoke", "--force", "--resume"]),
+      TypeError,
+      "exclude each other",
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train: Inf in a parameter the loss does not reach is never checkpointed; the last good checkpoint stays", async () => {
+  const cfg = tinyConfig();
+  const out = await Deno.makeTempDir({ prefix: "trm-train-inf-" });
+  try {
+    const err = await rejection(() =>
+      runTraining(
+        cfg,
+        control(out, {
+          beforeStep: (tr: Trainer) => {
+            haltEarly(tr);
+            // q_continue's bias: no loss term reads it (TRM trains q_halt only), so no gradient
+            // and no step-time check sees it, while AdamW, EMA and checkpoints carry it along.
+            if (tr.step !== 6) return;
+            const b = tr.model.params["q_head.bias"];
+            b.backend.upload(b.buf, [2, Infinity]);
+          },
+        }),
+      )
+    );
+    assert.ok(err instanceof NonFiniteError, String(err));
+    assert.match(err.message, /step-10 checkpoint/);
+    assert.match(err.message, /param\/q_head\.bias/);
+    const ck = await readSafetensors(`${out}/${CHECKPOINT_FILE}`);
+    assert.equal(ck.metadata.step, "5");
+    for (const [name, t] of Object.entries(ck.tensors)) {
+      assert.ok((t.data as Float32Array).every(Number.isFinite), name);
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train --resume: a corrupt checkpoint falls back to the previous one and ends bitwise equal; stale temporaries go", async () => {
+  const cfg = tinyConfig();
+  const out = await Deno.makeTempDir({ prefix: "trm-train-corrupt-" });
+  try {
+    await runTraining(cfg, control(out)); // checkpoints at 5, 10, 12
+    const path = `${out}/${CHECKPOINT_FILE}`;
+    const final = await readSafetensors(path);
+    const metrics = await lossColumns(`${out}/metrics.csv`);
+
+    // One flipped bit in the last tensor's data, and a temporary a killed save left.
+    const bytes = await Deno.readFile(path);
+    bytes[bytes.length - 3] ^= 0x01;
+    await Deno.writeFile(path, bytes);
+    const tmp = `checkpoint.next.safetensors.tmp-${await deadPid()}`;
+    await Deno.writeFile(`${out}/${tmp}`, new Uint8Array(1000));
+
+    const lines: string[] = [];
+    const res = await runTraining(
+      cfg,
+      control(out, { resume: true, log: (l) => lines.push(l) }),
+    );
+    const text = lines.join("\n");
+    assert.match(text, new RegExp(`warning: ${path} is corrupt \\(tensor .* fails its checksum`));
+    assert.match(
+      text,
+      /falling back to the previous checkpoint .*checkpoint\.prev\.safetensors \(step 10\)/,
+    );
+    assert.match(text, /resuming at step 10/);
+    assert.match(text, new RegExp(`note: removed 1 temporary file.*${tmp}`));
+    assert.ok(!(await Deno.stat(`${out}/${tmp}`).catch(() => null)));
+    assert.equal(res.trainer.step, 12);
+    const again = (await readSafetensors(path)).tensors;
+    for (const name of Object.keys(final.tensors)) {
+      assert.deepStrictEqual(bytesOf(again[name]), bytesOf(final.tensors[name]), name);
+    }
+    assert.deepStrictEqual(await lossColumns(`${out}/metrics.csv`), metrics);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 globalThis.addEventListener("unload", () => {
   try {
     Deno.removeSync(CACHE, { recursive: true });
   } catch {
     // already gone
+  }
+});
+
+Deno.test("train CLI: --config FILE then --data DIR: the flags are merged before validating", async () => {
+  // The paper preset names no data; the file leaves it out too: --data supplies it.
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify({ train: { steps: 5 } }));
+    const { config } = await parseCommandLine([
+      ...["--task", "sudoku", "--model", "trm-attn", "--preset", "paper", "--out", "x"],
+      ...["--config", file, "--data", "some/dir"],
+    ]);
+    assert.equal(config.data.dir, "some/dir");
+    assert.equal(config.train.steps, 5);
+    // Without --data the complete configuration is still refused, naming the file.
+    await rejectsWith(
+      () => parseCommandLine([...NAMED, "--preset", "paper", "--config", file]),
+      RangeError,
+      "no data",
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("train CLI: negative, zero and non-numeric values of numeric flags are refused", async () => {
+  const base = [...NAMED, "--preset", "smoke"];
+  for (
+    const bad of [
+      "--max-minutes=-1",
+      "--max-minutes=0",
+      "--max-minutes=nan",
+      "--steps=0",
+      "--steps=-3",
+      "--batch=0",
+      "--eval-every=-1",
+      "--checkpoint-every=0",
+      "--log-every=0",
+      "--l-cycles=0",
+      "--threads=0",
+      "--seed=-1",
+      "--lr=-0.1",
+      "--memory-gib=Infinity",
+      "--micro-batches=-2",
+    ]
+  ) {
+    const flag = bad.slice(0, bad.indexOf("="));
+    await rejectsWith(() => parseCommandLine([...base, bad]), RangeError, flag);
+  }
+  const ok = await parseCommandLine([...base, "--max-minutes", "0.5", "--lr", "0"]);
+  assert.equal(ok.control.maxMinutes, 0.5);
+  assert.equal(ok.config.train.lr, 0);
+});
+
+Deno.test("train: a bad value exits 2 with one line and the usage, before anything is written", async () => {
+  const out = await Deno.makeTempDir({ prefix: "trm-train-cli-" });
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "--allow-all", "--no-check", new URL("./train.ts", import.meta.url).pathname],
+        ...["--task", "sudoku", "--model", "trm-attn", "--preset", "smoke"],
+        ...["--out", out, "--max-minutes=-1"],
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 2, err);
+    const [first, ...rest] = err.trim().split("\n");
+    assert.match(first, /^train: --max-minutes: expected a number > 0, got "-1"$/);
+    assert.match(rest.join("\n"), /^usage: deno task train/);
+    assert.deepEqual([...Deno.readDirSync(out)], [], "nothing written");
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });

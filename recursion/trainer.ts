@@ -1,5 +1,5 @@
 /**
- * Training and evaluation of a TRM model (spec-trm §C.6–C.10): one optimiser step per ACT step,
+ * Training and evaluation of a TRM model (as TRM's `pretrain.py`): one optimiser step per ACT step,
  * AdamATan2 on the trainable weights, sparse sign-SGD on the puzzle-embedding rows of the batch,
  * linear warm-up then cosine to lr_min_ratio (1.0 in TRM: constant), EMA of the weights, and
  * evaluation (16 ACT steps for every example, no halting) with the EMA weights.
@@ -47,8 +47,9 @@ export interface MemoryPlan {
    * Split each batch into this many contiguous slices (emulated data-parallel ranks): each runs
    * forward and backward on its own with the loss divided by the whole batch, gradients (and the
    * puzzle-embedding rows' gradients, per id) are summed, then one update — TRM's multi-GPU step
-   * (spec-trm §C.9: loss / global batch, gradients summed by all-reduce) on one device. The carry
-   * stays one; the halting draws are made in slot order after all slices, as for the whole batch.
+   * (TRM's `pretrain.py`: loss / global batch, gradients summed by all-reduce) on one device. The
+   * carry stays one; the halting draws are made in slot order after all slices, as for the whole
+   * batch.
    */
   microBatches: number;
   /** Recompute each recursion call's activations in backward (recursion/act.ts ActOptions). */

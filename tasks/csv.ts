@@ -18,6 +18,21 @@ export interface CsvRow {
 }
 
 /**
+ * Fails with one line naming `path` and what it should be (`expected`) unless it is a file: a
+ * missing train.csv/test.csv of a `--source` folder is a usage mistake, not a stack trace.
+ */
+export async function requireTaskCsv(path: string, expected: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new Deno.errors.NotFound(`${path}: no such file; expected ${expected}`);
+  }
+  if (!info.isFile) throw new TypeError(`${path}: not a file; expected ${expected}`);
+}
+
+/**
  * Streams the rows of a task CSV, checking the header and that every row has 4 fields. A row of
  * the wrong width or malformed CSV throws naming the file and line.
  */

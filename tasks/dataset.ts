@@ -1,6 +1,8 @@
 /**
  * The one dataset interface that training and evaluation consume, whatever the task (ARC, Sudoku,
- * Maze), plus the batch samplers (spec-datasets §1.7, spec-trm §C.2).
+ * Maze), plus the batch samplers. As in TRM's `puzzle_dataset.py`, an epoch visits every group
+ * once in random order and takes one random version (puzzle) of it, adding all of that puzzle's
+ * examples to the batch.
  *
  * Storage is hierarchical as in TRM: a **group** is an original puzzle with all its augmented
  * versions, a **puzzle** is one version (one puzzle identifier), an **example** is one

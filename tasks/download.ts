@@ -24,7 +24,7 @@ export interface DownloadSpec {
 export const ARC_AGI_COMMIT = "399030444e0ab0cc8b4e199870fb20b863846f34";
 export const CONCEPTARC_COMMIT = "b22ef526b4656679816b7811e78f55cc24d736d7";
 
-/** The pinned archives of the ARC-AGI-1 build (spec-datasets source keys ARC, CARC). */
+/** The pinned archives of the ARC-AGI-1 build: fchollet/ARC-AGI and victorvikram/ConceptARC. */
 export const ARC_ARCHIVES: readonly DownloadSpec[] = [
   {
     file: `ARC-AGI-${ARC_AGI_COMMIT}.zip`,
@@ -39,7 +39,7 @@ export const ARC_ARCHIVES: readonly DownloadSpec[] = [
 const SUDOKU_REV = "58942f96baeb572ca3127e2a9e9c70f330783d6b";
 const MAZE_REV = "549754de3d67eebe57b6b22c7d226b9412d55b07";
 
-/** Official CSVs (checksums from a third-party note, spec-datasets §2.1/§3.1: unverified). */
+/** Official CSVs (checksums from a third-party benchmark script, not verified by us). */
 export const CSV_DOWNLOADS: Record<"sudoku" | "maze", readonly DownloadSpec[]> = {
   sudoku: [
     {
@@ -126,6 +126,8 @@ export async function download(
   try {
     response = await fetch(url);
   } catch (e) {
+    // a host the permissions leave out (--mirror, a redirect): say that, not "offline?"
+    if (e instanceof Deno.errors.NotCapable) throw e;
     throw new Error(
       `download failed: ${url}: ${(e as Error).message} ` +
         `(offline? pass --source DIR with a local copy instead)`,

@@ -52,13 +52,14 @@ async function withServer(
   }
 }
 
-Deno.test("prepare arc without --source downloads, records checksums, extracts, and reuses the cache", async () => {
+Deno.test("prepare arc --download downloads, records checksums, extracts, and reuses the cache", async () => {
   const tmp = await Deno.makeTempDir();
   const files = fixtureArchives();
   try {
     await withServer(files, async (base, hits) => {
       const args = [
         "arc",
+        "--download",
         "--mirror",
         base,
         "--cache",
@@ -101,6 +102,7 @@ Deno.test("download errors: HTTP 404 and an unreachable host (offline) say what 
       () =>
         main([
           "arc",
+          "--download",
           "--mirror",
           closed,
           "--cache",
@@ -132,7 +134,7 @@ Deno.test("download errors: HTTP 404 and an unreachable host (offline) say what 
 });
 
 Deno.test("CLI rejects bad arguments", async () => {
-  await assert.rejects(() => main(["chess"]), /usage: deno task prepare/);
+  await assert.rejects(() => main(["chess"]), /expected one of arc, sudoku, maze, got chess/);
   await assert.rejects(() => main(["arc", "--bogus"]), TypeError);
   await assert.rejects(
     () => main(["sudoku", "--train", "2.5"]),

@@ -55,7 +55,11 @@ export function dihedralSwapsAxes(t: number): boolean {
   return t === 1 || t === 3 || t === 6 || t === 7;
 }
 
-/** Applies dihedral map `t` (0..7); returns a new grid. B[i][j] formulas as in the spec table. */
+/**
+ * Applies dihedral map `t` (0..7); returns a new grid. The ids are those of TRM's
+ * `dataset/common.py`: identity, rot90 ccw, rot180, rot270 ccw, flip left-right, flip up-down,
+ * transpose, anti-transpose.
+ */
 export function dihedral(g: Grid, t: number): Grid {
   if (!Number.isInteger(t) || t < 0 || t > 7) {
     throw new RangeError(`dihedral: id must be an integer in 0..7: ${t}`);

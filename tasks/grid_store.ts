@@ -1,7 +1,8 @@
 /**
  * Storage shared by Sudoku and Maze: fixed-length token sequences, one example per puzzle, and per
  * training group the packed parameters of each version (version 0 = identity), so augmented
- * versions are produced on the fly (spec-datasets §2.2, §3.2).
+ * versions are produced on the fly (TRM's Sudoku and Maze builders instead write every version
+ * out: 1000 puzzles × 1001 versions for Sudoku-Extreme-1k).
  *
  * Files: `train_inputs.bin`, `train_labels.bin`, `test_inputs.bin`, `test_labels.bin` (u8 tokens,
  * [count × seqLen]), `train_versions.bin` (u8, [trainCount × versions × augBytes]).

@@ -18,6 +18,7 @@
 import { createHash } from "node:crypto";
 import process from "node:process";
 import cliProgress from "cli-progress";
+import { writeFileAtomically, type WriteFn } from "../engine/atomic_write.ts";
 
 /** SHA-256 of bytes or text, lowercase hex. */
 export function sha256Hex(data: Uint8Array | string): string {
@@ -55,17 +56,19 @@ function tempSuffix(): string {
   return `.tmp-${Deno.pid}-${Date.now().toString(36)}`;
 }
 
-/** Writes a file atomically: a temporary sibling is written, then renamed over `path`. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = path + tempSuffix();
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+/**
+ * Writes a file atomically: a temporary sibling is written, then renamed over `path`. A failed
+ * write (a full disk…) removes the temporary file and throws a WriteError naming `path` and saying
+ * that its previous version is intact (engine/atomic_write.ts); `opts.write` injects the write call
+ * (tests).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  opts: { write?: WriteFn } = {},
+): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  await writeFileAtomically(path, bytes, { tmp: path + tempSuffix(), sync: false, ...opts });
 }
 
 /**

@@ -1,18 +1,6 @@
-/** Helpers for tests in tasks/: temporary folders, the shared data location, fixture tasks. */
+/** Helpers for tests in tasks/: fixture tasks (the real ARC data: `arc/data.ts`). */
 import type { Rng } from "../engine/rng.ts";
 import type { ArcBuildOptions } from "./arc/build.ts";
-
-/** `../shared/data` relative to the repository, or null (with a loud warning) when missing. */
-export function sharedData(): string | null {
-  const dir = new URL("../../shared/data", import.meta.url).pathname;
-  try {
-    if (Deno.statSync(`${dir}/arc-agi-1/training`).isDirectory) return dir;
-  } catch {
-    // fall through
-  }
-  console.warn(`SKIP: ${dir} not found; tests on the real ARC data are ignored`);
-  return null;
-}
 
 /** A random ARC-style grid as rows. */
 export function randomRows(rng: Rng, h: number, w: number, colours = 10): number[][] {

@@ -222,7 +222,7 @@ def make_step(model, cfg, bsz, device, dtype, net, micro=1, recompute=False):
             lm_loss, q_loss = lm_loss + lm.detach(), q_loss + q.detach()
             pe_grad.append(pe.grad)
         pe_grad = torch.cat(pe_grad)
-        with torch.no_grad():  # AdamATan2-like update (spec §C.9), sign-SGD on the rows, EMA
+        with torch.no_grad():  # AdamATan2-like update (as TRM), sign-SGD on the rows, EMA
             trm.adamatan2_like_(params, moments)
             for k, p in params.items():
                 ema[k].lerp_(p, 0.001)

@@ -46,8 +46,8 @@ logits [B, L, V], q_halt [B], lm_loss [1] F64, q_loss [1] F64, total [1] F64, ne
 gradient of the per-slot puzzle-embedding row, one per batch item, not summed over equal ids).
 All gradients are of total / B.
 
-The step (spec-trm §C.3–C.7)
-----------------------------
+The step (as TRM's models/recursive_reasoning/trm.py and models/losses.py)
+--------------------------------------------------------------------------
 x = cat([pe, 0 × 15], embed_tokens[inputs]) · √H with pe = puzzle_emb[puzzle_ids] a leaf;
 net(h, inj) = layers(h + inj), each sub-layer h ← RMSNorm(h + op(h)) (eps 1e-5, no weight; for
 MLP-t the norm runs over the sequence axis, as TRM's transposed layout does); T−1 no-grad cycles
@@ -541,7 +541,7 @@ def step_flops(model, cfg, bsz):
 
 
 def adamatan2_like_(params, moments, lr=1e-4, wd=0.1):
-    """The peers' AdamATan2-like update of every weight (spec §C.9, β = 0.9 / 0.95), in place; call
+    """The peers' AdamATan2-like update of every weight (as TRM, β = 0.9 / 0.95), in place; call
     under torch.no_grad(). Our step's cost, not a reference implementation."""
     for k, p in params.items():
         m, s = moments[k]
@@ -581,7 +581,7 @@ def bench_setup(model, task, m2_chunk, batch=None):
         else:
             r = act_step(model, cfg, params, buffers, batch, z_h, z_l, scan)
         (r["total"] / bsz).backward()
-        with torch.no_grad():  # AdamATan2-like update (spec §C.9) + sign-SGD on the puzzle row
+        with torch.no_grad():  # AdamATan2-like update (as TRM) + sign-SGD on the puzzle row
             adamatan2_like_(params, moments)
             buffers["puzzle_emb.weight"].index_add_(0, batch["puzzle_ids"], -1e-4 * r["pe"].grad.sign())
 

@@ -7,7 +7,7 @@
  *                       [--out results/<preset>] [--runs runs/reproduce/<preset>]
  *                       [--skip-verify] [--progress | --no-progress]
  */
-import { parseArgs } from "node:util";
+import { FlagValueError, numberFlag, parseCli, UsageError } from "../../engine/cli.ts";
 import { MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
 import type { MemoryPlan } from "../../recursion/trainer.ts";
 import type { ConfigPatch } from "./steps.ts";
@@ -20,7 +20,10 @@ import {
   type TaskName,
 } from "../../recursion/presets.ts";
 
-/** What the paper compares per task (spec-trm §A.5). */
+/**
+ * What the hybrid paper (Wang & Reid 2026) compares per task: TRM-attn vs TR-mamba2attn on every
+ * task, and on Sudoku-Extreme also TRM-mlp-t and the Mamba-2 + MLP-t hybrid.
+ */
 export const PAPER_MODELS: Record<TaskName, readonly ModelName[]> = {
   arc: ["trm-attn", "tr-mamba2attn"],
   sudoku: ["trm-attn", "trm-mlp-t", "tr-mamba2attn", "tr-mamba2mlpt"],
@@ -39,8 +42,8 @@ export function defaultModels(preset: PresetName, task: TaskName): readonly Mode
 }
 
 /**
- * ARC votes: `pooled` over every evaluation of the run (TRM's default, aggregated voting; spec-
- * datasets §1.8 item 9) or `single`, the final checkpoint's evaluation only.
+ * ARC votes: `pooled` over every evaluation of the run (TRM's default: `aggregated_voting` in its
+ * `evaluators/arc.py`) or `single`, the final checkpoint's evaluation only.
  */
 export const POOLING_NAMES = ["pooled", "single"] as const;
 export type PoolingChoice = typeof POOLING_NAMES[number];
@@ -87,8 +90,9 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
   pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).
   --micro-batches N / --recompute: train each batch in N slices / recompute activations in
   backward, for memory; --micro-batches auto measures each run's step and picks both to fit 90 %
-  of the device (--memory-gib G: of G GiB). Results agree up to the order of gradient sums, and
-  runs trained either way are reused.
+  of the device (--memory-gib G: of G GiB; also the budget every run checks before training and
+  sizes its evaluation batches to). Results agree up to the order of gradient sums, and runs
+  trained either way are reused.
   --config FILE.json: a JSON patch merged into every run's configuration (e.g.
   {"train": {"lr": 0}}); it changes the configuration hashes, so verify names the baseline as
   another configuration's. --no-baseline: a missing baseline file is reported, not failed.
@@ -106,41 +110,36 @@ function list<T extends string>(v: string, allowed: readonly T[], flag: string):
   return [...new Set(items)] as T[];
 }
 
-/** Parses `args`; a TypeError (usage) for --help, positionals or unknown flags. */
+/** The flags of `deno task reproduce` (plus --help, engine/cli.ts). */
+export const OPTIONS = {
+  preset: { type: "string" },
+  tasks: { type: "string" },
+  models: { type: "string" },
+  backend: { type: "string" },
+  seeds: { type: "string" },
+  out: { type: "string" },
+  runs: { type: "string" },
+  baselines: { type: "string" },
+  pooling: { type: "string" },
+  "micro-batches": { type: "string" },
+  recompute: { type: "boolean" },
+  "memory-gib": { type: "string" },
+  config: { type: "string" },
+  "no-baseline": { type: "boolean" },
+  "allow-dirty": { type: "boolean" },
+  "skip-verify": { type: "boolean" },
+  progress: { type: "boolean" },
+  "no-progress": { type: "boolean" },
+} as const;
+
+/**
+ * Parses `args` (not --help: `deno task reproduce` answers that first, engine/cli.ts parseCli). A
+ * UsageError (a TypeError) for positionals or unknown flags, a RangeError for a bad value.
+ */
 export function parseReproduceArgs(args: string[]): ReproduceOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        preset: { type: "string" },
-        tasks: { type: "string" },
-        models: { type: "string" },
-        backend: { type: "string" },
-        seeds: { type: "string" },
-        out: { type: "string" },
-        runs: { type: "string" },
-        baselines: { type: "string" },
-        pooling: { type: "string" },
-        "micro-batches": { type: "string" },
-        recompute: { type: "boolean" },
-        "memory-gib": { type: "string" },
-        config: { type: "string" },
-        "no-baseline": { type: "boolean" },
-        "allow-dirty": { type: "boolean" },
-        "skip-verify": { type: "boolean" },
-        progress: { type: "boolean" },
-        "no-progress": { type: "boolean" },
-        help: { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    throw new TypeError(`${e instanceof Error ? e.message : e}\n${USAGE}`);
-  }
-  const v = parsed.values;
-  if (v.help) throw new TypeError(USAGE);
+  const r = parseCli("reproduce", USAGE, OPTIONS, args);
+  if ("exit" in r) throw new UsageError(r.message ?? "--help: nothing to parse");
+  const v = r.values;
   const preset = (v.preset ?? "cpu-mini") as PresetName;
   if (!PRESET_NAMES.includes(preset)) {
     throw new RangeError(
@@ -162,22 +161,21 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
   const seeds = (v.seeds ?? "0").split(",").map((s) => {
     const x = Number(s.trim());
     if (s.trim() === "" || !Number.isSafeInteger(x) || x < 0) {
-      throw new RangeError(`--seeds: expected non-negative integers: ${v.seeds}`);
+      throw new FlagValueError(`--seeds: expected non-negative integers: ${v.seeds}`);
     }
     return x;
   });
   const micro = v["micro-batches"] ?? "1";
   const microBatches = Number(micro);
   if (micro !== "auto" && (!Number.isSafeInteger(microBatches) || microBatches < 1)) {
-    throw new RangeError(`--micro-batches: expected an integer ≥ 1 or auto: ${micro}`);
+    throw new FlagValueError(`--micro-batches: expected an integer ≥ 1 or auto: ${micro}`);
   }
   if (micro === "auto" && v.recompute) {
     throw new TypeError("--recompute with --micro-batches auto: auto decides recomputation");
   }
-  const gib = v["memory-gib"] === undefined ? undefined : Number(v["memory-gib"]);
-  if (gib !== undefined && !(gib > 0)) {
-    throw new RangeError(`--memory-gib: expected a number > 0: ${v["memory-gib"]}`);
-  }
+  const gib = v["memory-gib"] === undefined
+    ? undefined
+    : numberFlag("memory-gib", v["memory-gib"], { above: 0 });
   let configPatch: ConfigPatch | null = null;
   if (v.config !== undefined) {
     let patch: unknown;

@@ -33,3 +33,52 @@ Deno.test("every preset plans valid runs with the default models", () => {
     }
   }
 });
+
+Deno.test("reproduce options: negative, zero, NaN and infinite numbers are refused", () => {
+  for (
+    const bad of [
+      "--seeds=-1",
+      "--seeds=0,nan",
+      "--seeds=1.5",
+      "--micro-batches=0",
+      "--micro-batches=-2",
+      "--memory-gib=0",
+      "--memory-gib=-1",
+      "--memory-gib=abc",
+      "--memory-gib=Infinity",
+    ]
+  ) {
+    const flag = bad.slice(0, bad.indexOf("="));
+    assert.throws(() => parseReproduceArgs([bad]), (e: Error) => {
+      assert.ok(e instanceof RangeError, `${bad}: ${e}`);
+      assert.ok(e.message.startsWith(flag), e.message);
+      return true;
+    });
+  }
+});
+
+Deno.test("deno task reproduce: --help exits 0, a bad value exits 2 with one line + usage", async () => {
+  const run = async (...args: string[]) => {
+    const o = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        "--no-check",
+        new URL("../reproduce.ts", import.meta.url).pathname,
+      ]
+        .concat(args),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+  };
+  const help = await run("--help");
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: deno task reproduce/);
+  const bad = await run("--memory-gib=-1", "--runs", "/nonexistent/never-written");
+  assert.equal(bad.code, 2, bad.stderr);
+  const [first, ...rest] = bad.stderr.trim().split("\n");
+  assert.equal(first, 'reproduce: --memory-gib: expected a number > 0, got "-1"');
+  assert.match(rest.join("\n"), /^usage: deno task reproduce/);
+});

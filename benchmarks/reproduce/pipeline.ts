@@ -4,6 +4,7 @@
  * result tables and plots (results.ts) and verify (verify.ts). One progress line per step.
  */
 import { guardResultsWrite, machineInfo } from "../provenance.ts";
+import { acquireLock, folderLockPath, type Lock } from "../../tasks/lock.ts";
 import { STEP_NAMES } from "./markers.ts";
 import { modelsFor, type ReproduceOptions } from "./options.ts";
 import { resultReadme, writeResultFiles } from "./results.ts";
@@ -51,7 +52,10 @@ function short(info: Record<string, unknown>): string {
   return parts.join(", ");
 }
 
-/** Runs the pipeline; `log` gets the progress lines. */
+/**
+ * Runs the pipeline; `log` gets the progress lines. Holds exclusive locks on the runs folder and
+ * the results folder (tasks/lock.ts) throughout: a second reproduce on either is refused.
+ */
 export async function reproduce(
   o: ReproduceOptions,
   log: (line: string) => void = (l) => console.log(l),
@@ -60,6 +64,25 @@ export async function reproduce(
   const t0 = performance.now();
   // Refuse before any work: numbers of uncommitted code never land in results/ unlabelled.
   await guardResultsWrite(o.out, { allowDirty: o.allowDirty, what: "reproduce: writing tables" });
+  const folders = [...new Set([o.runs, o.out])];
+  for (const d of folders) await Deno.mkdir(d, { recursive: true });
+  const locks: Lock[] = [];
+  try {
+    for (const d of folders) {
+      locks.push(acquireLock(folderLockPath(d), `reproduce folder ${d}`, { warn: log }));
+    }
+    return await reproduceLocked(o, log, command, t0);
+  } finally {
+    for (const l of locks) l.release();
+  }
+}
+
+async function reproduceLocked(
+  o: ReproduceOptions,
+  log: (line: string) => void,
+  command: string,
+  t0: number,
+): Promise<ReproduceResult> {
   const runs = planRuns(o);
   const m = machineInfo();
   log(`reproduce: preset ${o.preset} — ${runs[0]?.config.scale ?? ""}`);

@@ -186,7 +186,7 @@ function fmt(v: Cell, unit: Cell): string {
 
 /** What the README says about a preset's scale. */
 const SCALE_NOTE: Record<PresetName, string> = {
-  paper: "The paper's setting (spec-trm §B.2); compared with results/reference by verify.",
+  paper: "The paper's setting (TRM's README); compared with results/reference by verify.",
   "cpu-mini": "A reduced scale for 2 CPU cores: small generated 4×4 Sudoku and 8×8 Maze, 16 " +
     "ARC-AGI-1 evaluation tasks whose grids fit a 10×10 canvas × 16 versions, width 64, " +
     "T = n = 2, 8 ACT steps (recursion/presets.ts); ARC votes pooled over the run's 6 " +

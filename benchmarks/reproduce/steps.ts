@@ -147,7 +147,7 @@ export const STEP_SOURCES = {
 
 /** Input hashes of the steps: each includes its upstream step's hash and its source hash. */
 export function stepHashes(r: RunSpec): Record<StepName, string> {
-  const recipe = presetDataRecipe(r.preset, r.task);
+  const recipe = dataRecipe(r);
   const prepare = hashOf(
     "prepare",
     r.config.data,
@@ -225,13 +225,30 @@ async function writeArcScoreTasks(datasetDir: string, out: string): Promise<numb
   return n;
 }
 
+/**
+ * The preset's dataset recipe for the run, or null where the run reads another folder: a
+ * `--config` patch that sets data.dir (e.g. a small dataset at the preset's geometry for a quick
+ * check of the paper pipeline) uses that prepared folder as it is.
+ */
+function dataRecipe(r: RunSpec): { dir: string; args: string[] } | null {
+  const recipe = presetDataRecipe(r.preset, r.task);
+  return recipe && r.config.data.dir === recipe.dir ? recipe : null;
+}
+
 /** prepare: builds the dataset (once: a folder that exists is reused). */
 export function prepareStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome> {
   return runStep(r, "prepare", stepHashes(r).prepare, async () => {
-    const recipe = presetDataRecipe(r.preset, r.task);
+    const recipe = dataRecipe(r);
     if (recipe && !await exists(`${recipe.dir}/metadata.json`)) {
       ctx.log(`  deno task prepare ${recipe.args.join(" ")}`);
       await prepareMain(recipe.args);
+    }
+    const given = r.config.data.dir;
+    if (!recipe && given !== null && !await exists(`${given}/metadata.json`)) {
+      throw new Error(
+        `prepare: data.dir ${given} (set by the configuration patch) holds no prepared dataset ` +
+          `(no metadata.json): build it first with deno task prepare ${r.task} ... --out ${given}`,
+      );
     }
     const { ds, dir } = await openRunData(r.config.data, (l) => ctx.log(`  ${l}`));
     return { dataset: dir, contentHash: ds.metadata.contentHash, splits: ds.metadata.splits };
@@ -301,6 +318,9 @@ async function train(r: RunSpec, ctx: StepContext, quiet: boolean): Promise<RunR
   return await runTraining(r.config, {
     out: dir,
     resume,
+    // Not resuming: whatever the folder holds (a run killed before its first checkpoint) is
+    // started over; runTraining refuses an existing run without this.
+    force: !resume,
     maxMinutes: null,
     logEvery: 100,
     progress: ctx.progress,
@@ -369,6 +389,7 @@ export function evaluateStep(r: RunSpec, ctx: StepContext): Promise<StepOutcome>
       null,
       rng,
       (b, out) => lines.push(...predictionRows(r.task, ds, b, out)),
+      res.evalMemory, // batches sized to the memory, as during training
     );
     const path = predPath(r);
     await writeLines(path, lines);

@@ -1,6 +1,5 @@
 /**
- * ARC pass@K by voting over augmentations, behaving as TRM's evaluator (`evaluators/arc.py`;
- * spec-datasets §1.8, spec-trm §A.4):
+ * ARC pass@K by voting over augmentations, behaving as TRM's evaluator (`evaluators/arc.py`):
  *
  * 1. Each prediction row carries its puzzle name (`<task>` or `<task>|||t<d>|||<digits>`), the
  *    input tokens, the predicted tokens and the last step's q_halt logit. Tokens are a canvas of

@@ -7,12 +7,13 @@ import {
   parseAugName,
   randomAug,
 } from "../../tasks/arc/augment.ts";
+import { ARC_AGI_1_DIR } from "../../tasks/arc/data.ts";
 import { ARC_EOS, ARC_SEQ_LEN } from "../../tasks/arc/encode.ts";
 import { type ArcTask, loadArcSource } from "../../tasks/arc/load.ts";
 import { type Grid, gridToRows, makeGrid, mapCells } from "../../tasks/grid.ts";
 import { type ArcPrediction, ArcVoter, gridKey, parsePrediction, PASS_KS, sigmoid } from "./arc.ts";
 import { buildSubmission } from "./submission.ts";
-import { arcAgi1, g, row, task, tokens } from "./testing.ts";
+import { g, row, task, tokens } from "./testing.ts";
 
 /** A row as its PRED.jsonl object. */
 const jsonObject = (p: ArcPrediction) => ({
@@ -173,9 +174,7 @@ Deno.test("parsePrediction checks every field", () => {
 });
 
 Deno.test("all 8 dihedral maps x colour maps vote back to the true grid (real ARC task)", async () => {
-  const root = arcAgi1();
-  if (!root) return;
-  const src = await loadArcSource(`${root}/evaluation`);
+  const src = await loadArcSource(`${ARC_AGI_1_DIR}/evaluation`);
   const t = src.subsets.get("evaluation")!.find((x) => x.id === "8b28cd80");
   assert.ok(t, "task 8b28cd80 (2 test inputs) not found");
   assert.equal(t.test.length, 2);
@@ -214,9 +213,7 @@ Deno.test("all 8 dihedral maps x colour maps vote back to the true grid (real AR
 });
 
 Deno.test("oracle predictions on all 400 ARC-AGI-1 evaluation tasks score 100%; 399/400 without one task", async () => {
-  const root = arcAgi1();
-  if (!root) return;
-  const tasks = (await loadArcSource(root)).subsets.get("evaluation")!;
+  const tasks = (await loadArcSource(ARC_AGI_1_DIR)).subsets.get("evaluation")!;
   assert.equal(tasks.length, 400);
   const v = new ArcVoter(tasks);
   for (const t of tasks.slice(1)) for (const p of t.test) v.add(row(t.id, p.input, p.output, 0));

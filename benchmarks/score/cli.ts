@@ -21,7 +21,7 @@
  *
  * `--out` defaults to the folder of the first input file. Exit status: 0 ok, 1 bad input, 2 usage.
  */
-import { parseArgs } from "node:util";
+import { parseCli, printCliResult, runMain, UsageError, usageText } from "../../engine/cli.ts";
 import { dirname } from "node:path";
 import {
   modelNameOf,
@@ -38,10 +38,8 @@ const USAGE = `usage:
   deno task score sudoku|maze --predictions PRED.jsonl [--out DIR] [--model NAME]
   deno task score strata --diagnostics A.csv --diagnostics B.csv [--out DIR]`;
 
-/** A command-line mistake: printed with the usage, exit status 2. */
-export class UsageError extends TypeError {
-  override name = "UsageError";
-}
+/** A command-line mistake: printed with the usage, exit status 2 (engine/cli.ts). */
+export { UsageError };
 
 const OPTIONS = {
   predictions: { type: "string", multiple: true },
@@ -52,7 +50,6 @@ const OPTIONS = {
   pool: { type: "boolean" },
   "no-pool": { type: "boolean" },
   model: { type: "string" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 const ALLOWED: Record<string, readonly string[]> = {
@@ -68,14 +65,10 @@ function fmt(x: number, digits = 2): string {
 
 /** Runs the CLI on `args`; returns the exit status. Output goes to `log` (console.log). */
 export async function main(args: string[], log = console.log): Promise<number> {
-  let parsed;
+  const parsed = parseCli("score", USAGE, OPTIONS, args, { positionals: true });
+  if ("exit" in parsed) return printCliResult(parsed, log);
   try {
-    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
     const [cmd, ...extra] = parsed.positionals;
-    if (parsed.values.help) {
-      log(USAGE);
-      return 0;
-    }
     if (!cmd || !(cmd in ALLOWED)) {
       throw new UsageError(
         `first argument must be one of ${Object.keys(ALLOWED).join("|")}: ${cmd ?? "(none)"}`,
@@ -104,9 +97,8 @@ export async function main(args: string[], log = console.log): Promise<number> {
       }
     }
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (e instanceof UsageError || code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`score: ${(e as Error).message}\n${USAGE}`);
+    if (e instanceof UsageError) {
+      console.error(usageText("score", e.message, USAGE));
       return 2;
     }
     throw e;
@@ -175,7 +167,7 @@ export async function main(args: string[], log = console.log): Promise<number> {
       log(`wrote ${out}`);
     }
   } catch (e) {
-    if (e instanceof Error) {
+    if (e instanceof Error && !(e instanceof Deno.errors.NotCapable)) { // runMain says that one
       console.error(`score ${cmd}: ${e.name}: ${e.message}`);
       return 1;
     }
@@ -184,4 +176,4 @@ export async function main(args: string[], log = console.log): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(main, { name: "score", usage: USAGE });

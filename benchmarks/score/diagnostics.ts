@@ -1,5 +1,5 @@
 /**
- * Coverage diagnostics of ARC voting (spec-trm §A.4, the hybrid paper's analysis):
+ * Coverage diagnostics of ARC voting (the hybrid paper's analysis, Wang & Reid 2026):
  *
  * - per test input: distinct candidates, vote entropy of the vote distribution over distinct
  *   candidates (H = −Σ p ln p with p = votes / total votes; reported in nats and in bits, since

@@ -1,6 +1,5 @@
 /**
- * Sudoku / Maze metrics as TRM's loss head logs them (`models/losses.py`; spec-datasets §1.8
- * item 10):
+ * Sudoku / Maze metrics as TRM's loss head logs them (`models/losses.py`):
  *
  * - exact accuracy: fraction of examples whose every non-ignored label cell is predicted right;
  * - cell accuracy: per example, the fraction of non-ignored cells right, then the mean over

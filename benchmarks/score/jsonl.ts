@@ -66,7 +66,8 @@ export class LineErrors {
  * Yields every non-blank line of `path` parsed as JSON. A line that is not valid JSON is recorded
  * in `errors` as a SyntaxError at `path:line` and skipped (the caller calls `throwIfAny` after
  * the loop); without `errors` it throws at once. When iteration completes, `digest.sha256` holds
- * the SHA-256 (hex) of the file's bytes.
+ * the SHA-256 (hex) of the file's bytes. A file without a single non-blank line is a RangeError:
+ * a predictions file that holds no predictions is a broken dump, never a score of nothing.
  */
 export async function* readJsonl(
   path: string,
@@ -77,11 +78,12 @@ export async function* readJsonl(
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const file = await Deno.open(path, { read: true }); // its stream closes it
   let rest = "";
-  let lineNo = 0;
+  let lineNo = 0, nonBlank = 0;
   const parse = (text: string): JsonlLine | null => {
     lineNo++;
     if (text.endsWith("\r")) text = text.slice(0, -1);
     if (text.trim() === "") return null;
+    nonBlank++;
     try {
       return { line: lineNo, value: JSON.parse(text) };
     } catch (e) {
@@ -113,6 +115,13 @@ export async function* readJsonl(
   if (rest !== "") {
     const item = parse(rest);
     if (item) yield item;
+  }
+  if (nonBlank === 0) {
+    throw new RangeError(
+      `${path}: no predictions: the file is ${
+        lineNo === 0 ? "empty" : "blank"
+      } (expected one JSON object per line)`,
+    );
   }
   digest.sha256 = hash.digest("hex");
 }

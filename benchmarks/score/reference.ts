@@ -1,12 +1,13 @@
 /**
- * The published numbers in `results/reference/*.csv` (spec-trm §A.1, §A.4–A.5, §B.4, §D and
- * spec-datasets §1.10), typed for the verify step. Every file has the same columns:
+ * The published numbers in `results/reference/*.csv` (Wang & Reid 2026; the TRM paper,
+ * arXiv:2510.04871, and its README; parameter counts computed from the layer formulas), typed for
+ * the verify step. Every file has the same columns:
  *
  * | column | meaning |
  * | --- | --- |
  * | id | unique key across all files |
  * | paper | `wang-reid-2026` (hybrid paper), `jolicoeur-martineau-2025` (TRM paper), `trm-readme`, `arc-prize`, `arxiv-2512.11847`, `computed` |
- * | source_tag | the spec's source tags, `;`-separated (e.g. `M2-abs`, `M2-sec:it`) |
+ * | source_tag | source keys, `;`-separated: `TRM-paper` (arXiv:2510.04871), `TRM-code:<file>` (SamsungSAILMontreal/TinyRecursiveModels), `M2-abs` (the hybrid paper's abstract), `M2-sec:<x>` (a third-party summary of it), `computed (…)` (from the layer formulas) |
  * | source_kind | `primary`, `secondary` (third-party summary, may carry errors) or `computed` |
  * | table | where in the source |
  * | task | `arc-agi-1`, `arc-agi-2`, `sudoku-extreme`, `maze-30x30-hard`, or empty |

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { scoreArc, writeArcOutputs } from "./run.ts";
- * const run = await scoreArc({ predictions: ["pred.jsonl"], tasksDir: "../shared/data/arc-agi-1" });
+ * const run = await scoreArc({ predictions: ["pred.jsonl"], tasksDir: "tasks/arc/data/arc-agi-1" });
  * await writeArcOutputs(run, "results/score/trm-attn");
  * ```
  */

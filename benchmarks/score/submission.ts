@@ -1,7 +1,8 @@
 /**
- * The ARC Prize `submission.json` (spec-datasets §1.9): task id → one `{attempt_1, attempt_2}` per
- * test input, in the task's test order. Attempts are the top-2 voted candidates; with a single
- * candidate, attempt_2 repeats attempt_1 (as TRM). Differences from TRM, on purpose:
+ * The ARC Prize `submission.json` (as TRM's `evaluators/arc.py` writes it): task id → one
+ * `{attempt_1, attempt_2}` per test input, in the task's test order. Attempts are the top-2 voted
+ * candidates; with a single candidate, attempt_2 repeats attempt_1 (as TRM). Differences from TRM,
+ * on purpose:
  *
  * - a test input without any prediction still gets its entry, with the placeholder grid `[[0]]`
  *   as both attempts (TRM skips it, which shifts later test inputs of the task to wrong slots);

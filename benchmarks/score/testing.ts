@@ -67,15 +67,3 @@ export async function writeTasks(tasks: readonly ArcTask[]): Promise<string> {
   }
   return dir;
 }
-
-/** The real ARC-AGI-1 data, or null (with a loud warning) when ../shared/data is missing. */
-export function arcAgi1(): string | null {
-  const dir = new URL("../../../shared/data/arc-agi-1", import.meta.url).pathname;
-  try {
-    if (Deno.statSync(`${dir}/evaluation`).isDirectory) return dir;
-  } catch {
-    // fall through
-  }
-  console.warn(`SKIP: ${dir} not found; scoring tests on the real ARC data are ignored`);
-  return null;
-}

@@ -28,7 +28,7 @@
  *
  * Exit status: 0 all rows ok, 1 a row not ok (or a kernel failed), 2 usage.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../../engine/cli.ts";
 import type { Backend, Buf } from "../../engine/backend.ts";
 import { TF32_TOL } from "../../engine/backends/cuda/kernels.ts";
 import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
@@ -42,16 +42,19 @@ import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
  */
 const H200_TF32_DENSE_TFLOPS = 494;
 
-const { values: a } = parseArgs({
-  options: {
-    batch: { type: "string", default: "64" },
-    "sudoku-batch": { type: "string", default: "768" },
-    heads: { type: "string", default: "8" },
-    "head-dim": { type: "string", default: "64" },
-    reps: { type: "string", default: "5" },
-    "peak-tflops": { type: "string", default: String(H200_TF32_DENSE_TFLOPS) },
-    out: { type: "string", default: "" },
-  },
+const USAGE =
+  `usage: deno run -A dev/gpu/attn_bench.ts [--batch 64] [--sudoku-batch 768] [--heads 8]
+    [--head-dim 64] [--reps 5] [--peak-tflops 494] [--out FILE]
+  Attention on the GPU: the simt kernels against the tf32 tensor-core ones, agreement and speed
+  (rows of gpu.csv: --out, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv).`;
+const { values: a } = cliArgs("attn_bench", USAGE, {
+  batch: { type: "string", default: "64" },
+  "sudoku-batch": { type: "string", default: "768" },
+  heads: { type: "string", default: "8" },
+  "head-dim": { type: "string", default: "64" },
+  reps: { type: "string", default: "5" },
+  "peak-tflops": { type: "string", default: String(H200_TF32_DENSE_TFLOPS) },
+  out: { type: "string", default: "" },
 });
 const num = (s: string, name: string) => positiveArg("attn_bench", s, name);
 const H = num(a.heads, "heads"), D = num(a["head-dim"], "head-dim"), reps = num(a.reps, "reps");

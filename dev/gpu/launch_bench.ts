@@ -15,7 +15,7 @@
  * one call here, so the bound is a lower bound of the launches but an upper bound of the gain
  * only as far as the GPU, not the host, waits between kernels.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../../engine/cli.ts";
 import type { Backend } from "../../engine/backend.ts";
 import { getBackend } from "../../engine/backends/mod.ts";
 import type { ModelName } from "../../recursion/config.ts";
@@ -23,15 +23,18 @@ import { benchSetup } from "../../recursion/bench_setup.ts";
 import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
 
 const TOOL = "launch_bench";
-const { values: a } = parseArgs({
-  options: {
-    backend: { type: "string", default: "cuda" },
-    batch: { type: "string", default: "1" },
-    steps: { type: "string", default: "3" },
-    calls: { type: "string", default: "20000" },
-    models: { type: "string", default: "trm-attn,tr-mamba2attn" },
-    out: { type: "string", default: "" },
-  },
+const USAGE =
+  `usage: deno run -A dev/gpu/launch_bench.ts [--backend cuda|cpu] [--batch 1] [--steps 3]
+    [--calls 20000] [--models trm-attn,tr-mamba2attn] [--out FILE]
+  Measures the host cost of one backend call and the calls per training step (rows of gpu.csv:
+  --out, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv).`;
+const { values: a } = cliArgs(TOOL, USAGE, {
+  backend: { type: "string", default: "cuda" },
+  batch: { type: "string", default: "1" },
+  steps: { type: "string", default: "3" },
+  calls: { type: "string", default: "20000" },
+  models: { type: "string", default: "trm-attn,tr-mamba2attn" },
+  out: { type: "string", default: "" },
 });
 if (a.backend !== "cuda" && a.backend !== "cpu") {
   console.error(`${TOOL}: --backend must be cuda or cpu: ${a.backend}`);

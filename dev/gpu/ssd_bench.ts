@@ -27,26 +27,29 @@
  *
  * Exit status: 0 all rows ok, 1 a row not ok (or a kernel failed), 2 usage.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../../engine/cli.ts";
 import type { Backend, Buf, SsdDims } from "../../engine/backend.ts";
 import { createCudaBackend, SSD_TF32_TOL } from "../../engine/backends/cuda/cuda.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
 import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
 
-const { values: a } = parseArgs({
-  options: {
-    batch: { type: "string", default: "32" },
-    seq: { type: "string", default: "916" },
-    heads: { type: "string", default: "16" },
-    "head-dim": { type: "string", default: "64" },
-    "d-state": { type: "string", default: "128" },
-    groups: { type: "string", default: "1" },
-    chunk: { type: "string", default: "256" },
-    reps: { type: "string", default: "5" },
-    "hbm-tbs": { type: "string", default: "4.8" },
-    out: { type: "string", default: "" },
-  },
+const USAGE = `usage: deno run -A dev/gpu/ssd_bench.ts [--batch 32] [--seq 916] [--heads 16]
+    [--head-dim 64] [--d-state 128] [--groups 1] [--chunk 256] [--reps 5] [--hbm-tbs 4.8]
+    [--out FILE]
+  The SSD scan on the GPU (seq, chunked, chunked-tc) against its memory-bound floor (rows of
+  gpu.csv: --out, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv).`;
+const { values: a } = cliArgs("ssd_bench", USAGE, {
+  batch: { type: "string", default: "32" },
+  seq: { type: "string", default: "916" },
+  heads: { type: "string", default: "16" },
+  "head-dim": { type: "string", default: "64" },
+  "d-state": { type: "string", default: "128" },
+  groups: { type: "string", default: "1" },
+  chunk: { type: "string", default: "256" },
+  reps: { type: "string", default: "5" },
+  "hbm-tbs": { type: "string", default: "4.8" },
+  out: { type: "string", default: "" },
 });
 const num = (s: string, name: string) => positiveArg("ssd_bench", s, name);
 const d: SsdDims = {

@@ -17,7 +17,7 @@
  *
  *   deno run -A dev/gpu/summary.ts --csv OUT/gpu.csv [--goal 0.75] [--require-goal] [TORCH.jsonl ...]
  */
-import { parseArgs } from "node:util";
+import { cliArgs, usageText } from "../../engine/cli.ts";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
 import { gib } from "./gpu_csv.ts";
@@ -176,18 +176,23 @@ export function ratioRows(rows: GpuRow[], goal: number, requireGoal: boolean): G
 }
 
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
+  const USAGE =
+    `usage: deno run -A dev/gpu/summary.ts --csv gpu.csv [--goal 0.75] [--require-goal] [torch.jsonl ...]
+  Adds the PyTorch peer's rows and the ratios ours / PyTorch to gpu.csv and prints a summary.
+  Exit 1: a check failed; 2: incomplete (or a usage error); 0: all ok.`;
+  const { values, positionals } = cliArgs(
+    "summary",
+    USAGE,
+    {
       csv: { type: "string", default: "" },
       goal: { type: "string", default: "0.75" },
       "require-goal": { type: "boolean", default: false },
     },
-  });
+    Deno.args,
+    { positionals: true },
+  );
   if (!values.csv) {
-    console.error(
-      "usage: summary.ts --csv gpu.csv [--goal 0.75] [--require-goal] [torch.jsonl ...]",
-    );
+    console.error(usageText("summary", "--csv is required", USAGE));
     Deno.exit(2);
   }
   let rows: GpuRow[] = [];

@@ -31,7 +31,7 @@
  *
  * Exit status: 0 all rows ok, 1 a check failed, 3 (time) out of memory, 2 usage.
  */
-import { parseArgs } from "node:util";
+import { cliArgs, usageText } from "../../engine/cli.ts";
 import { createCpuBackend } from "../../engine/backends/cpu.ts";
 import { createPooledCuda } from "../../engine/backends/mod.ts";
 import { cudaMemInfo, type GemmMath } from "../../engine/backends/cuda/cuda.ts";
@@ -43,9 +43,16 @@ import { trainStepFlops } from "../../recursion/flops.ts";
 import { gib, GpuCsv, gpuCsvPath, type GpuCsvRow, median } from "./gpu_csv.ts";
 import type { StepMetrics } from "../../recursion/trainer.ts";
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
+const USAGE = `usage: deno run -A dev/gpu/train_check.ts loss [--models a,b] [--small 4]
+           [--maths f32,tf32,bf16] [--out FILE]
+       deno run -A dev/gpu/train_check.ts time --model M --batch B [--math f32] [--reps 1]
+           [--budget 120] [--micro-batches 1] [--recompute] [--check NAME] [--out FILE]
+  loss: cpu against cuda losses of two training steps; time: one model's step time (rows of
+  gpu.csv: --out, else $OUT/gpu.csv, else dev/gpu/out/gpu.csv). Exit 3: out of device memory.`;
+const { values: args, positionals } = cliArgs(
+  "train_check",
+  USAGE,
+  {
     models: { type: "string", default: "trm-attn,tr-mamba2attn" },
     model: { type: "string", default: "" },
     small: { type: "string", default: "4" },
@@ -59,10 +66,12 @@ const { values: args, positionals } = parseArgs({
     budget: { type: "string", default: "120" },
     out: { type: "string", default: "" },
   },
-});
+  Deno.args,
+  { positionals: { min: 1, max: 1 } },
+);
 const mode = positionals[0];
 if (mode !== "loss" && mode !== "time") {
-  console.error("usage: train_check.ts loss|time [options] (see the header)");
+  console.error(usageText("train_check", `the mode must be loss or time: ${mode}`, USAGE));
   Deno.exit(2);
 }
 const outPath = gpuCsvPath(args.out);

@@ -608,8 +608,9 @@ function checkSsd(dims: SsdDims): void {
 }
 
 /**
- * The recurrence of spec-mamba2 §2.1 for one (batch, head), in float64. Calls `step(t, S)` after
- * each update with the state S_t (P × N, row-major), and returns the final state.
+ * The SSD recurrence S_t = exp(Δ_t·A)·S_{t−1} + Δ_t·x_t⊗B_t for one (batch, head), in float64.
+ * Calls `step(t, S)` after each update with the state S_t (P × N, row-major), and returns the final
+ * state.
  */
 function runHead(
   dims: SsdDims,
@@ -662,8 +663,9 @@ function ssdRecurrence(
 }
 
 /**
- * Backward of the reference scan: the exact adjoint of the recurrence (spec-mamba2 §2.6a). Keeps
- * one head's states S_{−1..T−1} at a time (T·P·N float64s), then runs the reverse scan.
+ * Backward of the reference scan: the exact adjoint of the recurrence (a reverse scan on
+ * S̄ = ∂L/∂S, with S̄ ← exp(a_t)·S̄ at each step and da_t = exp(a_t)·⟨S̄_t, S_{t−1}⟩). Keeps one
+ * head's states S_{−1..T−1} at a time (T·P·N float64s), then runs the reverse scan.
  */
 function ssdAdjoint(
   dims: SsdDims,

@@ -15,6 +15,7 @@
  * ```
  */
 import { NativeUnavailableError } from "../errors.ts";
+import { readSystemFile } from "../proc.ts";
 import {
   buildDirFrom,
   compileInto,
@@ -54,7 +55,7 @@ export function nativeSources(): string[] {
 /** The CPU identity lines that `-march=native` depends on (empty where /proc is missing). */
 function cpuIdentity(): string {
   try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const info = readSystemFile("/proc/cpuinfo");
     const pick = (key: string) => info.match(new RegExp(`^${key}\\s*:\\s*(.*)$`, "m"))?.[1] ?? "";
     return `${pick("vendor_id")}|${pick("model name")}|${pick("flags")}`;
   } catch {
@@ -139,8 +140,15 @@ export function buildNative(force = false): NativeBuildResult {
   return { path, hash, built: true, compiler: cc, seconds: r.seconds };
 }
 
+const USAGE = `usage: deno task build:native [--force]
+  Compiles the native CPU kernels (engine/native/*.c) into engine/native/build/ (or
+  $TRM_NATIVE_BUILD_DIR) unless the library of the current sources, flags and CPU is there;
+  --force recompiles. Compiler: $CC, else cc, gcc, clang.`;
+
 if (import.meta.main) {
   runBuildCli(
+    "build:native",
+    USAGE,
     buildNative,
     (r) =>
       `built ${r.path} with ${r.compiler} ${NATIVE_CFLAGS.join(" ")} in ${r.seconds!.toFixed(1)} s`,

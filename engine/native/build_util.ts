@@ -12,6 +12,7 @@
  * ```
  */
 import { createHash } from "node:crypto";
+import { cliArgs, permissionMessage } from "../cli.ts";
 
 /** The output folder: `$envVar` (absolute, or relative to the working directory) or `fallback`. */
 export function buildDirFrom(envVar: string, fallback: URL): URL {
@@ -50,14 +51,19 @@ export function fileExists(path: string): boolean {
   }
 }
 
-/** The first candidate whose `--version` succeeds, with its stdout; null when none runs. */
+/**
+ * The first candidate whose `--version` succeeds, with its stdout; null when none runs. A candidate
+ * that the permissions refuse (--allow-run without it, e.g. a $CC of one's own) is an error, not
+ * skipped: a build must not quietly use another compiler than the one asked for.
+ */
 export function firstThatRuns(candidates: string[]): { cmd: string; stdout: string } | null {
   for (const cmd of candidates) {
     try {
       const r = new Deno.Command(cmd, { args: ["--version"], stdout: "piped", stderr: "null" })
         .outputSync();
       if (r.success) return { cmd, stdout: new TextDecoder().decode(r.stdout) };
-    } catch {
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable) throw e;
       // not installed here: try the next one
     }
   }
@@ -110,19 +116,28 @@ export function compileInto(
 }
 
 /**
- * The command line of a build script: builds (recompiling with `--force`), prints `builtLine(r)`
- * when it compiled or an up-to-date line when not, and exits 1 with the error message on failure.
+ * The command line of a build script (`name`, `usage`; engine/cli.ts): `--help` prints the usage
+ * and exits 0 and a bad flag exits 2, both before anything is hashed or compiled. Builds
+ * (recompiling with `--force`), prints `builtLine(r)` when it compiled or an up-to-date line when
+ * not, and exits 1 with the error message on failure.
  */
 export function runBuildCli<R extends { built: boolean; path: string; hash: string }>(
+  name: string,
+  usage: string,
   build: (force: boolean) => R,
   builtLine: (r: R) => string,
+  argv: string[] = Deno.args,
 ) {
-  const force = Deno.args.includes("--force");
+  const { values } = cliArgs(name, usage, { force: { type: "boolean" } }, argv);
   try {
-    const r = build(force);
+    const r = build(values.force ?? false);
     if (r.built) console.log(builtLine(r));
     else console.log(`up to date: ${r.path} (source hash ${r.hash.slice(0, 16)})`);
   } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      console.error(permissionMessage(name, e));
+      Deno.exit(1);
+    }
     console.error((e as Error).message);
     Deno.exit(1);
   }

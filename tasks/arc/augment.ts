@@ -1,8 +1,9 @@
 /**
- * ARC augmentation (spec-datasets §1.4): one version = a colour permutation of 1..9 (0 fixed)
- * applied first, then one of the 8 dihedral maps, to every grid of the task. Versions are kept only
- * if the transformed task differs from the original and from every kept version (order of pairs
- * ignored, test outputs included), up to `maxAug` versions from `retryFactor × maxAug` attempts.
+ * ARC augmentation (as TRM's `dataset/build_arc_dataset.py`): one version = a colour permutation of
+ * 1..9 (0 fixed) applied first, then one of the 8 dihedral maps, to every grid of the task.
+ * Versions are kept only if the transformed task differs from the original and from every kept
+ * version (order of pairs ignored, test outputs included), up to `maxAug` versions from
+ * `retryFactor × maxAug` attempts.
  *
  * Names: the original keeps its task id; a version is `<task>|||t<d>|||<m0..m9>` where digit k is
  * the new colour of old colour k. Inverse: dihedral `DIHEDRAL_INVERSE[d]`, then the inverse map.

@@ -1,7 +1,8 @@
 /**
- * Builds a prepared ARC dataset (spec-datasets §1.2–1.6) without materialising tokens: it stores
- * the raw tasks, every version's augmentation parameters, and the fixed translation offsets of
- * every training example; `openArc` (./dataset.ts) encodes batches on the fly.
+ * Builds a prepared ARC dataset (the layout of TRM's `dataset/build_arc_dataset.py`) without
+ * materialising tokens: it stores the raw tasks, every version's augmentation parameters, and the
+ * fixed translation offsets of every training example; `openArc` (./dataset.ts) encodes batches on
+ * the fly.
  *
  * Splits: demonstration pairs of every task → train; test pairs of tasks in a test subset
  * (`evaluation` by default) → test; test pairs of other subsets → train. Each task is one group
@@ -41,6 +42,11 @@ export interface ArcBuildOptions {
   testSubsets: string[];
   /** Keep only this many tasks per subset (a seeded random sample); null = all. */
   tasksPerSubset: number | null;
+  /**
+   * Only the tasks with these ids (in whichever subset), chosen before the canvas filter and the
+   * `tasksPerSubset` sample; absent = every task. Recorded in the metadata's options.
+   */
+  taskIds?: string[];
   progress: boolean;
   /** Canvas side N, 1..30 (default 30); tasks with a grid larger than N×N are left out. */
   canvas?: number;
@@ -122,13 +128,23 @@ export function buildArc(subsets: Map<string, ArcTask[]>, options: ArcBuildOptio
   const root = new Rng(options.seed);
   const chosen: ArcGroup[] = [];
   const leftOut: Record<string, number> = {}, available: Record<string, number> = {};
+  const only = options.taskIds ? new Set(options.taskIds) : null;
   for (const name of options.subsets) {
-    const tasks = subsets.get(name);
-    if (!tasks) {
+    const found = subsets.get(name);
+    if (!found) {
       throw new RangeError(
         `arc build: subset ${name} not found in the sources: have ${
           [...subsets.keys()].join(", ")
         }`,
+      );
+    }
+    const tasks = only ? found.filter((t) => only.has(t.id)) : found;
+    if (tasks.length === 0) {
+      // An empty subset builds nothing from it: a mistyped --subsets/--task-ids or an empty folder.
+      throw new RangeError(
+        `arc build: subset ${name} holds no tasks${
+          only ? ` of --task-ids ${[...only].join(",")}` : " (its folder has no task .json files)"
+        }: nothing to build from it`,
       );
     }
     const shuffled = [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -1,11 +1,12 @@
 /**
- * ARC token encoding (spec-datasets §1.3): vocabulary 12 (0 PAD, 1 EOS, colour c → c + 2), each
- * grid on a 30×30 canvas flattened row-major (900 tokens). A grid of shape h×w placed at (r0, c0)
- * gets EOS in the row just below it (columns c0..c0+w−1, when r0+h < 30) and in the column just
- * right of it (rows r0..r0+h−1, when c0+w < 30); the corner cell (r0+h, c0+w) stays PAD.
+ * ARC token encoding (TRM's `dataset/build_arc_dataset.py`): vocabulary 12 (0 PAD, 1 EOS,
+ * colour c → c + 2), each grid on a 30×30 canvas flattened row-major (900 tokens). A grid of shape
+ * h×w placed at (r0, c0) gets EOS in the row just below it (columns c0..c0+w−1, when r0+h < 30) and
+ * in the column just right of it (rows r0..r0+h−1, when c0+w < 30); the corner cell (r0+h, c0+w)
+ * stays PAD.
  *
- * `cropCanvas` is the evaluator's inverse (§1.8 step 3): the largest top-left rectangle of colour
- * tokens.
+ * `cropCanvas` is the inverse used by TRM's evaluator (`evaluators/arc.py`): the largest top-left
+ * rectangle of colour tokens.
  *
  * The canvas side N (`canvas`, default `ARC_CANVAS` = 30, the paper's) can be smaller, 1..30, for
  * reduced runs: N×N = N² tokens, with the same rules at the N boundary (a grid touching it gets no

@@ -1,5 +1,7 @@
 /**
- * Loading ARC tasks from disk, with validation (spec-datasets §1.1).
+ * Loading ARC tasks from disk, with validation. A task is `{train, test}`, lists of
+ * `{input, output}` pairs whose grids are lists of rows of ints 0..9, from 1×1 to 30×30
+ * (fchollet/ARC-AGI).
  *
  * Layouts understood by `loadArcSource(dir)`:
  * - ARC repository: `dir/training/*.json`, `dir/evaluation/*.json` (also under `dir/data/`);
@@ -146,17 +148,31 @@ class Reader {
   }
 }
 
-async function loadTaskFolder(reader: Reader, dir: string, subset: string): Promise<ArcTask[]> {
+/** Which task ids to read; null = all. */
+type IdFilter = ReadonlySet<string> | null;
+
+async function loadTaskFolder(
+  reader: Reader,
+  dir: string,
+  subset: string,
+  only: IdFilter,
+): Promise<ArcTask[]> {
   const tasks: ArcTask[] = [];
   for (const e of await listDir(dir)) {
     if (!e.isFile || !e.name.endsWith(".json")) continue;
+    if (only && !only.has(e.name.slice(0, -5))) continue;
     const file = `${dir}/${e.name}`;
     tasks.push(parseTask(await reader.json(file), e.name.slice(0, -5), subset, file));
   }
   return tasks;
 }
 
-async function loadKaggle(reader: Reader, dir: string, subset: string): Promise<ArcTask[]> {
+async function loadKaggle(
+  reader: Reader,
+  dir: string,
+  subset: string,
+  only: IdFilter,
+): Promise<ArcTask[]> {
   const cFile = `${dir}/arc-agi_${subset}_challenges.json`;
   const sFile = `${dir}/arc-agi_${subset}_solutions.json`;
   const challenges = await reader.json(cFile);
@@ -172,6 +188,7 @@ async function loadKaggle(reader: Reader, dir: string, subset: string): Promise<
   }
   const tasks: ArcTask[] = [];
   for (const id of Object.keys(challenges).sort()) {
+    if (only && !only.has(id)) continue;
     const raw = challenges[id];
     if (!isObject(raw)) throw new TypeError(`${cFile}: ${id}: task must be an object`);
     const train = parsePairs(raw.train, `${cFile}: ${id}.train`, "required") as ArcPair[];
@@ -202,8 +219,15 @@ async function loadKaggle(reader: Reader, dir: string, subset: string): Promise<
   return tasks;
 }
 
-/** Loads every subset found in `dir` (see the module comment for layouts). */
-export async function loadArcSource(dir: string): Promise<ArcSource> {
+/**
+ * Loads every subset found in `dir` (see the module comment for layouts). With `taskIds`, only
+ * those tasks are read (and hashed); the other files are skipped, and a subset may come out empty.
+ */
+export async function loadArcSource(
+  dir: string,
+  opts: { taskIds?: readonly string[] | null } = {},
+): Promise<ArcSource> {
+  const only: IdFilter = opts.taskIds ? new Set(opts.taskIds) : null;
   dir = dir.replace(/\/+$/, "");
   if (!await isDir(dir)) throw new Deno.errors.NotFound(`arc source folder not found: ${dir}`);
   const reader = new Reader(dir);
@@ -212,7 +236,7 @@ export async function loadArcSource(dir: string): Promise<ArcSource> {
   let found = false;
   for (const name of ["training", "evaluation"]) {
     if (await isDir(`${base}/${name}`)) {
-      subsets.set(name, await loadTaskFolder(reader, `${base}/${name}`, name));
+      subsets.set(name, await loadTaskFolder(reader, `${base}/${name}`, name, only));
       found = true;
     }
   }
@@ -220,7 +244,7 @@ export async function loadArcSource(dir: string): Promise<ArcSource> {
     const tasks: ArcTask[] = [];
     for (const e of await listDir(`${dir}/corpus`)) {
       if (e.isDirectory) {
-        tasks.push(...await loadTaskFolder(reader, `${dir}/corpus/${e.name}`, "concept"));
+        tasks.push(...await loadTaskFolder(reader, `${dir}/corpus/${e.name}`, "concept", only));
       }
     }
     subsets.set("concept", tasks);
@@ -229,14 +253,14 @@ export async function loadArcSource(dir: string): Promise<ArcSource> {
   for (const e of await listDir(dir)) {
     const m = /^arc-agi_(.+)_challenges\.json$/.exec(e.name);
     if (m && e.isFile) {
-      subsets.set(m[1], await loadKaggle(reader, dir, m[1]));
+      subsets.set(m[1], await loadKaggle(reader, dir, m[1], only));
       found = true;
     }
   }
   if (!found) {
     const name = dir.replace(/.*\//, "");
-    const tasks = await loadTaskFolder(reader, dir, name);
-    if (tasks.length === 0) {
+    const tasks = await loadTaskFolder(reader, dir, name, only);
+    if (tasks.length === 0 && !only) {
       throw new Deno.errors.NotFound(
         `${dir}: no ARC tasks found (expected training/, evaluation/, corpus/, ` +
           `arc-agi_*_challenges.json or *.json task files)`,

@@ -1,8 +1,8 @@
 /**
- * Builds a prepared Maze dataset (spec-datasets §3.2): tokens 1 `#`, 2 space, 3 `S`, 4 `G`,
- * 5 `o` (0 PAD unused; vocab 6, seq n²), labels the full answer grid, identifier 0. With `aug`,
- * each training maze is a group of its 8 dihedral images (identity first); test is never
- * augmented.
+ * Builds a prepared Maze dataset (as TRM's `dataset/build_maze_dataset.py`): tokens 1 `#`,
+ * 2 space, 3 `S`, 4 `G`, 5 `o` (0 PAD unused; vocab 6, seq n²), labels the full answer grid,
+ * identifier 0. With `aug` (off by default in TRM), each training maze is a group of its 8
+ * dihedral images (identity first); test is never augmented.
  */
 import type { DatasetMetadata, SourceRecord } from "../dataset.ts";
 import { dihedral } from "../grid.ts";

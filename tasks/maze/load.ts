@@ -3,7 +3,7 @@
  * `S`, `G`, `o`), validating each row with ./maze.ts (one S, one G, the `o` cells a shortest
  * 4-connected S–G path).
  */
-import { readTaskCsv } from "../csv.ts";
+import { CSV_COLUMNS, readTaskCsv, requireTaskCsv } from "../csv.ts";
 import { parseMaze, validateMaze } from "./maze.ts";
 
 /** One validated maze. */
@@ -33,6 +33,11 @@ export function parseMazeRow(
 
 /** Reads and validates a maze CSV; the side is the square root of the first question's length. */
 export async function readMazeCsv(path: string): Promise<{ rows: MazeRow[]; side: number }> {
+  await requireTaskCsv(
+    path,
+    `the Maze-Hard CSV layout (header ${CSV_COLUMNS.join(",")}; n² characters of "#", " ", ` +
+      `"S", "G", "o"): a --source folder holds train.csv and test.csv`,
+  );
   const rows: MazeRow[] = [];
   let side = 0;
   for await (const raw of readTaskCsv(path)) {

@@ -1,8 +1,8 @@
 /**
- * Maze grids (spec-datasets §3): characters `#` wall, space open, `S` start, `G` goal, `o` path
- * (answers only), as tokens 1..5 (0 = PAD, unused; vocab 6). Shortest paths are 4-connected;
- * "length" here is the number of steps (moves) from S to G, so a path of L steps marks L − 1 `o`
- * cells.
+ * Maze grids as in `sapientinc/maze-30x30-hard-1k` and TRM's `dataset/build_maze_dataset.py`:
+ * characters `#` wall, space open, `S` start, `G` goal, `o` path (answers only), as tokens 1..5
+ * (0 = PAD, unused; vocab 6). Shortest paths are 4-connected; "length" here is the number of
+ * steps (moves) from S to G, so a path of L steps marks L − 1 `o` cells.
  */
 import { dihedral } from "../grid.ts";
 

@@ -1,7 +1,8 @@
 /**
- * Sudoku symmetries (spec-datasets §2.2): digit relabelling, transpose (square boxes only), band
- * and row-within-band shuffles, stack and column-within-stack shuffles. New cell (i, j) takes the
- * (possibly transposed) old cell (rowPerm[i], colPerm[j]), then digits are relabelled.
+ * Sudoku symmetries (those of TRM's `dataset/build_sudoku_dataset.py`): digit relabelling,
+ * transpose (square boxes only), band and row-within-band shuffles, stack and column-within-stack
+ * shuffles. New cell (i, j) takes the (possibly transposed) old cell (rowPerm[i], colPerm[j]),
+ * then digits are relabelled.
  */
 import type { RandomSource } from "../dataset.ts";
 import { invertPermutation } from "../grid.ts";

@@ -1,8 +1,9 @@
 /**
- * Builds a prepared Sudoku dataset (spec-datasets §2.2): tokens 0 PAD, 1 blank, 2..n+1 digits
- * (vocab n + 2, seq n²; 9×9: 11 and 81); labels are the full solution (every cell supervised);
- * every puzzle has identifier 0. Train: each puzzle is a group of the original plus `numAug`
- * random symmetries (no dedup, as TRM), stored as parameters; test: the puzzles as they are.
+ * Builds a prepared Sudoku dataset (as TRM's `dataset/build_sudoku_dataset.py`): tokens 0 PAD,
+ * 1 blank, 2..n+1 digits (vocab n + 2, seq n²; 9×9: 11 and 81); labels are the full solution
+ * (every cell supervised); every puzzle has identifier 0. Train: each puzzle is a group of the
+ * original plus `numAug` random symmetries (no dedup, as TRM), stored as parameters; test: the
+ * puzzles as they are.
  */
 import { Rng } from "../../engine/rng.ts";
 import type { DatasetMetadata, SourceRecord } from "../dataset.ts";

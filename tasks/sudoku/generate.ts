@@ -1,5 +1,6 @@
 /**
- * Our Sudoku generator (spec-datasets §2.3), since Sudoku-Extreme cannot be fetched offline.
+ * Our Sudoku generator, since Sudoku-Extreme (Hugging Face `sapientinc/sudoku-extreme`) cannot be
+ * fetched offline.
  *
  * Sources, mimicking the original's easy/hard mix (about 1/4 easy by source):
  * - `easy`: a random full grid with clues removed at random while the solution stays unique,

@@ -4,7 +4,7 @@
  * givens, the rating is a number; optionally that the puzzle's solution is unique.
  */
 import type { RandomSource } from "../dataset.ts";
-import { readTaskCsv } from "../csv.ts";
+import { CSV_COLUMNS, readTaskCsv, requireTaskCsv } from "../csv.ts";
 import { agreesWithGivens, isValidSolution, parseBoard, type SudokuShape } from "./shape.ts";
 import { solveSudoku } from "./solver.ts";
 
@@ -60,6 +60,11 @@ export async function readSudokuCsv(
   shape: SudokuShape,
   opts: SudokuReadOptions = {},
 ): Promise<{ rows: SudokuRow[]; total: number }> {
+  await requireTaskCsv(
+    path,
+    `the Sudoku-Extreme CSV layout (header ${CSV_COLUMNS.join(",")}; ${shape.cells}-` +
+      `character boards, "." for a blank): a --source folder holds train.csv and test.csv`,
+  );
   const rows: SudokuRow[] = [];
   let total = 0;
   for await (const raw of readTaskCsv(path)) {

@@ -4,9 +4,10 @@
  * unit); it branches on the first cell with the fewest candidates, digits ascending (or in random
  * order when an `rng` is given, which the generator uses to draw full grids).
  *
- * Rating (spec-datasets §2.3): `guesses` = digit trials at branching cells until the first
- * solution; 0 means propagation alone solves the puzzle. Our counts are not tdoku's (tdoku has
- * stronger inference), so compare distribution shapes only.
+ * Rating (our stand-in for the Sudoku-Extreme `rating` column, which counts the backtracks of
+ * the tdoku solver): `guesses` = digit trials at branching cells until the first solution; 0
+ * means propagation alone solves the puzzle. Our counts are not tdoku's (tdoku has stronger
+ * inference), so compare distribution shapes only.
  */
 import type { RandomSource } from "../dataset.ts";
 import type { SudokuShape } from "./shape.ts";

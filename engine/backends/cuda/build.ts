@@ -147,8 +147,16 @@ export function buildCuda(force = false): CudaBuildResult {
   return { ...base, built: true, seconds: r.seconds };
 }
 
+const USAGE = `usage: deno task build:cuda [--force]
+  Compiles the CUDA kernels (engine/backends/cuda/*.cu) with nvcc into engine/backends/cuda/build/
+  (or $TRM_CUDA_BUILD_DIR) unless the library of the current sources, flags and nvcc is there;
+  --force recompiles. Targets: TRM_CUDA_ARCH (default 90); compiler: $NVCC, else nvcc on PATH,
+  else /usr/local/cuda/bin/nvcc.`;
+
 if (import.meta.main) {
   runBuildCli(
+    "build:cuda",
+    USAGE,
     buildCuda,
     (r) =>
       `built ${r.path} with ${r.nvcc} (${r.nvccVersion}) ${r.flags.join(" ")} in ${

@@ -19,11 +19,11 @@
  * and accumulation stay f32; only the GEMMs change, every other kernel is f32). A non-f32 mode is
  * part of the backend's name ("cuda-bf16") and of `info.gemmMath` / `info.precision`.
  * `TRM_CUBLAS` names the cuBLAS library to load. `ssd`: the SSD scan kernels, "seq" (default; the
- * sequential recurrence of ssd.cu, validated on an H200), "chunked" (ssd_chunked.cu, spec-mamba2
- * §2.3–2.6) or "chunked-tc" (the same with tf32 tensor-core tile products; `SSD_TF32_TOL`);
- * `TRM_CUDA_SSD` sets it from the environment; the choice is `info.ssd`. `attention`:
- * "simt" (default; attention.cu, validated on an H200) or "tc" (attention_tc.cu, tf32 tensor-core
- * flash attention; `TRM_CUDA_ATTN`; see kernels.ts); the choice is `info.attention`.
+ * sequential recurrence of ssd.cu, validated on an H200), "chunked" (ssd_chunked.cu, the chunked
+ * SSD algorithm of arXiv:2405.21060) or "chunked-tc" (the same with tf32 tensor-core tile
+ * products; `SSD_TF32_TOL`); `TRM_CUDA_SSD` sets it from the environment; the choice is `info.ssd`.
+ * `attention`: "simt" (default; attention.cu, validated on an H200) or "tc" (attention_tc.cu, tf32
+ * tensor-core flash attention; `TRM_CUDA_ATTN`; see kernels.ts); the choice is `info.attention`.
  *
  * @example
  * ```ts

@@ -60,7 +60,7 @@ export const SSD_KERNELS: SsdKernels[] = ["seq", "chunked", "chunked-tc"];
 /** `info.ssd` per choice (provenance). */
 export const SSD_LABEL: Record<SsdKernels, string> = {
   seq: "seq (sequential recurrence, √seq checkpoints; ssd.cu)",
-  chunked: "chunked (spec-mamba2 §2.3–2.6, chunk min(dims.chunk, 512), f32; ssd_chunked.cu; " +
+  chunked: "chunked (arXiv:2405.21060 §6, chunk min(dims.chunk, 512), f32; ssd_chunked.cu; " +
     "seq for a shape whose blocks exceed the device's shared memory)",
   "chunked-tc": "chunked-tc (the chunked kernels with tf32 tensor-core tile products, f32 " +
     "accumulation and f32 everywhere else; ssd_chunked.cu; chunked for headDim or dState not a " +

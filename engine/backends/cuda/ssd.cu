@@ -1,12 +1,13 @@
 // CUDA backend, part 4: Mamba-2's causal depthwise conv1d and the SSD scan (forward, backward).
 //
-// The scan here is the SEQUENTIAL recurrence of spec-mamba2 §2.1 (rung 1 of the ladder), parallel
-// over (batch, head) blocks and headDim threads — each thread owns one row S[p, :] of the state,
-// which evolves independently of the other rows. f32 states, decays exp(Δ·A) formed per step
-// (never exp(Λi − Λj) as a product). The backward is the exact adjoint of §2.6a with the states
+// The scan here is the SEQUENTIAL recurrence S_t = exp(Δ_t·A)·S_{t−1} + Δ_t·x_t⊗B_t,
+// y_t = S_t·C_t + D·x_t (rung 1 of the ladder), parallel over (batch, head) blocks and headDim
+// threads — each thread owns one row S[p, :] of the state, which evolves independently of the
+// other rows. f32 states, decays exp(Δ·A) formed per step (never exp(Λi − Λj) as a product). The
+// backward is the exact adjoint of the recurrence (a reverse scan of ∂L/∂S) with the states
 // recomputed from checkpoints every K = ⌈√seq⌉ steps, run in waves of batches so that scratch
 // memory stays bounded; dA, dD and the group sums of dB, dC are reduced in a fixed order.
-// TODO(perf): the chunked SSD of spec-mamba2 §2.3–2.6 (chunk-local quadratic form on tensor
+// TODO(perf): the chunked SSD of arXiv:2405.21060 §6 (chunk-local quadratic form on tensor
 // cores, chunk-boundary states only) — this kernel is latency-bound over seq.
 #include <math.h>
 

@@ -1,4 +1,5 @@
-// The chunked SSD (spec-mamba2 §2.3–2.6b) as BLOCK PROGRAMS compiled for the device and the host.
+// The chunked SSD (Dao & Gu 2024, arXiv:2405.21060 §6) as BLOCK PROGRAMS compiled for the device
+// and the host.
 //
 // A block program is a __host__ __device__ functor `prog(run, blk, sm)`: block `blk` of a grid,
 // `sm` its shared memory. Its work is a sequence of STEPS `run([&](int tid, int nt) {...})`; each
@@ -13,14 +14,14 @@
 //    products is set out below ("Tensor-core variant").
 //
 // The algorithm is the cpu backend's (engine/native/ssd.c): chunk states, state passing, CB = C·Bᵀ
-// per group, y = diagonal block + state → output + D·x; backward passes A, B, C of §2.6b. All f32
+// per group, y = diagonal block + state → output + D·x; backward passes A, B, C of ssd.c. All f32
 // with f32 accumulation (dA, dD and the ⟨R, Hst⟩ of pass B in f64). Exponents are clamped to ≤ 0
-// and masks are selects (§2.7). In-chunk decays are never differences of running sums: a chunk is
-// cut into tiles of TB steps; per tile, pre[i] = Σ a from the tile start to i and suf[j] = Σ a from
-// j+1 to the tile end are direct sums, so the log-decay from j to i in tiles J < I is
-// suf[j] + (whole tiles between) + pre[i] — a sum of same-signed terms — and inside one tile it is
-// summed down the column (as ssd.c's decay_row). Λ_i and the decay to the chunk end are built the
-// same way.
+// and masks are selects (a masked exp may be inf, and inf·0 = NaN). In-chunk decays are never
+// differences of running sums: a chunk is cut into tiles of TB steps; per tile, pre[i] = Σ a from
+// the tile start to i and suf[j] = Σ a from j+1 to the tile end are direct sums, so the log-decay
+// from j to i in tiles J < I is suf[j] + (whole tiles between) + pre[i] — a sum of same-signed
+// terms — and inside one tile it is summed down the column (as ssd.c's decay_row). Λ_i and the
+// decay to the chunk end are built the same way.
 #pragma once
 #include <math.h>
 
@@ -299,7 +300,8 @@ struct StateProg {
 };
 
 // Blocks (b·h, element block of PASS_EB): Hst[c] (state entering chunk c) in place of s_c in st;
-// the final state into fin when given (forward state passing, §2.3 step 3).
+// the final state into fin when given (forward state passing,
+// Hst[c+1] = exp(Λtot_c)·Hst[c] + s_c).
 #define PASS_EB 1024
 struct PassProg {
   SsdP p;

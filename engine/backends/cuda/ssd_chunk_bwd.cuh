@@ -1,4 +1,5 @@
-// Backward block programs of the chunked SSD (spec-mamba2 §2.6b; conventions: ssd_chunk.cuh).
+// Backward block programs of the chunked SSD (organised like the Triton backward of
+// state-spaces/mamba; conventions: ssd_chunk.cuh).
 // Pass A is StateProg mode 1; the states are recomputed by StateProg mode 0 + PassProg; then
 // PassBProg (reverse state passing), CbProg, PassCProg (everything inside a chunk) and
 // HeadSumProg (dA, dD in a fixed order). Follows trm_ssd_scan_backward of engine/native/ssd.c.

@@ -1,4 +1,4 @@
-// CUDA backend, part 5: the CHUNKED SSD scan, forward and backward (spec-mamba2 §2.3–2.6b), chosen
+// CUDA backend, part 5: the CHUNKED SSD scan, forward and backward (arXiv:2405.21060 §6), chosen
 // over the sequential kernels of ssd.cu by TRM_CUDA_SSD=chunked (cuda.ts). Same entry-point
 // arguments and results as trm_cuda_ssd_scan / trm_cuda_ssd_scan_backward.
 //
