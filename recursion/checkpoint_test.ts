@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { WriteError } from "../engine/atomic_write.ts";
 import { Rng } from "../engine/rng.ts";
-import { MAMBA_DEFAULTS, type ModelConfig } from "./config.ts";
 import { createTrm } from "./model.ts";
 import { Trainer, WHOLE_BATCH } from "./trainer.ts";
+import { tinyHyper, tinyModelConfig, withTempDir } from "./testing.ts";
 import {
   CHECKPOINT_FILE,
   CheckpointCorruptError,
@@ -25,22 +25,7 @@ import {
   UNVERIFIED_FORMAT,
 } from "./checkpoint.ts";
 
-const CFG: ModelConfig = {
-  model: "trm-attn",
-  vocab: 6,
-  seqLen: 9,
-  hidden: 16,
-  heads: 2,
-  expansion: 2,
-  prefixLen: 2,
-  hCycles: 2,
-  lCycles: 1,
-  rope: true,
-  mamba: { ...MAMBA_DEFAULTS, dState: 4, headdim: 8, chunkSize: 4 },
-  numPuzzleIds: 5,
-  haltMaxSteps: 3,
-  haltExploration: 0.5,
-};
+const CFG = tinyModelConfig();
 
 const INFO: CheckpointInfo = {
   configHash: "c0ffee",
@@ -55,24 +40,7 @@ function trainer(): Trainer {
   const be = createRefBackend();
   const rng = new Rng(7);
   const m = createTrm(be, rng.fork("model"), CFG);
-  const tr = new Trainer(
-    m,
-    {
-      batchSize: 2,
-      lr: 1e-3,
-      warmupSteps: 1,
-      lrMinRatio: 1,
-      totalSteps: 4,
-      weightDecay: 0.1,
-      beta1: 0.9,
-      beta2: 0.95,
-      puzzleLr: 1e-2,
-      puzzleWeightDecay: 0.1,
-      emaDecay: 0.9,
-    },
-    rng.fork("act"),
-    WHOLE_BATCH,
-  );
+  const tr = new Trainer(m, tinyHyper(2), rng.fork("act"), WHOLE_BATCH);
   // Distinct moments, so that no two same-shaped tensors hold equal bytes.
   tr.opt.m.forEach((t, i) => t.backend.upload(t.buf, new Array(t.size).fill(1e-3 * (i + 1))));
   tr.opt.v.forEach((t, i) => t.backend.upload(t.buf, new Array(t.size).fill(2e-6 * (i + 1))));
@@ -122,9 +90,26 @@ async function corruptError(path: string): Promise<CheckpointCorruptError> {
   throw new assert.AssertionError({ message: `${path} was read without complaint` });
 }
 
+/** A trainer at step 10 whose step-5 checkpoint is saved in `dir`; that file and its bytes. */
+async function savedAtStep5(
+  dir: string,
+): Promise<{ tr: Trainer; path: string; before: Uint8Array }> {
+  const tr = trainer();
+  tr.step = 5;
+  const path = await saveCheckpoint(dir, tr, INFO);
+  const before = await Deno.readFile(path);
+  tr.step = 10;
+  return { tr, path, before };
+}
+
+/** `dir` holds the checkpoint `path` alone, its bytes still `before`. */
+async function assertKeptAlone(dir: string, path: string, before: Uint8Array): Promise<void> {
+  assert.deepEqual(await Deno.readFile(path), before);
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [CHECKPOINT_FILE]);
+}
+
 Deno.test("checkpoint: a flipped bit, swapped offsets, an edited step or NaN data are refused, naming file and tensor", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "trm-ckpt-" });
-  try {
+  await withTempDir("trm-ckpt-", async (dir) => {
     const tr = trainer();
     tr.step = 3;
     const path = await saveCheckpoint(dir, tr, INFO);
@@ -197,19 +182,12 @@ Deno.test("checkpoint: a flipped bit, swapped offsets, an edited step or NaN dat
     assert.equal(old.step, 3);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /before checkpoints carried checksums.*cannot be verified/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("checkpoint: non-finite parameters, EMA or moments are never saved; the previous checkpoint stays", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "trm-ckpt-inf-" });
-  try {
-    const tr = trainer();
-    tr.step = 5;
-    const path = await saveCheckpoint(dir, tr, INFO);
-    const before = await Deno.readFile(path);
-    tr.step = 10;
+  await withTempDir("trm-ckpt-inf-", async (dir) => {
+    const { tr, path, before } = await savedAtStep5(dir);
     const i = Object.keys(tr.model.params).indexOf("q_head.bias");
     tr.ema.shadow[i].backend.upload(tr.ema.shadow[i].buf, [-5, Infinity]);
     await assert.rejects(saveCheckpoint(dir, tr, INFO), (e: unknown) => {
@@ -219,21 +197,13 @@ Deno.test("checkpoint: non-finite parameters, EMA or moments are never saved; th
       assert.match(e.message, new RegExp(`previous ${path} is kept`));
       return true;
     });
-    assert.deepEqual(await Deno.readFile(path), before);
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [CHECKPOINT_FILE]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    await assertKeptAlone(dir, path, before);
+  });
 });
 
 Deno.test("checkpoint: a full disk names the file, keeps the previous checkpoint, leaves no temporary", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "trm-ckpt-full-" });
-  try {
-    const tr = trainer();
-    tr.step = 5;
-    const path = await saveCheckpoint(dir, tr, INFO);
-    const before = await Deno.readFile(path);
-    tr.step = 10;
+  await withTempDir("trm-ckpt-full-", async (dir) => {
+    const { tr, path, before } = await savedAtStep5(dir);
     let calls = 0;
     const full = async (f: Deno.FsFile, b: Uint8Array) => {
       if (calls++ === 0) return await f.write(b.subarray(0, 1000)); // some bytes land first
@@ -248,17 +218,13 @@ Deno.test("checkpoint: a full disk names the file, keeps the previous checkpoint
       assert.match(e.message, new RegExp(`the previous checkpoint ${path} is intact`));
       return true;
     });
-    assert.deepEqual(await Deno.readFile(path), before);
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [CHECKPOINT_FILE]);
+    await assertKeptAlone(dir, path, before);
     assert.equal((await readCheckpoint(path)).step, 5);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("checkpoint: a corrupt current checkpoint falls back to the previous one; both bad is an error naming both", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "trm-ckpt-fallback-" });
-  try {
+  await withTempDir("trm-ckpt-fallback-", async (dir) => {
     const tr = trainer();
     const cur = `${dir}/${CHECKPOINT_FILE}`, prev = `${dir}/${PREVIOUS_FILE}`;
     tr.step = 5;
@@ -302,7 +268,5 @@ Deno.test("checkpoint: a corrupt current checkpoint falls back to the previous o
       return true;
     });
     assert.equal(await loadLatestCheckpoint(`${dir}/empty`), null);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -137,19 +137,21 @@ export function measureStep(
  * (checkRunMemory) must be the run's own.
  */
 function disposeTrainer(tr: Trainer): void {
-  const params = Object.values(tr.model.params);
-  zeroGrad(params);
-  for (
-    const t of [
-      ...params,
-      ...Object.values(tr.model.buffers),
-      ...tr.opt.m,
-      ...tr.opt.v,
-      ...tr.ema.shadow,
-      tr.carry.zH,
-      tr.carry.zL,
-    ]
-  ) (t.base ?? t).dispose();
+  zeroGrad(Object.values(tr.model.params));
+  for (const t of trainerTensors(tr)) (t.base ?? t).dispose();
+}
+
+/** The tensors a trainer holds between steps: weights, buffers, Adam moments, EMA, carry. */
+function trainerTensors(tr: Trainer): Tensor[] {
+  return [
+    ...Object.values(tr.model.params),
+    ...Object.values(tr.model.buffers),
+    ...tr.opt.m,
+    ...tr.opt.v,
+    ...tr.ema.shadow,
+    tr.carry.zH,
+    tr.carry.zL,
+  ];
 }
 
 /** The four measurements of one recomputation setting and the footprint they give. */
@@ -331,16 +333,8 @@ function tensorBytes(t: Tensor): number {
  * tensors of earlier runs in the same process that only the garbage collector frees.
  */
 export function trainerBytes(tr: Trainer): number {
-  const tensors = [
-    ...Object.values(tr.model.params),
-    ...Object.values(tr.model.buffers),
-    ...tr.opt.m,
-    ...tr.opt.v,
-    ...tr.ema.shadow,
-    tr.carry.zH,
-    tr.carry.zL,
-  ];
-  return [...new Set(tensors.map((t) => t.base ?? t))].reduce((s, t) => s + tensorBytes(t), 0);
+  const bases = new Set(trainerTensors(tr).map((t) => t.base ?? t));
+  return [...bases].reduce((s, t) => s + tensorBytes(t), 0);
 }
 
 /** Peak live bytes above the current ones while `fn` runs. */

@@ -11,7 +11,6 @@ import { Rng } from "../engine/rng.ts";
 import { readSafetensors } from "../engine/safetensors.ts";
 import { randomBatch } from "./bench_setup.ts";
 import { CHECKPOINT_FILE } from "./checkpoint.ts";
-import { MAMBA_DEFAULTS, type ModelConfig } from "./config.ts";
 import {
   checkRunMemory,
   isPooled,
@@ -22,66 +21,31 @@ import {
 } from "./memory_plan.ts";
 import { createTrm } from "./model.ts";
 import { stepPredictionsPath } from "./predictions.ts";
-import { presetConfig, type RunConfig } from "./presets.ts";
-import { type RunControl, runTraining } from "./train.ts";
-import { evaluateBatch, Trainer, type TrainHyper } from "./trainer.ts";
+import type { RunConfig } from "./presets.ts";
+import { runTraining } from "./train.ts";
+import { evaluateBatch, Trainer } from "./trainer.ts";
+import { quietControl, rejection, tinyHyper, tinyModelConfig, tinyRunConfig } from "./testing.ts";
 
 const BACKEND = nativeStatus().ok ? "cpu" : "ref";
 const CACHE = await Deno.makeTempDir({ prefix: "trm-train-memory-cache-" });
 
 /** A tiny Sudoku run: width 16, batch 2, 2 steps, 64 held-out puzzles, evaluation batch 768. */
 function tinyConfig(): RunConfig {
-  const c = presetConfig("cpu-mini", "sudoku", "trm-attn", 3);
-  c.backend = BACKEND;
-  c.arch = {
-    ...c.arch,
-    hidden: 16,
-    heads: 2,
-    prefixLen: 4,
-    hCycles: 2,
-    lCycles: 1,
-    haltMaxSteps: 3,
-    mamba: { ...c.arch.mamba, dState: 8, headdim: 8, chunkSize: 16 },
-  };
-  c.data = {
-    dir: null,
-    generate: { kind: "sudoku", size: 4, train: 24, test: 64, aug: 1, seed: 5 },
+  return tinyRunConfig({
+    backend: BACKEND,
     cacheRoot: CACHE,
-  };
-  c.train = {
-    ...c.train,
-    batchSize: 2,
-    steps: 2,
-    warmupSteps: 1,
-    evalEvery: 2,
-    checkpointEvery: 2,
-    // The paper's: an evaluation batch far larger than the memory holds.
-    evalBatchSize: 768,
-    lr: 3e-3,
-  };
-  return c;
-}
-
-function control(out: string, extra: Partial<RunControl> = {}): RunControl {
-  return {
-    out,
-    resume: false,
-    maxMinutes: null,
-    logEvery: 1000,
-    progress: false,
-    overrides: {},
-    log: () => {},
-    ...extra,
-  };
-}
-
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new assert.AssertionError({ message: "expected a rejection" });
+    arch: { haltMaxSteps: 3 },
+    generate: { test: 64 },
+    train: {
+      batchSize: 2,
+      steps: 2,
+      warmupSteps: 1,
+      evalEvery: 2,
+      checkpointEvery: 2,
+      // The paper's: an evaluation batch far larger than the memory holds.
+      evalBatchSize: 768,
+    },
+  });
 }
 
 async function withDirs<T>(n: number, fn: (dirs: string[]) => Promise<T>): Promise<T> {
@@ -106,7 +70,7 @@ Deno.test({
   async fn() {
     await withDirs(2, async ([roomyDir, tightDir]) => {
       const cfg = tinyConfig();
-      const roomy = await runTraining(cfg, control(roomyDir, { memoryBytes: 2 ** 40 }));
+      const roomy = await runTraining(cfg, quietControl(roomyDir, { memoryBytes: 2 ** 40 }));
       const examples = roomy.evals[0].examples;
       assert.equal(examples, 64);
       // Never more examples per batch than are evaluated (768 slots of padding before).
@@ -124,7 +88,7 @@ Deno.test({
       const lines: string[] = [];
       const tight = await runTraining(
         cfg,
-        control(tightDir, {
+        quietControl(tightDir, {
           memoryBytes,
           log: (l) => lines.push(l),
           // The peak of the last step and its evaluation above what was held before them.
@@ -159,7 +123,7 @@ Deno.test({
   async fn() {
     await withDirs(1, async ([out]) => {
       const err = await rejection(() =>
-        runTraining(tinyConfig(), control(out, { memoryBytes: 256 * 1024 }))
+        runTraining(tinyConfig(), quietControl(out, { memoryBytes: 256 * 1024 }))
       );
       assert.ok(err instanceof RangeError, String(err));
       assert.match(
@@ -181,12 +145,12 @@ Deno.test("train: a checkpoint precedes the first evaluation; a run stopped in i
     cfg.train.steps = 4;
     cfg.train.checkpointEvery = 3; // step 2 evaluates but is not a checkpoint step
     cfg.train.evalBatchSize = 16;
-    const ref = await runTraining(cfg, control(full, { dumpPredictions: true }));
+    const ref = await runTraining(cfg, quietControl(full, { dumpPredictions: true }));
     // The evaluation of step 2 fails after evaluating (its predictions cannot be written).
     const err = await rejection(() =>
       runTraining(
         cfg,
-        control(broken, {
+        quietControl(broken, {
           dumpPredictions: true,
           beforeStep: (tr) => {
             if (tr.step === 0) Deno.writeTextFileSync(`${broken}/predictions`, "in the way");
@@ -201,7 +165,7 @@ Deno.test("train: a checkpoint precedes the first evaluation; a run stopped in i
     const lines: string[] = [];
     const resumed = await runTraining(
       cfg,
-      control(broken, { resume: true, dumpPredictions: true, log: (l) => lines.push(l) }),
+      quietControl(broken, { resume: true, dumpPredictions: true, log: (l) => lines.push(l) }),
     );
     assert.ok(lines.some((l) => /evaluation of step 2 did not finish/.test(l)), lines.join("\n"));
     assert.deepEqual(resumed.evals.map((e) => e.step), [2, 4]);
@@ -221,44 +185,15 @@ Deno.test("train: a checkpoint precedes the first evaluation; a run stopped in i
   });
 });
 
-const HYPER: TrainHyper = {
-  batchSize: 4,
-  lr: 1e-3,
-  warmupSteps: 1,
-  lrMinRatio: 1,
-  totalSteps: 4,
-  weightDecay: 0.1,
-  beta1: 0.9,
-  beta2: 0.95,
-  puzzleLr: 1e-2,
-  puzzleWeightDecay: 0.1,
-  emaDecay: 0.9,
-};
-
 Deno.test("memory check: the probes predict a step's and an evaluation's peak (T = 3, n = 2)", () => {
   for (const model of ["trm-attn", "tr-mamba2attn"] as const) {
     for (
       const plan of [{ microBatches: 1, recompute: false }, { microBatches: 2, recompute: true }]
     ) {
       const be = withPool(createRefBackend({ precision: "f32" }));
-      const cfg: ModelConfig = {
-        model,
-        vocab: 6,
-        seqLen: 9,
-        hidden: 16,
-        heads: 2,
-        expansion: 2,
-        prefixLen: 2,
-        hCycles: 3,
-        lCycles: 2,
-        rope: true,
-        mamba: { ...MAMBA_DEFAULTS, dState: 4, headdim: 8, chunkSize: 4 },
-        numPuzzleIds: 5,
-        haltMaxSteps: 3,
-        haltExploration: 0.5,
-      };
+      const cfg = tinyModelConfig(model, { hCycles: 3, lCycles: 2 });
       const m = createTrm(be, new Rng(4), cfg);
-      const tr = new Trainer(m, HYPER, new Rng(5), plan);
+      const tr = new Trainer(m, tinyHyper(4), new Rng(5), plan);
       const what = `${model} ${JSON.stringify(plan)}`;
       const check = checkRunMemory(tr, 2 ** 40, null, () => {})!;
       assert.ok(isPooled(be) && check, what);

@@ -4,11 +4,12 @@ import { readSafetensors, type SafeTensor } from "../engine/safetensors.ts";
 import { assertClose } from "../engine/testing.ts";
 import { NativeUnavailableError } from "../engine/errors.ts";
 import { cudaStatus } from "../engine/backends/cuda/cuda.ts";
-import { configHash, presetConfig, type RunConfig } from "./presets.ts";
+import { configHash, type RunConfig } from "./presets.ts";
 import { NonFiniteError, parseCommandLine, type RunControl, runTraining } from "./train.ts";
 import { CHECKPOINT_FILE } from "./checkpoint.ts";
 import { choosePlan, type Footprint, predict } from "./memory_plan.ts";
 import type { Trainer } from "./trainer.ts";
+import { quietControl, rejection, tinyRunConfig, withTempDir } from "./testing.ts";
 
 // The cpu backend when it loads here, else ref: both keep f32 buffers, which the checkpoint
 // stores exactly, so the bitwise comparison holds on either.
@@ -17,36 +18,15 @@ const CACHE = await Deno.makeTempDir({ prefix: "trm-train-test-cache-" });
 
 /** A tiny run: width 16, T = 2, n = 1, ≤ 4 ACT steps, batch 8, 12 steps on a 4×4 Sudoku. */
 function tinyConfig(model: RunConfig["model"] = "trm-attn"): RunConfig {
-  const c = presetConfig("cpu-mini", "sudoku", model, 3);
-  c.backend = BACKEND;
-  c.arch = {
-    ...c.arch,
-    hidden: 16,
-    heads: 2,
-    prefixLen: 4,
-    hCycles: 2,
-    lCycles: 1,
-    haltMaxSteps: 4,
-    haltExploration: 0.5,
-    mamba: { ...c.arch.mamba, dState: 8, headdim: 8, chunkSize: 16 },
-  };
-  c.data = {
-    dir: null,
-    generate: { kind: "sudoku", size: 4, train: 24, test: 6, aug: 3, seed: 5 },
+  return tinyRunConfig({
+    backend: BACKEND,
     cacheRoot: CACHE,
-  };
-  c.train = {
-    ...c.train,
-    batchSize: 8,
-    steps: 12,
-    warmupSteps: 3,
-    evalEvery: 6,
-    checkpointEvery: 5,
-    evalBatchSize: 4,
+    model,
     // Exploration and halting draw from the trainer's Rng: exercised by the resume test.
-    lr: 3e-3,
-  };
-  return c;
+    arch: { haltMaxSteps: 4, haltExploration: 0.5 },
+    generate: { aug: 3 },
+    train: { steps: 12, warmupSteps: 3, evalEvery: 6, checkpointEvery: 5 },
+  });
 }
 
 /**
@@ -61,30 +41,10 @@ function haltEarly(tr: Trainer): void {
 }
 
 function control(out: string, extra: Partial<RunControl> = {}): RunControl {
-  return {
-    beforeStep: haltEarly,
-    out,
-    resume: false,
-    maxMinutes: null,
-    logEvery: 1000,
-    progress: false,
-    overrides: {},
-    log: () => {},
-    ...extra,
-  };
+  return quietControl(out, { beforeStep: haltEarly, ...extra });
 }
 
 class Killed extends Error {}
-
-/** Awaits a rejection and returns the error. */
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new assert.AssertionError({ message: "expected a rejection" });
-}
 
 function bytesOf(t: SafeTensor): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -194,36 +154,44 @@ Deno.test("train: killed after step 7, resumed from the step-5 checkpoint, ends 
   }
 });
 
-Deno.test("train: a NaN in a weight stops the run naming the step and tensors; last checkpoint kept", async () => {
-  const cfg = tinyConfig();
-  const out = await Deno.makeTempDir({ prefix: "trm-train-nan-" });
-  try {
+/**
+ * Trains tinyConfig() in a fresh folder, `corrupt` applied to the trainer before its step 7: the
+ * run must stop with a NonFiniteError. That error and the checkpoint left behind.
+ */
+async function nonFiniteRun(
+  prefix: string,
+  corrupt: (tr: Trainer) => void,
+): Promise<{ err: NonFiniteError; checkpoint: Awaited<ReturnType<typeof readSafetensors>> }> {
+  return await withTempDir(prefix, async (out) => {
     const err = await rejection(() =>
       runTraining(
-        cfg,
+        tinyConfig(),
         control(out, {
           beforeStep: (tr: Trainer) => {
             haltEarly(tr);
-            if (tr.step !== 6) return;
-            const w = tr.model.params["lm_head.weight"];
-            const host = Float32Array.from(w.toArray());
-            host[3] = NaN;
-            w.backend.upload(w.buf, host);
+            if (tr.step === 6) corrupt(tr);
           },
         }),
       )
     );
     assert.ok(err instanceof NonFiniteError, String(err));
-    assert.ok(err.message.includes("at step 7"), err.message);
-    assert.ok(/grad of [\w.]+/.test(err.message), err.message);
-    assert.ok(err.message.includes("lm_loss = NaN"), err.message);
-    const ck = await readSafetensors(`${out}/${CHECKPOINT_FILE}`);
-    assert.deepStrictEqual(ck.metadata.step, "5");
-    const w = ck.tensors["param/lm_head.weight"].data as Float32Array;
-    assert.ok(w.every(Number.isFinite));
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
+    return { err, checkpoint: await readSafetensors(`${out}/${CHECKPOINT_FILE}`) };
+  });
+}
+
+Deno.test("train: a NaN in a weight stops the run naming the step and tensors; last checkpoint kept", async () => {
+  const { err, checkpoint: ck } = await nonFiniteRun("trm-train-nan-", (tr) => {
+    const w = tr.model.params["lm_head.weight"];
+    const host = Float32Array.from(w.toArray());
+    host[3] = NaN;
+    w.backend.upload(w.buf, host);
+  });
+  assert.ok(err.message.includes("at step 7"), err.message);
+  assert.ok(/grad of [\w.]+/.test(err.message), err.message);
+  assert.ok(err.message.includes("lm_loss = NaN"), err.message);
+  assert.deepStrictEqual(ck.metadata.step, "5");
+  const w = ck.tensors["param/lm_head.weight"].data as Float32Array;
+  assert.ok(w.every(Number.isFinite));
 });
 
 async function rejectsWith(
@@ -340,18 +308,25 @@ Deno.test({
   },
 });
 
-Deno.test("train: a config file with an unknown key is refused", async () => {
+/** Runs `fn` with a temporary --config file holding `settings` as JSON, removed afterwards. */
+async function withConfigFile(settings: unknown, fn: (file: string) => Promise<void>) {
   const file = await Deno.makeTempFile({ suffix: ".json" });
   try {
-    await Deno.writeTextFile(file, JSON.stringify({ train: { learningRate: 1 } }));
+    await Deno.writeTextFile(file, JSON.stringify(settings));
+    await fn(file);
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
+Deno.test("train: a config file with an unknown key is refused", async () => {
+  await withConfigFile({ train: { learningRate: 1 } }, async (file) => {
     await rejectsWith(
       () => parseCommandLine([...NAMED, "--preset", "cpu-mini", "--config", file]),
       RangeError,
       "unknown key: train.learningRate",
     );
-  } finally {
-    await Deno.remove(file);
-  }
+  });
 });
 
 /** The pid of a process that has exited. */
@@ -433,34 +408,17 @@ Deno.test("train: a folder holding a run is refused without --resume; --force st
 });
 
 Deno.test("train: Inf in a parameter the loss does not reach is never checkpointed; the last good checkpoint stays", async () => {
-  const cfg = tinyConfig();
-  const out = await Deno.makeTempDir({ prefix: "trm-train-inf-" });
-  try {
-    const err = await rejection(() =>
-      runTraining(
-        cfg,
-        control(out, {
-          beforeStep: (tr: Trainer) => {
-            haltEarly(tr);
-            // q_continue's bias: no loss term reads it (TRM trains q_halt only), so no gradient
-            // and no step-time check sees it, while AdamW, EMA and checkpoints carry it along.
-            if (tr.step !== 6) return;
-            const b = tr.model.params["q_head.bias"];
-            b.backend.upload(b.buf, [2, Infinity]);
-          },
-        }),
-      )
-    );
-    assert.ok(err instanceof NonFiniteError, String(err));
-    assert.match(err.message, /step-10 checkpoint/);
-    assert.match(err.message, /param\/q_head\.bias/);
-    const ck = await readSafetensors(`${out}/${CHECKPOINT_FILE}`);
-    assert.equal(ck.metadata.step, "5");
-    for (const [name, t] of Object.entries(ck.tensors)) {
-      assert.ok((t.data as Float32Array).every(Number.isFinite), name);
-    }
-  } finally {
-    await Deno.remove(out, { recursive: true });
+  const { err, checkpoint: ck } = await nonFiniteRun("trm-train-inf-", (tr) => {
+    // q_continue's bias: no loss term reads it (TRM trains q_halt only), so no gradient
+    // and no step-time check sees it, while AdamW, EMA and checkpoints carry it along.
+    const b = tr.model.params["q_head.bias"];
+    b.backend.upload(b.buf, [2, Infinity]);
+  });
+  assert.match(err.message, /step-10 checkpoint/);
+  assert.match(err.message, /param\/q_head\.bias/);
+  assert.equal(ck.metadata.step, "5");
+  for (const [name, t] of Object.entries(ck.tensors)) {
+    assert.ok((t.data as Float32Array).every(Number.isFinite), name);
   }
 });
 
@@ -515,9 +473,7 @@ globalThis.addEventListener("unload", () => {
 
 Deno.test("train CLI: --config FILE then --data DIR: the flags are merged before validating", async () => {
   // The paper preset names no data; the file leaves it out too: --data supplies it.
-  const file = await Deno.makeTempFile({ suffix: ".json" });
-  try {
-    await Deno.writeTextFile(file, JSON.stringify({ train: { steps: 5 } }));
+  await withConfigFile({ train: { steps: 5 } }, async (file) => {
     const { config } = await parseCommandLine([
       ...["--task", "sudoku", "--model", "trm-attn", "--preset", "paper", "--out", "x"],
       ...["--config", file, "--data", "some/dir"],
@@ -530,9 +486,7 @@ Deno.test("train CLI: --config FILE then --data DIR: the flags are merged before
       RangeError,
       "no data",
     );
-  } finally {
-    await Deno.remove(file);
-  }
+  });
 });
 
 Deno.test("train CLI: negative, zero and non-numeric values of numeric flags are refused", async () => {

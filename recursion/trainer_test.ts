@@ -10,7 +10,7 @@ import { type PooledBackend, withPool } from "../engine/backends/pool.ts";
 import { Rng } from "../engine/rng.ts";
 import { assertClose, cpuOrSkip } from "../engine/testing.ts";
 import type { ActBatch } from "./act.ts";
-import { MAMBA_DEFAULTS, type ModelConfig, type ModelName } from "./config.ts";
+import type { ModelConfig, ModelName } from "./config.ts";
 import { createTrm } from "./model.ts";
 import {
   evaluateBatch,
@@ -20,41 +20,15 @@ import {
   type TrainHyper,
   WHOLE_BATCH,
 } from "./trainer.ts";
+import { tinyHyper, tinyModelConfig } from "./testing.ts";
 
 const B = 8, STEPS = 4;
 
 /** The tests' hyperparameters (each test overrides what it needs). */
-const HYPER: TrainHyper = {
-  batchSize: B,
-  lr: 1e-3,
-  warmupSteps: 1,
-  lrMinRatio: 1,
-  totalSteps: STEPS,
-  weightDecay: 0.1,
-  beta1: 0.9,
-  beta2: 0.95,
-  puzzleLr: 1e-2,
-  puzzleWeightDecay: 0.1,
-  emaDecay: 0.9,
-};
+const HYPER: TrainHyper = tinyHyper(B, { totalSteps: STEPS });
 
 function tinyCfg(model: ModelName): ModelConfig {
-  return {
-    model,
-    vocab: 6,
-    seqLen: 9,
-    hidden: 16,
-    heads: 2,
-    expansion: 2,
-    prefixLen: 2,
-    hCycles: 2,
-    lCycles: 2,
-    rope: true,
-    mamba: { ...MAMBA_DEFAULTS, dState: 4, headdim: 8, chunkSize: 4 },
-    numPuzzleIds: 5,
-    haltMaxSteps: 3,
-    haltExploration: 0.5,
-  };
+  return tinyModelConfig(model, { lCycles: 2 });
 }
 
 function batches(cfg: ModelConfig, seed: number): ActBatch[] {

@@ -105,34 +105,31 @@ const onSignal = (code: number) => () => {
   releaseAll();
   Deno.exit(code);
 };
-const onSigint = onSignal(130), onSigterm = onSignal(143);
+const EVENTS = ["unload", "error", "unhandledrejection"] as const;
+const SIGNALS: [Deno.Signal, () => void][] = [
+  ["SIGINT", onSignal(130)],
+  ["SIGTERM", onSignal(143)],
+];
 
-function installHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  globalThis.addEventListener("unload", releaseAll);
-  globalThis.addEventListener("error", releaseAll);
-  globalThis.addEventListener("unhandledrejection", releaseAll);
+/**
+ * Installs (`on`) the handlers that release the held locks on exit (`unload`), uncaught errors,
+ * unhandled rejections and SIGINT/SIGTERM, or removes them once no lock is held (a signal listener
+ * keeps a pending op).
+ */
+function setHandlers(on: boolean): void {
+  if (handlersInstalled === on || (!on && held.size)) return;
+  handlersInstalled = on;
+  for (const type of EVENTS) {
+    if (on) globalThis.addEventListener(type, releaseAll);
+    else globalThis.removeEventListener(type, releaseAll);
+  }
   try {
-    Deno.addSignalListener("SIGINT", onSigint);
-    Deno.addSignalListener("SIGTERM", onSigterm);
+    for (const [signal, handler] of SIGNALS) {
+      if (on) Deno.addSignalListener(signal, handler);
+      else Deno.removeSignalListener(signal, handler);
+    }
   } catch {
     // a platform without these signals
-  }
-}
-
-/** Removes the handlers when no lock is held (a signal listener keeps a pending op). */
-function removeHandlers(): void {
-  if (!handlersInstalled || held.size) return;
-  handlersInstalled = false;
-  globalThis.removeEventListener("unload", releaseAll);
-  globalThis.removeEventListener("error", releaseAll);
-  globalThis.removeEventListener("unhandledrejection", releaseAll);
-  try {
-    Deno.removeSignalListener("SIGINT", onSigint);
-    Deno.removeSignalListener("SIGTERM", onSigterm);
-  } catch {
-    // see installHandlers
   }
 }
 
@@ -233,11 +230,11 @@ export function acquireLock(
           } catch {
             // already gone, or the folder was removed
           }
-          removeHandlers();
+          setHandlers(false);
         },
       };
       held.set(path, lock);
-      installHandlers();
+      setHandlers(true);
       return lock;
     }
     const seen = readText(path);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { nativeStatus } from "../../engine/backends/mod.ts";
-import { presetConfig, type RunConfig } from "../../recursion/presets.ts";
 import { EVAL_COLUMNS, runTraining } from "../../recursion/train.ts";
+import { quietControl, tinyRunConfig } from "../../recursion/testing.ts";
 import { readCsv } from "../score/csv.ts";
 import { readMarker } from "./markers.ts";
 import {
@@ -25,32 +25,15 @@ const BACKEND = nativeStatus().ok ? "cpu" : "ref";
 
 /** A tiny smoke-preset Sudoku run: width 16, 8 steps, checkpoints every 2 steps. */
 function tinySpec(root: string, lr = 3e-3): RunSpec {
-  const c: RunConfig = presetConfig("smoke", "sudoku", "trm-attn", 0);
-  c.backend = BACKEND;
-  c.arch = {
-    ...c.arch,
-    hidden: 16,
-    heads: 2,
-    prefixLen: 4,
-    lCycles: 1,
-    haltMaxSteps: 2,
-    mamba: { ...c.arch.mamba, dState: 8, headdim: 8, chunkSize: 16 },
-  };
-  c.data = {
-    dir: null,
-    generate: { kind: "sudoku", size: 4, train: 16, test: 6, aug: 1, seed: 5 },
+  const c = tinyRunConfig({
+    backend: BACKEND,
     cacheRoot: `${root}/datasets`,
-  };
-  c.train = {
-    ...c.train,
-    batchSize: 8,
-    steps: 8,
-    warmupSteps: 2,
-    lr,
-    evalEvery: 4,
-    checkpointEvery: 2,
-    evalBatchSize: 4,
-  };
+    preset: "smoke",
+    seed: 0,
+    arch: { haltMaxSteps: 2 },
+    generate: { train: 16 },
+    train: { steps: 8, warmupSteps: 2, lr, evalEvery: 4, checkpointEvery: 2 },
+  });
   return {
     preset: "smoke",
     task: "sudoku",
@@ -79,18 +62,14 @@ Deno.test("reproduce steps: an interrupted train step resumes from its checkpoin
 
     // Interrupt training after step 5 (the checkpoint of step 4 is on disk, no train marker).
     await assert.rejects(
-      runTraining(r.config, {
-        out: trainDir(r),
-        resume: false,
-        maxMinutes: null,
-        logEvery: 1000,
-        progress: false,
-        overrides: {},
-        log: () => {},
-        afterStep: (tr) => {
-          if (tr.step === 5) throw new Killed("killed");
-        },
-      }),
+      runTraining(
+        r.config,
+        quietControl(trainDir(r), {
+          afterStep: (tr) => {
+            if (tr.step === 5) throw new Killed("killed");
+          },
+        }),
+      ),
       Killed,
     );
     assert.equal(await readMarker(r.dir, "train"), null, "no marker for the interrupted step");
@@ -166,15 +145,7 @@ Deno.test("reproduce steps: ARC training writes every evaluation's predictions; 
     await prepareStep(pooled, context(lines));
     // A finished run of the same configuration from before per-evaluation predictions existed
     // is trained again rather than resumed (the pooled score needs every evaluation).
-    await runTraining(c, {
-      out: trainDir(pooled),
-      resume: false,
-      maxMinutes: null,
-      logEvery: 1000,
-      progress: false,
-      overrides: {},
-      log: () => {},
-    });
+    await runTraining(c, quietControl(trainDir(pooled)));
     await trainStep(pooled, context(lines));
     assert.ok(lines.some((l) => l.includes("no per-evaluation predictions")), lines.join("\n"));
     const files = await arcVoteFiles(pooled);
