@@ -13,14 +13,16 @@
  *
  * Two micro-kernels do all the arithmetic: `scores` (X·Yᵀ against a transposed pack) and `rank`
  * (O = alpha·Σ_t P[r, t]·Y[t, :] (+ O), with P addressed through row/column strides so it also
- * serves Pᵀ·X). Both use AVX-512 when compiled for it, plain loops otherwise.
+ * serves Pᵀ·X). Both use AVX-512 when compiled for it, else AVX2 + FMA (8-lane tiles of 6 rows),
+ * plain loops otherwise.
  */
 #include <omp.h>
 
 #include "trm.h"
 
 #define QB 64 /* query rows per block */
-#define RA 8  /* rows per scores tile (of 32 keys) */
+#define RA 8  /* rows per scores tile (of 32 keys); the row padding unit of the query blocks */
+#define RA2 6 /* rows per AVX2 scores tile (of 16 keys), and per AVX2 `rank` call */
 
 /* S[r, j] = Σ_d X[r, d]·Yt[d, j] for r < nrp (a multiple of RA), j < Lp (a multiple of 32). */
 static void scores(i64 nrp, i64 D, const float *X, const float *Yt, i64 Lp, float *S) {
@@ -41,6 +43,32 @@ static void scores(i64 nrp, i64 D, const float *X, const float *Yt, i64 Lp, floa
       for (int r = 0; r < RA; r++) {
         _mm512_storeu_ps(S + (i0 + r) * Lp + j, acc[r][0]);
         _mm512_storeu_ps(S + (i0 + r) * Lp + j + 16, acc[r][1]);
+      }
+    }
+#elif TRM_AVX2
+  /* tiles of RA2 rows × 16 keys (12 accumulators + 2 key vectors + 1 broadcast: 15 of the 16 ymm
+   * registers); rows of the last tile past nrp reread row nrp − 1 and are not stored */
+  for (i64 j = 0; j < Lp; j += 16)
+    for (i64 i0 = 0; i0 < nrp; i0 += RA2) {
+      const int nr = nrp - i0 < RA2 ? (int)(nrp - i0) : RA2;
+      const float *x[RA2];
+      for (int r = 0; r < RA2; r++) x[r] = X + (i0 + (r < nr ? r : nr - 1)) * D;
+      __m256 acc[RA2][2];
+      for (int r = 0; r < RA2; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+      const float *yt = Yt + j;
+      for (i64 d = 0; d < D; d++) {
+        const __m256 b0 = _mm256_loadu_ps(yt + d * Lp), b1 = _mm256_loadu_ps(yt + d * Lp + 8);
+        for (int r = 0; r < RA2; r++) {
+          const __m256 a = _mm256_broadcast_ss(x[r] + d);
+          acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < RA2; r++) {
+        if (r >= nr) break;
+        _mm256_storeu_ps(S + (i0 + r) * Lp + j, acc[r][0]);
+        _mm256_storeu_ps(S + (i0 + r) * Lp + j + 8, acc[r][1]);
       }
     }
 #else
@@ -95,13 +123,71 @@ static void scores(i64 nrp, i64 D, const float *X, const float *Yt, i64 Lp, floa
 RANK_TILE(rank_1x16, 1, 16)
 RANK_TILE(rank_2x8, 2, 8)
 RANK_TILE(rank_4x4, 4, 4)
+#elif TRM_AVX2
+/* The AVX2 tile: RR rows × NC vectors of 8 columns, passes over the columns c < w in chunks of
+ * 8·NC, the same single FMA chain per output as RANK_TILE (so the same bits). MASKED: columns past
+ * w masked (loads and stores); unmasked tiles need w a multiple of 8·NC. Rows r in [nr, RR) reread
+ * row nr − 1 of P (so nothing past row nr − 1 is read) and are not stored. (The chunk loop also
+ * keeps GCC 12 from giving the accumulators a stack copy stored on every step of t.) */
+#define RANK_TILE8(NAME, NC, RR, MASKED)                                                         \
+  static void NAME(int nr, i64 nt, const float *P, i64 prs, i64 pts, const float *Y, i64 ldy,  \
+                   i64 w, float *O, i64 ldo, float alpha, int acc) {                           \
+    const __m256 va = _mm256_set1_ps(alpha);                                                   \
+    for (i64 dc = 0; dc < w; dc += 8 * NC) {                                                   \
+      __m256i mk[NC];                                                                          \
+      for (int c = 0; c < NC; c++) mk[c] = trm_mask8(w - dc - 8 * c);                          \
+      const float *pr[RR];                                                                     \
+      for (int r = 0; r < RR; r++) pr[r] = P + (r < nr ? r : nr - 1) * prs;                   \
+      __m256 a[RR][NC];                                                                        \
+      for (int r = 0; r < RR; r++)                                                             \
+        for (int c = 0; c < NC; c++) a[r][c] = _mm256_setzero_ps();                            \
+      for (i64 t = 0; t < nt; t++) {                                                           \
+        const float *y = Y + t * ldy + dc;                                                     \
+        __m256 yv[NC];                                                                         \
+        for (int c = 0; c < NC; c++)                                                           \
+          yv[c] = MASKED ? _mm256_maskload_ps(y + 8 * c, mk[c]) : _mm256_loadu_ps(y + 8 * c);  \
+        for (int r = 0; r < RR; r++) {                                                         \
+          const __m256 p = _mm256_broadcast_ss(pr[r] + t * pts);                               \
+          for (int c = 0; c < NC; c++) a[r][c] = _mm256_fmadd_ps(p, yv[c], a[r][c]);           \
+        }                                                                                      \
+      }                                                                                        \
+      _Pragma("GCC unroll 16") for (int r = 0; r < RR; r++) {                                  \
+        if (r >= nr) break;                                                                    \
+        _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) {                                 \
+          float *o = O + r * ldo + dc + 8 * c;                                                 \
+          __m256 x = _mm256_mul_ps(va, a[r][c]);                                               \
+          if (MASKED) {                                                                        \
+            if (acc) x = _mm256_add_ps(x, _mm256_maskload_ps(o, mk[c]));                       \
+            _mm256_maskstore_ps(o, mk[c], x);                                                  \
+          } else {                                                                             \
+            if (acc) x = _mm256_add_ps(x, _mm256_loadu_ps(o));                                 \
+            _mm256_storeu_ps(o, x);                                                            \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+/* 12 accumulators (of 16 ymm registers): 6 rows × 16 columns per pass for head dims above 8,
+ * 12 rows × 8 columns for head dims ≤ 8. */
+RANK_TILE8(rank8_6x2, 2, 6, 0)
+RANK_TILE8(rank8_6x2m, 2, 6, 1)
+RANK_TILE8(rank8_6x1m, 1, 6, 1)
+RANK_TILE8(rank8_12x1, 1, 12, 0)
+RANK_TILE8(rank8_12x1m, 1, 12, 1)
 #endif
 
-/* Rows per `rank` call for head dim D (callers step by this; see RANK_TILE). */
-static inline int rank_rows(i64 D) { return D > 32 ? 4 : D > 16 ? 8 : 16; }
+/* Rows per `rank` call for head dim D (callers step by this; see RANK_TILE, RANK_TILE8). */
+static inline int rank_rows(i64 D) {
+#if TRM_AVX2
+  return D > 8 ? RA2 : 2 * RA2;
+#else
+  return D > 32 ? 4 : D > 16 ? 8 : 16;
+#endif
+}
 
 /* For r < nr ≤ rank_rows(D): O[r·ldo + c] = alpha·Σ_{t<nt} P[r·prs + t·pts]·Y[t·ldy + c]
- * (+ O when acc), c < D. Rows [nr, rank_rows(D)) of P are read (must be addressable). */
+ * (+ O when acc), c < D. Rows [nr, rank_rows(D)) of P are read (must be addressable; the AVX2
+ * tiles read none of them). */
 static void rank(int nr, i64 nt, const float *P, i64 prs, i64 pts, const float *Y, i64 ldy, i64 D,
                  float *O, i64 ldo, float alpha, int acc) {
 #ifdef __AVX512F__
@@ -113,6 +199,16 @@ static void rank(int nr, i64 nt, const float *P, i64 prs, i64 pts, const float *
     for (i64 dc = 0; dc < D; dc += 64)
       rank_4x4(nr, nt, P, prs, pts, Y + dc, ldy, D - dc < 64 ? D - dc : 64, O + dc, ldo, alpha,
                acc);
+  }
+#elif TRM_AVX2
+  if (D <= 8) {
+    if (D == 8) rank8_12x1(nr, nt, P, prs, pts, Y, ldy, D, O, ldo, alpha, acc);
+    else rank8_12x1m(nr, nt, P, prs, pts, Y, ldy, D, O, ldo, alpha, acc);
+  } else {
+    const i64 full = D & ~(i64)15, rest = D - full; /* whole 16-column chunks, then the rest */
+    if (full) rank8_6x2(nr, nt, P, prs, pts, Y, ldy, full, O, ldo, alpha, acc);
+    if (rest > 8) rank8_6x2m(nr, nt, P, prs, pts, Y + full, ldy, rest, O + full, ldo, alpha, acc);
+    else if (rest) rank8_6x1m(nr, nt, P, prs, pts, Y + full, ldy, rest, O + full, ldo, alpha, acc);
   }
 #else
   for (int r = 0; r < nr; r++) {
@@ -162,6 +258,24 @@ static void softmax_rows(i64 nr, i64 L, i64 Lp, float *S, float *lse) {
     sum = _mm512_reduce_add_ps(vs);
     const __m512 inv = _mm512_set1_ps(1.0f / sum);
     for (j = 0; j < L; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+#elif TRM_AVX2
+    /* S has Lp ≥ L rounded up to 8 columns: whole vectors are read and written up to there */
+    __m256 vm = _mm256_set1_ps(-INFINITY), vs = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= L; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(s + j));
+    if (j < L)
+      vm = _mm256_max_ps(vm, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_loadu_ps(s + j),
+                                              _mm256_castsi256_ps(trm_mask8(L - j))));
+    mx = trm_hmax8(vm);
+    const __m256 m8 = _mm256_set1_ps(mx);
+    for (j = 0; j < L; j += 8) {
+      __m256 e = trm_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m8));
+      _mm256_storeu_ps(s + j, e);
+      if (j + 8 > L) e = _mm256_and_ps(e, _mm256_castsi256_ps(trm_mask8(L - j)));
+      vs = _mm256_add_ps(vs, e);
+    }
+    sum = trm_hsum8(vs);
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (j = 0; j < L; j += 8) _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), inv));
 #else
     for (j = 0; j < L; j++) mx = s[j] > mx ? s[j] : mx;
     for (j = 0; j < L; j++) sum += (s[j] = expf(s[j] - mx));
@@ -180,6 +294,10 @@ static void exp_rows(i64 nr, i64 L, i64 Lp, float *S, const float *lse) {
     const __m512 l = _mm512_set1_ps(lse[r]);
     for (i64 j = 0; j < L; j += 16)
       _mm512_storeu_ps(s + j, trm_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), l)));
+#elif TRM_AVX2
+    const __m256 l = _mm256_set1_ps(lse[r]);
+    for (i64 j = 0; j < L; j += 8)
+      _mm256_storeu_ps(s + j, trm_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), l)));
 #else
     for (i64 j = 0; j < L; j++) s[j] = expf(s[j] - lse[r]);
 #endif

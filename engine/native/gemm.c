@@ -3,7 +3,8 @@
  * C_i = alpha·op(A_i)·op(B_i) + beta·C_i for i < batch, row-major, any transposes, C not read when
  * beta is 0. Goto/BLIS structure: B panels of KC × NC packed in NR-wide strips (shared by the
  * threads), A blocks of MC × KC packed in MR-tall strips (per thread), an MR × NR register-tile
- * micro-kernel. Every C element is summed by one thread in a fixed order: deterministic.
+ * micro-kernel (AVX-512, or AVX2 + FMA as 6 × 16 and 2 × 32 sub-tiles). Every C element is summed
+ * by one thread in a fixed order: deterministic.
  */
 #include <omp.h>
 
@@ -45,6 +46,79 @@ static void ukernel(i64 kc, const float *restrict a, i64 ars, i64 aps, const flo
     }
     _mm512_mask_storeu_ps(cr, m0, x0);
     _mm512_mask_storeu_ps(cr + 16, m1, x1);
+  }
+#elif TRM_AVX2
+  /* Register tiles of 12 accumulators (of 16 ymm registers): rows 0–5 in two passes of 16
+   * columns, then rows 6–7 over all 32 (only where those rows / columns exist). Each element still
+   * sums p in ascending order in one FMA chain, as above. */
+  const float *ar_[MR];
+  for (int r = 0; r < MR; r++) ar_[r] = a + (r < mr ? r : mr - 1) * ars;
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const int r6 = mr < 6 ? mr : 6;
+  for (int h = 0; h < 2 && 16 * h < nr; h++) {
+    __m256 acc[6][2];
+    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    const float *bh = b + 16 * h;
+    for (i64 p = 0; p < kc; p++) {
+      const __m256 b0 = _mm256_load_ps(bh + p * NR), b1 = _mm256_load_ps(bh + p * NR + 8);
+      for (int r = 0; r < 6; r++) {
+        const __m256 av = _mm256_broadcast_ss(ar_[r] + p * aps);
+        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+      }
+    }
+    const __m256i m0 = trm_mask8(nr - 16 * h), m1 = trm_mask8(nr - 16 * h - 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < 6; r++) {
+      if (r >= r6) break;
+      float *cr = c + r * ldc + 16 * h;
+      __m256 x0 = _mm256_mul_ps(va, acc[r][0]), x1 = _mm256_mul_ps(va, acc[r][1]);
+      if (nr >= 16 * h + 16) {
+        if (beta != 0.0f) {
+          x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), x0);
+          x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), x1);
+        }
+        _mm256_storeu_ps(cr, x0);
+        _mm256_storeu_ps(cr + 8, x1);
+      } else {
+        if (beta != 0.0f) {
+          x0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), x0);
+          x1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), x1);
+        }
+        _mm256_maskstore_ps(cr, m0, x0);
+        _mm256_maskstore_ps(cr + 8, m1, x1);
+      }
+    }
+  }
+  for (int once = 0; once < 1 && mr > 6; once++) {
+    __m256 acc[2][4];
+    for (int r = 0; r < 2; r++)
+      for (int q = 0; q < 4; q++) acc[r][q] = _mm256_setzero_ps();
+    for (i64 p = 0; p < kc; p++) {
+      __m256 bv[4];
+      for (int q = 0; q < 4; q++) bv[q] = _mm256_load_ps(b + p * NR + 8 * q);
+      for (int r = 0; r < 2; r++) {
+        const __m256 av = _mm256_broadcast_ss(ar_[6 + r] + p * aps);
+        for (int q = 0; q < 4; q++) acc[r][q] = _mm256_fmadd_ps(av, bv[q], acc[r][q]);
+      }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; r++) {
+      if (6 + r >= mr) break;
+      float *cr = c + (6 + r) * ldc;
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; q++) {
+        __m256 x = _mm256_mul_ps(va, acc[r][q]);
+        if (nr >= 8 * q + 8) {
+          if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8 * q), x);
+          _mm256_storeu_ps(cr + 8 * q, x);
+        } else {
+          const __m256i m = trm_mask8(nr - 8 * q);
+          if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8 * q, m), x);
+          _mm256_maskstore_ps(cr + 8 * q, m, x);
+        }
+      }
+    }
   }
 #else
   float acc[MR][NR];

@@ -12,10 +12,13 @@ TRM_EXPORT int trm_num_threads(void) { return trm_threads_; }
 
 TRM_EXPORT void trm_set_num_threads(int n) { trm_threads_ = n < 1 ? 1 : n; }
 
-/* Float lanes of the widest vector path compiled in: 16 with AVX-512, else 1 (portable C). */
+/* Float lanes of the widest vector path compiled in: 16 with AVX-512, 8 with AVX2 + FMA, else 1
+ * (portable C). */
 TRM_EXPORT int trm_simd_width(void) {
 #ifdef __AVX512F__
   return 16;
+#elif TRM_AVX2
+  return 8;
 #else
   return 1;
 #endif
@@ -121,10 +124,30 @@ TRM_INLINE __m512 sigmoid16(__m512 x, __m512 *one_minus) {
   if (one_minus) *one_minus = _mm512_mul_ps(e, s);
   return s;
 }
+#elif TRM_AVX2
+TRM_INLINE __m256 sigmoid8(__m256 x, __m256 *one_minus) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  /* min(88, -x): a NaN x stays NaN (second operand of vminps) */
+  const __m256 nx = _mm256_sub_ps(_mm256_setzero_ps(), x);
+  const __m256 e = trm_exp8(_mm256_min_ps(_mm256_set1_ps(88.0f), nx));
+  const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, e));
+  if (one_minus) *one_minus = _mm256_mul_ps(e, s);
+  return s;
+}
+
+/* The loads and stores of the 8-lane loops below: whole vectors while 8 lanes remain, then one
+ * masked vector for the tail (so every element takes the same arithmetic). */
+TRM_INLINE __m256 ld8(const float *p, i64 left) {
+  return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, trm_mask8(left));
+}
+TRM_INLINE void st8(float *p, i64 left, __m256 v) {
+  if (left >= 8) _mm256_storeu_ps(p, v);
+  else _mm256_maskstore_ps(p, trm_mask8(left), v);
+}
 #endif
 
 /* Elementwise loops with exp run in chunks of 8192 elements spread over the threads; each chunk
- * runs a 16-lane vector loop with a masked tail. */
+ * runs a 16-lane (AVX-512) or 8-lane (AVX2) vector loop with a masked tail. */
 #define EW_CHUNK 8192
 TRM_INLINE i64 ew_end(i64 ch, i64 n) { return (ch + 1) * EW_CHUNK < n ? (ch + 1) * EW_CHUNK : n; }
 
@@ -138,6 +161,18 @@ static void unary_range(int op, i64 i, i64 end, const float *x, float *out) {
       else if (op == OP_SIGMOID) r = sigmoid16(v, NULL);
       else r = _mm512_mul_ps(v, sigmoid16(v, NULL));
       _mm512_mask_storeu_ps(out + i, m, r);
+    }
+    return;
+  }
+#elif TRM_AVX2
+  if (op != OP_SOFTPLUS) {
+    for (; i < end; i += 8) {
+      const __m256 v = ld8(x + i, end - i);
+      __m256 r;
+      if (op == OP_EXP) r = trm_exp8(v);
+      else if (op == OP_SIGMOID) r = sigmoid8(v, NULL);
+      else r = _mm256_mul_ps(v, sigmoid8(v, NULL));
+      st8(out + i, end - i, r);
     }
     return;
   }
@@ -172,6 +207,23 @@ static void unary_bwd_range(int op, i64 i, i64 end, const float *x, const float 
                              : _mm512_mul_ps(s, _mm512_fmadd_ps(v, oms, one));
       }
       _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(d, g));
+    }
+    return;
+  }
+#elif TRM_AVX2
+  if (op != OP_SOFTPLUS) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i < end; i += 8) {
+      const __m256 v = ld8(x + i, end - i), g = ld8(dy + i, end - i);
+      __m256 d;
+      if (op == OP_EXP) {
+        d = trm_exp8(v);
+      } else {
+        __m256 oms, s = sigmoid8(v, &oms);
+        d = op == OP_SIGMOID ? _mm256_mul_ps(s, oms)
+                             : _mm256_mul_ps(s, _mm256_fmadd_ps(v, oms, one));
+      }
+      st8(dx + i, end - i, _mm256_mul_ps(d, g));
     }
     return;
   }
@@ -210,6 +262,11 @@ TRM_EXPORT void trm_swiglu(i64 rows, i64 inter, const float *gu, float *out) {
       __m512 gv = _mm512_maskz_loadu_ps(m, g + j), uv = _mm512_maskz_loadu_ps(m, u + j);
       _mm512_mask_storeu_ps(o + j, m, _mm512_mul_ps(_mm512_mul_ps(gv, sigmoid16(gv, NULL)), uv));
     }
+#elif TRM_AVX2
+    for (; j < inter; j += 8) {
+      const __m256 gv = ld8(g + j, inter - j), uv = ld8(u + j, inter - j);
+      st8(o + j, inter - j, _mm256_mul_ps(_mm256_mul_ps(gv, sigmoid8(gv, NULL)), uv));
+    }
 #endif
     for (; j < inter; j++) o[j] = g[j] * sigmoidf_(g[j]) * u[j];
   }
@@ -233,6 +290,17 @@ TRM_EXPORT void trm_swiglu_backward(i64 rows, i64 inter, const float *gu, const 
       _mm512_mask_storeu_ps(du + j, m, _mm512_mul_ps(gs, dv));
       _mm512_mask_storeu_ps(dg + j, m, _mm512_mul_ps(_mm512_mul_ps(ds, uv), dv));
       if (o) _mm512_mask_storeu_ps(o + j, m, _mm512_mul_ps(gs, uv));
+    }
+#elif TRM_AVX2
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; j < inter; j += 8) {
+      const i64 left = inter - j;
+      const __m256 gv = ld8(g + j, left), uv = ld8(u + j, left), dv = ld8(d + j, left);
+      __m256 oms, s = sigmoid8(gv, &oms);
+      const __m256 ds = _mm256_mul_ps(s, _mm256_fmadd_ps(gv, oms, one)), gs = _mm256_mul_ps(gv, s);
+      st8(du + j, left, _mm256_mul_ps(gs, dv));
+      st8(dg + j, left, _mm256_mul_ps(_mm256_mul_ps(ds, uv), dv));
+      if (o) st8(o + j, left, _mm256_mul_ps(gs, uv));
     }
 #endif
     for (; j < inter; j++) {

@@ -117,6 +117,31 @@ static void softmax_row(const float *x, float *o, i64 n) {
     __mmask16 m = trm_mask(n - c);
     _mm512_mask_storeu_ps(o + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + c), inv));
   }
+#elif TRM_AVX2
+  /* whole vectors, then one masked tail vector (max over it with −inf in the lanes past n) */
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  __m256 vm = ninf, vs = _mm256_setzero_ps();
+  for (c = 0; c + 8 <= n; c += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + c));
+  const i64 full = c;
+  const __m256i mt = trm_mask8(n - full);
+  if (full < n)
+    vm = _mm256_max_ps(vm, _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + full, mt),
+                                            _mm256_castsi256_ps(mt)));
+  const __m256 m8 = _mm256_set1_ps(trm_hmax8(vm));
+  for (c = 0; c < full; c += 8) {
+    const __m256 e = trm_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + c), m8));
+    vs = _mm256_add_ps(vs, e);
+    _mm256_storeu_ps(o + c, e);
+  }
+  __m256 et = _mm256_setzero_ps();
+  if (full < n) {
+    et = _mm256_and_ps(trm_exp8(_mm256_sub_ps(_mm256_maskload_ps(x + full, mt), m8)),
+                       _mm256_castsi256_ps(mt));
+    vs = _mm256_add_ps(vs, et);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / trm_hsum8(vs));
+  for (c = 0; c < full; c += 8) _mm256_storeu_ps(o + c, _mm256_mul_ps(_mm256_loadu_ps(o + c), inv));
+  if (full < n) _mm256_maskstore_ps(o + full, mt, _mm256_mul_ps(et, inv));
 #else
   float mx = -INFINITY, s = 0;
   for (c = 0; c < n; c++) mx = x[c] > mx ? x[c] : mx;

@@ -1,6 +1,7 @@
 /*
  * Mamba-2 kernels: the causal depthwise conv1d and the chunked SSD scan, forward and backward
- * (semantics: engine/backend.ts; the algorithm: spec-mamba2 §2.3 and §2.6b).
+ * (semantics: engine/backend.ts; the algorithm: the chunked SSD of Dao & Gu 2024,
+ * arXiv:2405.21060 §6, with the backward organised like state-spaces/mamba's Triton kernels).
  *
  * Conv: tasks are blocks of CONV_CB channels; each task streams every (batch, time) row, so the
  * weight and bias gradients are plain per-task sums (float64), with no cross-thread reduction.
@@ -15,19 +16,22 @@
  * Only the chunk-boundary states are kept (B·H·nc·P·N floats, allocated per call); the backward
  * recomputes them and everything inside a chunk. States are stored transposed, [N, P], so the
  * state → output product runs along P. Exponents are clamped to ≤ 0 and every mask is a select
- * (never exp(a)·exp(−b), never a multiply by 0), per spec-mamba2 §2.7. The exponents of in-chunk
- * decays (lam_i − lam_j, lam[L−1] − lam_j) are formed as direct sums of their own a_k (the stable
- * segment sum, §2.2), not as differences of cumsums: with large Δ the cumsum reaches 1e4–1e5 and
- * its f32 difference would lose the small exponents that matter.
+ * (never exp(a)·exp(−b), never a multiply by 0): exp(−b) overflows f32 once b > ~88, and an inf
+ * times a masked 0 is NaN. The exponents of in-chunk decays (lam_i − lam_j, lam[L−1] − lam_j) are
+ * formed as direct sums of their own a_k (the stable segment sum, `segsum` in state-spaces/mamba's
+ * ssd_minimal.py), not as differences of cumsums: with large Δ the cumsum reaches 1e4–1e5 and its
+ * f32 difference would lose the small exponents that matter.
  *
- * Backward (spec-mamba2 §2.6b): phase 1 again plus pass A (dHout_c = Σ_i exp(lam_i)·C_i⊗dy_i),
- * then per (b, h) the forward state passing and the reverse pass B (dS_c, d lam_tot_c, dInit),
- * then pass C per (b, g, c): dx, dΔ, dB, dC of the chunk and the in-chunk log-decay gradient
- * da_k = Σ_{j<k} τ_j + Σ_{i≥k} ρ_i + Σ_{i≥k} Σ_{j<k} π_ij as row prefix sums (no cancellation
- * of large totals). dA and dD are written per task into a (b, c, h) table and summed in a fixed
- * order afterwards, so results are deterministic and independent of the thread count.
+ * Backward (the three passes of the upstream Triton backward): phase 1 again plus pass A
+ * (dHout_c = Σ_i exp(lam_i)·C_i⊗dy_i), then per (b, h) the forward state passing and the reverse
+ * pass B (dS_c, d lam_tot_c, dInit), then pass C per (b, g, c): dx, dΔ, dB, dC of the chunk and
+ * the in-chunk log-decay gradient da_k = Σ_{j<k} τ_j + Σ_{i≥k} ρ_i + Σ_{i≥k} Σ_{j<k} π_ij as row
+ * prefix sums (no cancellation of large totals). dA and dD are written per task into a (b, c, h)
+ * table and summed in a fixed order afterwards, so results are deterministic and independent of
+ * the thread count.
  *
- * All products go through one register-blocked micro-kernel, `mm`, whose left operand is
+ * All products go through one register-blocked micro-kernel, `mm` (AVX-512: RB rows × 64 columns;
+ * AVX2 + FMA: RB rows × 16 columns; else plain loops), whose left operand is
  * addressed by row/column strides (so transposes are free) and whose k-range can follow a
  * triangle (the causal structure inside a chunk).
  */
@@ -133,6 +137,51 @@ TRM_EXPORT void trm_conv1d_causal_backward(i64 B, i64 T, i64 C, i64 K, const flo
 
 enum { MM_FULL = 0, MM_LOWER = 1, MM_UPPER = 2 };
 
+#if TRM_AVX2
+/* One AVX2 register tile of mm: rows r0 .. r0 + nrr − 1 (nrr ≤ RB; rows past nrr reread the
+ * last) × 16 columns from c0, 12 accumulators; `masked` (a constant at each call): columns past
+ * wdt masked (wdt < 16), else all 16 live. */
+TRM_INLINE void mm_tile8(int masked, i64 wdt, i64 nrr, i64 k0, i64 k1, const float *A, i64 ars,
+                         i64 aks, const float *Bm, i64 ldb, float *O, i64 ldo, int acc) {
+  const __m256i m0 = trm_mask8(wdt), m1 = trm_mask8(wdt - 8);
+  const float *ar[RB];
+  for (int r = 0; r < RB; r++) ar[r] = A + (r < nrr ? r : nrr - 1) * ars;
+  __m256 a[RB][2];
+  for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
+  for (i64 k = k0; k < k1; k++) {
+    const float *bk = Bm + k * ldb;
+    const __m256 b0 = masked ? _mm256_maskload_ps(bk, m0) : _mm256_loadu_ps(bk);
+    const __m256 b1 = masked ? _mm256_maskload_ps(bk + 8, m1) : _mm256_loadu_ps(bk + 8);
+    for (int r = 0; r < RB; r++) {
+      const __m256 av = _mm256_broadcast_ss(ar[r] + k * aks);
+      a[r][0] = _mm256_fmadd_ps(av, b0, a[r][0]);
+      a[r][1] = _mm256_fmadd_ps(av, b1, a[r][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; r++) {
+    if (r >= nrr) break;
+    float *o = O + r * ldo;
+    __m256 v0 = a[r][0], v1 = a[r][1];
+    if (masked) {
+      if (acc) {
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(o, m0));
+        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(o + 8, m1));
+      }
+      _mm256_maskstore_ps(o, m0, v0);
+      _mm256_maskstore_ps(o + 8, m1, v1);
+    } else {
+      if (acc) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(o));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(o + 8));
+      }
+      _mm256_storeu_ps(o, v0);
+      _mm256_storeu_ps(o + 8, v1);
+    }
+  }
+}
+#endif
+
 /*
  * O[r·ldo + c] = Σ_k A[r·ars + k·aks] · Bm[k·ldb + c] (+ O when acc), for r < nr, c < ncol.
  * k runs over [0, nk) (MM_FULL); over [0, min(nk, r0 + RB)) for the tile of rows starting at r0
@@ -180,6 +229,20 @@ static void mm(int tri, i64 nr, i64 ncol, i64 nk, const float *A, i64 ars, i64 a
       }
     }
   }
+#elif TRM_AVX2
+  for (i64 c0 = 0; c0 < ncol; c0 += 16) {
+    const i64 wdt = ncol - c0;
+    for (i64 r0 = 0; r0 < nr; r0 += RB) {
+      const i64 nrr = nr - r0 < RB ? nr - r0 : RB;
+      i64 k0 = 0, k1 = nk;
+      if (tri == MM_LOWER && r0 + RB < nk) k1 = r0 + RB;
+      if (tri == MM_UPPER) k0 = r0;
+      const float *a = A + r0 * ars;
+      float *o = O + r0 * ldo + c0;
+      if (wdt >= 16) mm_tile8(0, 16, nrr, k0, k1, a, ars, aks, Bm + c0, ldb, o, ldo, acc);
+      else mm_tile8(1, wdt, nrr, k0, k1, a, ars, aks, Bm + c0, ldb, o, ldo, acc);
+    }
+  }
 #else
   for (i64 r = 0; r < nr; r++) {
     const i64 r0 = r - r % RB;
@@ -196,10 +259,11 @@ static void mm(int tri, i64 nr, i64 ncol, i64 nk, const float *A, i64 ars, i64 a
 }
 
 /*
- * Row i of the in-chunk decay matrix, from the stable segment sum (spec-mamba2 §2.2): `seg` holds
- * row i−1, seg[j] = Σ_{k=j+1}^{i−1} a_k, and becomes row i by adding a_i to every j < i (seg[i] = 0),
- * so each entry is a direct sum of its own a's rather than a difference of two long cumsums.
- * out[j] = exp(min(seg[j], 0)) for j ≤ i, 0 for i < j < n (the causal mask, as a select).
+ * Row i of the in-chunk decay matrix, from the stable segment sum (as `segsum` in
+ * state-spaces/mamba's ssd_minimal.py): `seg` holds row i−1, seg[j] = Σ_{k=j+1}^{i−1} a_k, and
+ * becomes row i by adding a_i to every j < i (seg[i] = 0), so each entry is a direct sum of its own
+ * a's rather than a difference of two long cumsums. out[j] = exp(min(seg[j], 0)) for j ≤ i,
+ * 0 for i < j < n (the causal mask, as a select).
  */
 static void decay_row(i64 i, i64 n, float ai, float *seg, float *out) {
   for (i64 j = 0; j < i; j++) seg[j] += ai;
@@ -210,6 +274,15 @@ static void decay_row(i64 i, i64 n, float ai, float *seg, float *out) {
     const __mmask16 live = trm_mask(n - j), keep = trm_mask(i + 1 - j > 0 ? i + 1 - j : 0);
     const __m512 d = _mm512_min_ps(_mm512_maskz_loadu_ps(keep, seg + j), zero);
     _mm512_mask_storeu_ps(out + j, live, _mm512_maskz_mov_ps(keep, trm_exp16(d)));
+  }
+#elif TRM_AVX2
+  const __m256 zero = _mm256_setzero_ps();
+  for (i64 j = 0; j < n; j += 8) {
+    const __m256i keep = trm_mask8(i + 1 - j);
+    const __m256 d = _mm256_min_ps(_mm256_maskload_ps(seg + j, keep), zero);
+    const __m256 e = _mm256_and_ps(trm_exp8(d), _mm256_castsi256_ps(keep));
+    if (n - j >= 8) _mm256_storeu_ps(out + j, e);
+    else _mm256_maskstore_ps(out + j, trm_mask8(n - j), e);
   }
 #else
   for (i64 j = 0; j < n; j++) out[j] = j <= i ? expf(seg[j] < 0.0f ? seg[j] : 0.0f) : 0.0f;
