@@ -5,7 +5,7 @@
  * derivation per checked metric; benchmarks/reproduce/baseline.ts), summary.csv (the per-seed rows
  * it came from) and reasons.csv (one line per re-baseline: date, commit, seeds, reason).
  *
- *   deno task rebaseline --preset smoke|cpu-mini --summary FILE [--summary FILE …]
+ *   deno task rebaseline --preset smoke|cpu-mini|cpu-study --summary FILE [--summary FILE …]
  *                        --reason "why the numbers changed" [--baselines results/baselines]
  *                        [--min-seeds 3] [--allow-dirty]
  *
@@ -16,13 +16,19 @@ import { parseCli, runMain } from "./bench_util.ts";
 import { csvText, readCsv } from "./score/csv.ts";
 import { exists } from "../tasks/io.ts";
 import { openRunData } from "../recursion/data.ts";
-import { presetDataRecipe, type PresetName, type TaskName } from "../recursion/presets.ts";
+import {
+  PRESET_NAMES,
+  presetDataRecipe,
+  type PresetName,
+  type TaskName,
+} from "../recursion/presets.ts";
 import { main as prepareMain } from "../tasks/prepare.ts";
 import { gitCommit, guardResultsWrite } from "./provenance.ts";
 import {
   baselineText,
   buildBaseline,
   CHECKED,
+  isReducedPreset,
   MIN_SEEDS,
   REASONS_COLUMNS,
 } from "./reproduce/baseline.ts";
@@ -32,7 +38,7 @@ import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./reproduce/summary.ts";
 import { readSummary } from "./reproduce/verify.ts";
 
 export const USAGE =
-  `usage: deno task rebaseline --preset smoke|cpu-mini --summary FILE [--summary FILE ...]
+  `usage: deno task rebaseline --preset smoke|cpu-mini|cpu-study --summary FILE [--summary FILE ...]
          --reason "why" [--baselines results/baselines] [--min-seeds ${MIN_SEEDS}] [--allow-dirty]
   Writes results/baselines/<preset>/baseline.csv from the per-seed rows of one or more reproduce
   summaries: per checked metric the mean and sd over seeds, tolerance = max(3 sd, resolution), the
@@ -69,8 +75,11 @@ export async function main(args: string[], log = console.log): Promise<number> {
   }
   const v = r.values;
   const preset = v.preset as Exclude<PresetName, "paper">;
-  if (preset !== "smoke" && preset !== "cpu-mini") {
-    console.error(`--preset: smoke or cpu-mini (paper is checked against the published values)`);
+  if (!isReducedPreset(String(v.preset))) {
+    console.error(
+      `--preset: ${PRESET_NAMES.filter(isReducedPreset).join(", ")} (paper is checked against ` +
+        `the published values)`,
+    );
     return 2;
   }
   if (!v.summary?.length || !v.reason?.trim()) {

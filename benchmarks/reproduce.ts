@@ -1,10 +1,13 @@
 /**
  * `deno task reproduce`: prepare data → parity → train → evaluate → score → tables → verify, for
  * every task, model and seed of a preset; resumable (completion markers, training checkpoints).
- * See benchmarks/reproduce/options.ts for the flags and README.md ("The two commands").
+ * See benchmarks/reproduce/options.ts for the flags and README.md ("The two commands"). The runs
+ * may be spread over local worker processes (`--workers N`) and over invocations (`--shard i/n`,
+ * then `--merge`): benchmarks/reproduce/distribute.ts.
  *
- * Exit status: 0 ok; 1 a step failed or verify found a regression / a number out of tolerance;
- * 2 usage error.
+ * Exit status: 0 ok; 1 a step failed (with --workers: any run, named, after the others finished),
+ * --merge found a run missing, or verify found a regression / a number out of tolerance; 2 usage
+ * error.
  */
 import {
   assertWritable,

@@ -18,13 +18,21 @@
  * A row whose threshold lies at or below the floor cannot fail and is stored as report-only.
  */
 import { type Cell, csvText, readCsv } from "../score/csv.ts";
-import type { PresetName, TaskName } from "../../recursion/presets.ts";
+import { PRESET_NAMES, type PresetName, type TaskName } from "../../recursion/presets.ts";
 import type { FloorTable } from "./floors.ts";
 import type { SummaryRow } from "./summary.ts";
 import { meanSd, seedGroups } from "./seeds.ts";
 
 export const Z = 3;
 export const MIN_SEEDS = 3;
+
+/**
+ * The presets with a regression baseline: every preset but `paper` (checked against the published
+ * values) — smoke, cpu-mini, cpu-study and any later reduced preset, each under its own folder.
+ */
+export function isReducedPreset(p: string): p is Exclude<PresetName, "paper"> {
+  return p !== "paper" && (PRESET_NAMES as readonly string[]).includes(p);
+}
 
 /**
  * The metrics a baseline checks, on every task of both reduced presets (others are reported

@@ -6,8 +6,9 @@
  *                       [--models trm-attn,...] [--backend auto|ref|cpu] [--seeds 0,1,2]
  *                       [--out results/<preset>] [--runs runs/reproduce/<preset>]
  *                       [--skip-verify] [--progress | --no-progress]
+ *                       [--workers N] [--threads-per-run T] [--shard i/n | --merge]
  */
-import { FlagValueError, numberFlag, parseCli, UsageError } from "../../engine/cli.ts";
+import { FlagValueError, intFlag, numberFlag, parseCli, UsageError } from "../../engine/cli.ts";
 import { MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
 import type { MemoryPlan } from "../../recursion/trainer.ts";
 import type { ConfigPatch } from "./steps.ts";
@@ -34,10 +35,14 @@ export const PAPER_MODELS: Record<TaskName, readonly ModelName[]> = {
  * Default models per preset and task. cpu-mini trims Sudoku to the attention pair (trm-attn vs
  * tr-mamba2attn, the pair compared on every task) so that the default run stays well under an
  * hour on 2 cores; `--models trm-attn,trm-mlp-t,tr-mamba2attn,tr-mamba2mlpt` adds the MLP-t pair
- * (7.7 more minutes, measured: training 3.3 + 4.3 min on 2 cores).
+ * (7.7 more minutes, measured: training 3.3 + 4.3 min on 2 cores). cpu-study (the CPU-scale
+ * study, `deno task study`) runs all four models on Sudoku and on Maze (the MLP-t pair on Maze
+ * goes beyond the paper's Maze comparison: at this scale it asks the same question there) and
+ * the attention pair on ARC.
  */
 export function defaultModels(preset: PresetName, task: TaskName): readonly ModelName[] {
   if (preset === "cpu-mini" && task === "sudoku") return ["trm-attn", "tr-mamba2attn"];
+  if (preset === "cpu-study" && task !== "arc") return MODEL_NAMES;
   return PAPER_MODELS[task];
 }
 
@@ -76,6 +81,30 @@ export interface ReproduceOptions {
   allowDirty: boolean;
   /** A missing baseline file is reported, not failed. */
   noBaseline: boolean;
+  /**
+   * Local worker processes the runs are spread over (`--workers N`, default 1: this process runs
+   * them in turn; distribute.ts).
+   */
+  workers: number;
+  /**
+   * CPU threads of every run (`--threads-per-run T`), whatever --workers and --shard; null: this
+   * process's (TRM_THREADS, else all cores). Part of a run's fixed setup: OpenBLAS rounds
+   * differently at another thread count.
+   */
+  threadsPerRun: number | null;
+  /**
+   * This invocation's share of the runs (`--shard i/n`, 0-based: i = 0 … n − 1): the runs whose
+   * index in the sorted run list is ≡ i (mod n); no tables, no verify. null: every run.
+   */
+  shard: Shard | null;
+  /** `--merge`: no run; the tables and verify from the finished runs of the runs folder. */
+  merge: boolean;
+}
+
+/** `--shard i/n`: this invocation runs the runs whose sorted index ≡ index (mod count). */
+export interface Shard {
+  index: number;
+  count: number;
 }
 
 export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("|")}] [--tasks ${
@@ -86,6 +115,7 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
          [--baselines results/baselines] [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
          [--micro-batches N|auto] [--recompute] [--memory-gib G] [--config FILE.json]
          [--no-baseline] [--allow-dirty] [--progress | --no-progress]
+         [--workers N] [--threads-per-run T] [--shard i/n | --merge]
   default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0; ARC votes
   pooled over every evaluation of a run (TRM's aggregated voting; --pooling single: final only).
   --micro-batches N / --recompute: train each batch in N slices / recompute activations in
@@ -97,7 +127,17 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
   {"train": {"lr": 0}}); it changes the configuration hashes, so verify names the baseline as
   another configuration's. --no-baseline: a missing baseline file is reported, not failed.
   --allow-dirty: write into the committed results/ although the code differs from the commit
-  (refused otherwise); the diff is stored beside the results and named in every row.`;
+  (refused otherwise); the diff is stored beside the results and named in every row.
+  --workers N: run the independent (task, model, seed) runs in N local worker processes at once;
+  datasets are prepared first, in turn; a failed run is named and the others finish (exit 1 at
+  the end). --threads-per-run T: the CPU threads of every run (default TRM_THREADS, else all
+  cores), whatever --workers and --shard, so that results do not depend on them (OpenBLAS rounds
+  differently at another thread count); with --workers N, T = ⌊cores / N⌋ keeps the cores busy
+  without oversubscribing them.
+  --shard i/n (0-based, 0 ≤ i < n): run only the runs whose index in the sorted run list is
+  ≡ i (mod n), into the shared --runs folder, and write no tables; afterwards --merge (same
+  --preset/--tasks/--models/--seeds/--config/--runs) writes the tables and verify from the
+  finished runs and fails naming every run that is missing.`;
 
 function list<T extends string>(v: string, allowed: readonly T[], flag: string): T[] {
   const items = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -130,7 +170,25 @@ export const OPTIONS = {
   "skip-verify": { type: "boolean" },
   progress: { type: "boolean" },
   "no-progress": { type: "boolean" },
+  workers: { type: "string" },
+  "threads-per-run": { type: "string" },
+  shard: { type: "string" },
+  merge: { type: "boolean" },
 } as const;
+
+/** Parses `--shard i/n` (0-based: 0 ≤ i < n). */
+export function parseShard(text: string): Shard {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(count) || count < 1 || index >= count) {
+    throw new FlagValueError(
+      `--shard: expected i/n with n ≥ 1 and 0 ≤ i < n (0-based: 0/4 … 3/4), got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return { index, count };
+}
 
 /**
  * Parses `args` (not --help: `deno task reproduce` answers that first, engine/cli.ts parseCli). A
@@ -176,6 +234,13 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
   const gib = v["memory-gib"] === undefined
     ? undefined
     : numberFlag("memory-gib", v["memory-gib"], { above: 0 });
+  const workers = v.workers === undefined ? 1 : intFlag("workers", v.workers, 1);
+  const tpr = v["threads-per-run"];
+  const threadsPerRun = tpr === undefined ? null : intFlag("threads-per-run", tpr, 1);
+  const shard = v.shard === undefined ? null : parseShard(v.shard);
+  if (shard && v.merge) {
+    throw new UsageError("--shard and --merge exclude each other: shards run, --merge collects");
+  }
   let configPatch: ConfigPatch | null = null;
   if (v.config !== undefined) {
     let patch: unknown;
@@ -207,6 +272,10 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
     memory: micro === "auto" ? "auto" : { microBatches, recompute: v.recompute ?? false },
     ...(gib !== undefined ? { memoryBytes: gib * 2 ** 30 } : {}),
     progress: v["no-progress"] ? false : (v.progress ?? Deno.stdout.isTerminal()),
+    workers,
+    threadsPerRun,
+    shard,
+    merge: v.merge ?? false,
   };
 }
 

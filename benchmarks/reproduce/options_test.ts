@@ -21,6 +21,32 @@ Deno.test("reproduce options: defaults, lists, unknown flags are errors", () => 
   assert.deepEqual([a.memory, a.memoryBytes], ["auto", 8 * 2 ** 30]);
 });
 
+Deno.test("reproduce options: --workers, --threads-per-run, --shard i/n (0-based), --merge", () => {
+  const d = parseReproduceArgs([]);
+  assert.deepEqual([d.workers, d.threadsPerRun, d.shard, d.merge], [1, null, null, false]);
+  const w = parseReproduceArgs(["--workers", "3", "--threads-per-run", "2", "--shard", "2/3"]);
+  assert.deepEqual([w.workers, w.threadsPerRun, w.shard], [3, 2, { index: 2, count: 3 }]);
+  assert.deepEqual(parseReproduceArgs(["--shard=0/1"]).shard, { index: 0, count: 1 });
+  assert.equal(parseReproduceArgs(["--merge"]).merge, true);
+  for (const bad of ["3/2", "2/2", "-1/2", "0/0", "1", "a/b", "1/2/3", ""]) {
+    assert.throws(() => parseReproduceArgs([`--shard=${bad}`]), (e: Error) => {
+      assert.ok(e instanceof RangeError, `${bad}: ${e}`);
+      assert.match(e.message, /^--shard: expected i\/n with n ≥ 1 and 0 ≤ i < n \(0-based/);
+      return true;
+    });
+  }
+  for (const bad of ["0", "-1", "1.5", "x"]) {
+    assert.throws(() => parseReproduceArgs([`--workers=${bad}`]), RangeError);
+    assert.throws(() => parseReproduceArgs([`--workers=${bad}`]), /--workers: expected an integer/);
+    assert.throws(() => parseReproduceArgs([`--threads-per-run=${bad}`]), /--threads-per-run/);
+  }
+  assert.throws(
+    () => parseReproduceArgs(["--shard", "0/2", "--merge"]),
+    (e: Error) =>
+      e instanceof TypeError && /--shard and --merge exclude each other/.test(e.message),
+  );
+});
+
 Deno.test("every preset plans valid runs with the default models", () => {
   for (const preset of ["smoke", "cpu-mini", "paper"]) {
     const o = parseReproduceArgs(["--preset", preset, "--runs", "/tmp/x"]);
@@ -81,4 +107,15 @@ Deno.test("deno task reproduce: --help exits 0, a bad value exits 2 with one lin
   const [first, ...rest] = bad.stderr.trim().split("\n");
   assert.equal(first, 'reproduce: --memory-gib: expected a number > 0, got "-1"');
   assert.match(rest.join("\n"), /^usage: deno task reproduce/);
+  const cases: [string[], string][] = [
+    [["--shard", "3/2"], "reproduce: --shard: expected i/n with n ≥ 1 and 0 ≤ i < n (0-based"],
+    [["--workers", "0"], 'reproduce: --workers: expected an integer ≥ 1, got "0"'],
+    [["--shard", "0/2", "--merge"], "reproduce: --shard and --merge exclude each other"],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run(...args, "--runs", "/nonexistent/never-written");
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.ok(r.stderr.startsWith(message), r.stderr);
+    assert.match(r.stderr, /\nusage: deno task reproduce/);
+  }
 });

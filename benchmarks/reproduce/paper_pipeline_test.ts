@@ -112,11 +112,16 @@ for (const c of CASES) {
           }
         }
         assert.match(log, /reproduce: finished/, log);
-        // The paper's numbers are out of reach in 2 steps: verify reports mismatches, nothing else.
+        // The paper's numbers are out of reach in 2 steps: verify reports mismatches, nothing else;
+        // the paper's claims (both ARC models, one seed: no interval) are inconclusive.
         const verify = (await Deno.readTextFile(`${root}/results/verify.csv`)).trim().split("\n");
         const status = verify[0].split(",").indexOf("status");
         const statuses = new Set(verify.slice(1).map((l) => l.split(",")[status]));
-        assert.ok(statuses.size > 0 && [...statuses].every((s) => s === "mismatch"), log);
+        const absolute = [...statuses].filter((s) => !s.startsWith("claim-"));
+        assert.ok(absolute.length > 0 && absolute.every((s) => s === "mismatch"), log);
+        assert.ok(
+          [...statuses].every((s) => !s.startsWith("claim-") || s === "claim-inconclusive"),
+        );
         assert.equal(r.code, 1, log);
         assert.doesNotMatch(log, /Error|error:/, log);
         // The paper's evaluation batch (768) was cut to what is evaluated and fits.

@@ -8,9 +8,12 @@
  *   <runs>/<task>/<model>/seed-<s>/pred.jsonl   predictions (benchmarks/score/README.md format)
  *   <runs>/<task>/<model>/seed-<s>/score/       pass_at_k.csv … or accuracy.csv
  *   <runs>/<task>/<model>/seed-<s>/markers/     one JSON per finished step
- *   <runs>/arc/score-tasks/evaluation/          the original JSON of the ARC test-split tasks
- *                                               (rewritten by every ARC score step)
+ *   <runs>/arc/score-tasks/<sha>/evaluation/    the original JSON of the ARC test-split tasks,
+ *                                               per content of the dataset's tasks.json (written
+ *                                               once, never rewritten: concurrent score steps of
+ *                                               workers and shards share it safely)
  */
+import { createHash } from "node:crypto";
 import { Rng } from "../../engine/rng.ts";
 import type { ModelName } from "../../recursion/config.ts";
 import { latestCheckpoint } from "../../recursion/checkpoint.ts";
@@ -111,7 +114,8 @@ export function runSpec(
 export const trainDir = (r: RunSpec) => `${r.dir}/train`;
 export const predPath = (r: RunSpec) => `${r.dir}/pred.jsonl`;
 export const scoreDir = (r: RunSpec) => `${r.dir}/score`;
-export const arcTasksDir = (runsRoot: string) => `${runsRoot}/arc/score-tasks`;
+/** Where the ARC score steps find the test-split tasks of the dataset whose tasks.json has `key`. */
+export const arcTasksDir = (runsRoot: string, key: string) => `${runsRoot}/arc/score-tasks/${key}`;
 
 /** What a step reports back to the pipeline. */
 export interface StepOutcome {
@@ -201,28 +205,37 @@ async function runStep(
   return { step, skipped: false, marker };
 }
 
-/** Writes the original JSON of the ARC test-split tasks of a prepared dataset (for scoring). */
-async function writeArcScoreTasks(datasetDir: string, out: string): Promise<number> {
-  const groups = JSON.parse(await Deno.readTextFile(`${datasetDir}/tasks.json`)) as {
+/**
+ * The folder holding the original JSON of the ARC test-split tasks of a prepared dataset (for
+ * scoring): arcTasksDir keyed by the SHA-256 of the dataset's tasks.json. Written once (into a
+ * temporary folder of this process, renamed into place) and never rewritten, so score steps running
+ * at the same time in other processes (--workers, --shard) never read it half-written.
+ */
+async function arcScoreTasks(datasetDir: string, runsRoot: string): Promise<string> {
+  const text = await Deno.readTextFile(`${datasetDir}/tasks.json`);
+  const out = arcTasksDir(runsRoot, createHash("sha256").update(text).digest("hex").slice(0, 16));
+  if (await exists(out)) return out;
+  const groups = JSON.parse(text) as {
     id: string;
     inTestSplit: boolean;
     train: unknown;
     test: unknown;
   }[];
-  const tmp = `${out}.tmp`;
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const tmp = `${out}.tmp-${Deno.pid}-${Date.now().toString(36)}`;
   await Deno.mkdir(`${tmp}/evaluation`, { recursive: true });
-  let n = 0;
-  for (const g of groups.filter((g) => g.inTestSplit)) {
-    await Deno.writeTextFile(
-      `${tmp}/evaluation/${g.id}.json`,
-      JSON.stringify({ train: g.train, test: g.test }),
-    );
-    n++;
+  try {
+    for (const g of groups.filter((g) => g.inTestSplit)) {
+      await Deno.writeTextFile(
+        `${tmp}/evaluation/${g.id}.json`,
+        JSON.stringify({ train: g.train, test: g.test }),
+      );
+    }
+    await Deno.rename(tmp, out);
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (!await exists(out)) throw e; // else another process put the same tasks there first
   }
-  await Deno.remove(out, { recursive: true }).catch(() => {});
-  await Deno.rename(tmp, out);
-  return n;
+  return out;
 }
 
 /**
@@ -429,11 +442,11 @@ export function scoreStep(r: RunSpec, _ctx: StepContext): Promise<StepOutcome> {
     const out = scoreDir(r);
     if (r.task === "arc") {
       // The original JSON of the test-split tasks: what the voter scores against.
-      await writeArcScoreTasks(r.config.data.dir!, arcTasksDir(r.runsRoot));
+      const tasksDir = await arcScoreTasks(r.config.data.dir!, r.runsRoot);
       const predictions = await arcVoteFiles(r);
       const run = await scoreArc({
         predictions: predictions.map((p) => p.path),
-        tasksDir: arcTasksDir(r.runsRoot),
+        tasksDir,
         model: r.model,
       });
       const files = await writeArcOutputs(run, out);

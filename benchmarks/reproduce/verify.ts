@@ -5,14 +5,18 @@
  * results/baselines/<preset>/baseline.csv (baseline.ts: mean over seeds − a tolerance derived from
  * their spread, above the floor of a model that learned nothing) as a regression guard; a metric
  * of the baseline missing from the run, or a missing baseline file, fails too. Reduced-scale
- * numbers are not comparable with the paper's, and verify says so. Writes verify.csv (explicit
- * columns) and returns how many checks failed.
+ * numbers are not comparable with the paper's, and verify says so. At `paper`, besides the absolute
+ * values, the paper's claims about differences between models (benchmarks/study/claims.ts: pass@1
+ * parity, the pass@2 and pass@100 gaps, the Sudoku and Maze orderings) are checked over seeds with
+ * intervals, as `claim-*` rows; a contradicted claim (`claim-disagrees`) fails. Writes verify.csv
+ * (explicit columns) and returns how many checks failed.
  */
 import { type Cell, csvText, readCsv } from "../score/csv.ts";
 import { findReference, loadReference, type ReferenceRow } from "../score/reference.ts";
 import type { PresetName, TaskName } from "../../recursion/presets.ts";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
 import { type BaselineRow, CHECKED, readBaseline } from "./baseline.ts";
+import { claimVerifyRows } from "../study/claims.ts";
 
 /** One checked metric: absolute tolerance in the metric's unit (points for percentages). */
 export interface Check {
@@ -93,10 +97,16 @@ export type VerifyStatus =
   | "no-baseline"
   | "missing"
   | "unchecked"
-  | "not-run";
+  | "not-run"
+  | "claim-agrees"
+  | "claim-disagrees"
+  | "claim-inconclusive";
 
-/** Statuses that fail the run ("no-baseline" fails unless --no-baseline). */
-export const FAILING: readonly string[] = ["regression", "mismatch", "missing"];
+/**
+ * Statuses that fail the run ("no-baseline" fails unless --no-baseline). A claim of the paper that
+ * our intervals contradict fails; an inconclusive one (e.g. one seed) does not.
+ */
+export const FAILING: readonly string[] = ["regression", "mismatch", "missing", "claim-disagrees"];
 
 function matches(c: Check, r: SummaryRow): boolean {
   return r.task === c.task && r.metric === c.metric && String(r.k ?? "") === String(c.k ?? "");
@@ -284,6 +294,7 @@ export async function verify(
 ): Promise<VerifyResult> {
   const lines: string[] = [];
   let result: VerifyRow[];
+  let claimLines: string[] = [];
   let failed = 0;
   const wrong = rows.filter((r) => r.preset !== preset);
   if (wrong.length) {
@@ -295,7 +306,18 @@ export async function verify(
   }
   if (preset === "paper") {
     lines.push("verify: paper preset — comparing with results/reference (mean over seeds)");
-    result = compareWithReference(rows, await loadReference());
+    const reference = await loadReference();
+    result = compareWithReference(rows, reference);
+    const claims = claimVerifyRows(rows, reference);
+    result.push(...claims.rows);
+    if (claims.lines.length) {
+      claimLines = [
+        "verify: the paper's claims (difference b − a over seeds, 95% t-interval; " +
+        "benchmarks/study/claims.ts). Sudoku/Maze train on our generators' stand-in data: " +
+        "absolute comparisons there are weaker than the orderings",
+        ...claims.lines,
+      ];
+    }
   } else {
     lines.push(
       `verify: preset ${preset} is a REDUCED scale: its numbers are NOT comparable with the ` +
@@ -326,6 +348,7 @@ export async function verify(
   failed += result.filter((r) => FAILING.includes(String(r.status))).length;
   const fmt = (v: Cell) => (typeof v === "number" ? v.toFixed(2) : String(v ?? "—"));
   for (const r of result) {
+    if (String(r.status).startsWith("claim-") || String(r.note).startsWith("claim ")) continue;
     const k = r.k === null ? "" : `@${r.k}`;
     const seed = r.seed === "" ? "" : ` seed ${r.seed}`;
     lines.push(
@@ -338,10 +361,16 @@ export async function verify(
           : ""),
     );
   }
+  lines.push(...claimLines);
   const count = (s: string) => result.filter((r) => r.status === s).length;
   const ok = count("ok");
+  const claimCount = result.filter((r) => String(r.status).startsWith("claim-")).length;
   const counts = `${ok} ok, ${failed} failed, ${count("unchecked")} report-only, ` +
-    `${count("not-run")} not run, ${count("no-baseline")} without a published value`;
+    `${count("not-run")} not run, ${count("no-baseline")} without a published value` +
+    (claimCount
+      ? `; claims: ${count("claim-agrees")} agree, ${count("claim-disagrees")} disagree, ` +
+        `${count("claim-inconclusive")} inconclusive at this scale`
+      : "");
   lines.push(failed ? `verify: FAILED — ${counts}` : `verify: passed — ${counts}`);
   if (out !== null) {
     await Deno.mkdir(out, { recursive: true });

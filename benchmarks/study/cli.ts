@@ -1,0 +1,234 @@
+/**
+ * `deno task study`: the CPU-scale study of the paper's questions — the reproduce pipeline
+ * (benchmarks/reproduce.ts: prepare → parity → train → evaluate → score → tables → verify) at
+ * preset `cpu-study` (recursion/presets.ts, calibrated so that TRM-attn is neither saturated nor
+ * at zero on Sudoku and Maze), with all four models on Sudoku and Maze and TRM-attn vs
+ * TR-mamba2attn on ARC, over seeds 0, 1, 2 by default; then the study report
+ * (benchmarks/study/report.ts `writeStudyReport`) unless --no-report.
+ *
+ *   deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc] [--out results/cpu-study]
+ *                   [--runs runs/study] [--no-report] [--backend auto|ref|cpu|cuda]
+ *                   [--allow-dirty] [--progress | --no-progress]
+ *                   (and --workers N, --shard i/n, --merge when reproduce has them)
+ *
+ * `--budget X` multiplies every run's step count (and its evaluation and checkpoint cadence, so
+ * each run still evaluates the same number of times and ARC still pools the same number of
+ * evaluations' votes) by X; the design (data, models, widths, learning rates, warm-up) stays. It
+ * is one configuration patch for every run (`<runs>/budget-X.json`, passed as reproduce's
+ * `--config`, so worker processes and shards see it too), which is why the preset gives every
+ * task the same step count. A budget other than 1 changes the configuration hashes and the scale
+ * label (`cpu-study ×X steps …`), so its runs never mix with budget-1 runs.
+ *
+ * There is no committed baseline for cpu-study (it is a study, not a regression check): verify
+ * runs with --no-baseline, i.e. it prints the reduced-scale notice and compares nothing.
+ *
+ * Exit status: 0 ok; 1 a step failed; 2 usage error.
+ */
+import {
+  assertWritable,
+  asUsage,
+  dieWithParent,
+  FlagValueError,
+  numberFlag,
+  parseCli,
+  printCliResult,
+  runMain,
+} from "../../engine/cli.ts";
+import { STUDY } from "../../recursion/presets.ts";
+import { OPTIONS as REPRODUCE_OPTIONS, parseReproduceArgs } from "../reproduce/options.ts";
+import type { ReproduceOptions } from "../reproduce/options.ts";
+import { reproduce, type ReproduceResult } from "../reproduce/pipeline.ts";
+import { writeStudyReport } from "./report.ts";
+
+export const PRESET = "cpu-study" as const;
+
+/**
+ * Flags of `deno task reproduce` that the study passes through unchanged, when reproduce has them
+ * (the parallel ones arrive with its --workers/--shard/--merge).
+ */
+const PASS_THROUGH = [
+  "seeds",
+  "tasks",
+  "backend",
+  "workers",
+  "shard",
+  "merge",
+  "progress",
+  "no-progress",
+  "allow-dirty",
+  "micro-batches",
+  "recompute",
+  "memory-gib",
+] as const;
+
+const reproduceHas = (flag: string) => Object.hasOwn(REPRODUCE_OPTIONS, flag);
+
+/** The flags of `deno task study` (plus --help, engine/cli.ts). */
+export const OPTIONS = {
+  budget: { type: "string" },
+  out: { type: "string" },
+  runs: { type: "string" },
+  "no-report": { type: "boolean" },
+  ...Object.fromEntries(
+    PASS_THROUGH.filter(reproduceHas).map((f) => [f, REPRODUCE_OPTIONS[f as never]]),
+  ),
+} as Record<string, { type: "string" | "boolean" }>;
+
+const parallel = ["workers", "shard", "merge"].filter(reproduceHas);
+
+export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc]
+         [--out results/${PRESET}] [--runs runs/study] [--no-report] [--backend auto|ref|cpu|cuda]
+         [--allow-dirty] [--progress | --no-progress] [--micro-batches N|auto] [--recompute]
+         [--memory-gib G]${
+  parallel.length ? ` [${parallel.map((f) => `--${f} …`).join("] [")}]` : ""
+}
+  The reproduce pipeline at preset ${PRESET} (reduced; NOT the paper's setting): Sudoku and Maze
+  with trm-attn, trm-mlp-t, tr-mamba2attn, tr-mamba2mlpt; ARC with trm-attn, tr-mamba2attn;
+  seeds 0,1,2 by default; then the study report (benchmarks/study/report.ts) unless --no-report.
+  --budget X (default 1): every run's steps × X (${STUDY.steps} at X = 1; evaluation and
+  checkpoint cadence scale with it); the data, models and optimiser settings stay. The default
+  study takes about 2 h on 2 cores (recursion/presets.ts, cpu-study).
+  Other flags go to deno task reproduce (see deno task reproduce --help). Verify runs without a
+  baseline (--no-baseline): a study has no committed regression baseline.`;
+
+/** Parsed study options: the `deno task reproduce` command line it runs, and what comes after. */
+export interface StudyPlan {
+  budget: number;
+  report: boolean;
+  /** --allow-dirty: also lets the report take rows of uncommitted code. */
+  allowDirty: boolean;
+  out: string;
+  runs: string;
+  /** The `--budget` configuration patch (null at X = 1) and the file `--config` names. */
+  budgetPatch: { file: string; patch: Record<string, unknown> } | null;
+  /** Arguments of `deno task reproduce` (benchmarks/reproduce/options.ts parseReproduceArgs). */
+  reproduceArgs: string[];
+}
+
+/** A number as a short label ("0.5", "2", "0.333"). */
+function budgetLabel(x: number): string {
+  return String(Number(x.toPrecision(3)));
+}
+
+/**
+ * The configuration patch of `--budget X` (null at X = 1): steps, evaluation and checkpoint
+ * cadence × X (rounded, at least 1), and the scale label naming the factor.
+ */
+export function budgetPatch(x: number): Record<string, unknown> | null {
+  if (x === 1) return null;
+  const scaled = (n: number) => Math.max(1, Math.round(n * x));
+  return {
+    scale: `${PRESET} ×${budgetLabel(x)} steps (reduced; NOT the paper's setting)`,
+    train: {
+      steps: scaled(STUDY.steps),
+      evalEvery: scaled(STUDY.evalEvery),
+      checkpointEvery: scaled(STUDY.checkpointEvery),
+    },
+  };
+}
+
+/**
+ * The study's command line (not --help: `main` answers that first) as a reproduce command line at
+ * preset cpu-study; pure (the budget patch file is written by `main`). A TypeError for unknown
+ * flags, a FlagValueError (RangeError) for a bad --budget; reproduce's own flags are checked by
+ * parseReproduceArgs.
+ */
+export function planStudy(args: string[]): StudyPlan {
+  const r = parseCli("study", USAGE, OPTIONS, args);
+  if ("exit" in r) throw new TypeError(r.message ?? "--help: nothing to parse");
+  const v = r.values as Record<string, string | boolean | undefined>;
+  const budget = v.budget === undefined
+    ? 1
+    : numberFlag("budget", v.budget as string, { above: 0 });
+  if (Math.round(STUDY.steps * budget) < 1) {
+    throw new FlagValueError(`--budget: ${v.budget} leaves no training step`);
+  }
+  const out = ((v.out as string | undefined) ?? `results/${PRESET}`).replace(/\/+$/, "");
+  const runs = ((v.runs as string | undefined) ?? "runs/study").replace(/\/+$/, "");
+  const patch = budgetPatch(budget);
+  const file = `${runs}/budget-${budgetLabel(budget)}.json`;
+  const pass: string[] = [];
+  for (const f of PASS_THROUGH) {
+    const x = v[f];
+    if (x === undefined || x === false) continue;
+    pass.push(x === true ? `--${f}` : `--${f}=${x}`);
+  }
+  return {
+    budget,
+    report: !v["no-report"],
+    allowDirty: v["allow-dirty"] === true,
+    out,
+    runs,
+    budgetPatch: patch ? { file, patch } : null,
+    reproduceArgs: [
+      ...["--preset", PRESET, "--seeds", "0,1,2", "--out", out, "--runs", runs, "--no-baseline"],
+      ...(patch ? ["--config", file] : []),
+      ...pass, // after the defaults: a later --seeds wins (node:util parseArgs keeps the last)
+    ],
+  };
+}
+
+/** The reproduce options of a plan (reads the budget patch file, as `--config` does). */
+export function reproduceOptions(plan: StudyPlan): ReproduceOptions {
+  return parseReproduceArgs(plan.reproduceArgs);
+}
+
+/** Where the study report goes: beside the reproduce tables, in their `study/` folder. */
+export const reportDir = (out: string) => `${out}/study`;
+
+/**
+ * The study report (benchmarks/study/report.ts `writeStudyReport`): from the pipeline's summary
+ * rows and runs, into `<out>/study/` (the reproduce README.md stays `<out>/README.md`).
+ */
+async function writeReport(
+  res: ReproduceResult,
+  plan: StudyPlan,
+  command: string,
+  log: (l: string) => void,
+): Promise<void> {
+  const out = reportDir(plan.out);
+  const r = await writeStudyReport({
+    summary: res.summary,
+    runs: res.runs,
+    out,
+    wallSeconds: res.seconds,
+    allowDirty: plan.allowDirty,
+    command,
+  });
+  for (const w of r.warnings) log(`study report: ${w}`);
+  log(`study: report in ${out}/README.md (${r.written.length} files)`);
+}
+
+/** --help (exit 0) and command-line mistakes (exit 2) before anything runs; then the study. */
+export async function main(args: string[]): Promise<number> {
+  const r = parseCli("study", USAGE, OPTIONS, args);
+  if ("exit" in r) return printCliResult(r);
+  const plan = await asUsage(() => planStudy(args));
+  for (const dir of [plan.out, plan.runs]) assertWritable(dir);
+  if (plan.budgetPatch) {
+    await Deno.mkdir(plan.runs, { recursive: true });
+    await Deno.writeTextFile(
+      plan.budgetPatch.file,
+      JSON.stringify(plan.budgetPatch.patch, null, 2) + "\n",
+    );
+  }
+  const opts = await asUsage(() => reproduceOptions(plan));
+  dieWithParent(); // killing `deno task study` must not leave this process training
+  const log = (l: string) => console.log(l);
+  log(
+    `study: preset ${PRESET}, budget ×${budgetLabel(plan.budget)} (${
+      Math.round(STUDY.steps * plan.budget)
+    } steps per run)${plan.budgetPatch ? `, patch ${plan.budgetPatch.file}` : ""}`,
+  );
+  const command = ["deno task study", ...args].join(" ");
+  const res = await reproduce(opts, log, command);
+  if (!plan.report) return res.failed ? 1 : 0;
+  if (opts.shard) {
+    log("study: a shard writes no tables and no report: run the study again with --merge");
+  } else if (res.failed) {
+    log("study: no report: a step or check failed (rerun: finished steps are skipped)");
+  } else await writeReport(res, plan, command, log);
+  return res.failed ? 1 : 0;
+}
+
+if (import.meta.main) await runMain(main, { name: "study", usage: USAGE });
