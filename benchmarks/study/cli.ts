@@ -118,7 +118,7 @@ export function budgetPatch(x: number): Record<string, unknown> | null {
   if (x === 1) return null;
   const scaled = (n: number) => Math.max(1, Math.round(n * x));
   return {
-    scale: `${PRESET} ×${budgetLabel(x)} steps (reduced; NOT the paper's setting)`,
+    scale: `${PRESET} ×${budgetLabel(x)} steps (${STUDY.scaleNote})`,
     train: {
       steps: scaled(STUDY.steps),
       evalEvery: scaled(STUDY.evalEvery),

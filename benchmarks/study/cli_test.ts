@@ -27,7 +27,7 @@ Deno.test("study options: defaults map to reproduce at cpu-study, 3 seeds, no ba
   assert.deepEqual(models("arc"), ["trm-attn", "tr-mamba2attn"]);
   for (const r of runs) {
     assert.equal(r.config.preset, "cpu-study");
-    assert.match(r.config.scale, /reduced; NOT the paper's setting/);
+    assert.match(r.config.scale, /reduced CPU-scale study; NOT the paper's setting/);
     assert.equal(r.config.train.steps, STUDY.steps);
     assert.ok(r.dir.startsWith("runs/study/"), r.dir);
   }
@@ -90,7 +90,10 @@ Deno.test("study options: --budget scales every run's steps and cadence, not the
       const base = presetConfig("cpu-study", r.task, r.model, r.seed);
       assert.equal(r.config.train.steps, 2 * STUDY.steps);
       assert.equal(r.config.train.evalEvery, 2 * STUDY.evalEvery);
-      assert.match(r.config.scale, /^cpu-study ×2 steps \(reduced; NOT the paper's setting\)$/);
+      assert.match(
+        r.config.scale,
+        /^cpu-study ×2 steps \(reduced CPU-scale study; NOT the paper's setting\)$/,
+      );
       // Everything else is the preset's.
       const back = mergeConfig(r.config, {
         scale: base.scale,
