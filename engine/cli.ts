@@ -332,6 +332,12 @@ function envFlag(name: string): string | undefined {
  */
 export function dieWithParent(): { armed: boolean; note: string } {
   if (Deno.build.os !== "linux") return { armed: false, note: "not Linux: no PR_SET_PDEATHSIG" };
+  // Inside `deno test` (a test calling a CLI's main in-process) the process is the test runner,
+  // not a task's entry point: arming there let a SIGTERM end a whole test file (seen once in
+  // distribute_test under `deno task test`).
+  if (/_test\.[cm]?[jt]sx?$/.test(Deno.mainModule)) {
+    return { armed: false, note: "inside a test runner" };
+  }
   const force = envFlag("TRM_DIE_WITH_PARENT");
   if (force === "0") return { armed: false, note: "TRM_DIE_WITH_PARENT=0" };
   if (force !== "1" && envFlag("INIT_CWD") === undefined) {
