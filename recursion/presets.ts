@@ -29,9 +29,10 @@
  *     averages over 1000 steps, a third of the whole run here);
  *   - evaluation every 250 steps on all 250 held-out puzzles, checkpoints every 500 steps.
  *
- * - `cpu-mini` for Maze and ARC, and `smoke` (all three tasks, CI): see `reducedGridConfig` and
- *   `smokeConfig` below; their prepared datasets and the `deno task prepare` arguments that build
- *   them: `presetDataRecipe` (`deno task reproduce` runs them).
+ * - `cpu-mini` for Maze and ARC, `cpu-study` (the CPU-scale study, `deno task study`) and `smoke`
+ *   (all three tasks, CI): see `reducedGridConfig`, `studyConfig` and `smokeConfig` below; their
+ *   prepared datasets and the `deno task prepare` arguments that build them: `presetDataRecipe`
+ *   (`deno task reproduce` runs them).
  *
  * Overrides come from a JSON file of partial settings (`mergeConfig`) or from a few CLI flags;
  * both go through the same checks.
@@ -357,9 +358,10 @@ function reducedGridConfig(
 
 /** The sizes and step counts of `cpu-study` (see `studyConfig`). */
 export const STUDY = {
-  steps: 1100,
-  evalEvery: 275,
-  checkpointEvery: 275,
+  /** Every run's steps, evaluation and checkpoint cadence (one for all: `--budget` scales them). */
+  steps: 1200,
+  evalEvery: 300,
+  checkpointEvery: 300,
   sudoku: { size: 4, train: 500, test: 250, aug: 100 },
   maze: { size: 5, train: 2000, test: 200 },
   /** The scale label's note (RunConfig.scale is `cpu-study (note)`). */
@@ -367,7 +369,61 @@ export const STUDY = {
 } as const;
 
 /**
- * `cpu-study`: DRAFT (calibration in progress).
+ * `cpu-study`: the paper's questions (TRM-attn vs TR-mamba2attn, and the MLP-t pair) asked at a
+ * scale that 2 CPU cores finish in about 2 hours — 30 runs: all four models on Sudoku and Maze,
+ * trm-attn and tr-mamba2attn on ARC, seeds 0, 1, 2 (`deno task study`, benchmarks/study/cli.ts).
+ * Calibrated so that TRM-attn is neither saturated nor at zero on Sudoku and Maze: the only
+ * target was held-out exact accuracy of trm-attn between roughly 20 % and 80 % within the time
+ * (nothing was tuned towards the paper's numbers or towards any model ranking). Its numbers are
+ * NOT comparable with the paper's.
+ *
+ * Design: cpu-mini's architecture (width 64, 4 heads, T = n = 2, 8 ACT steps, prefix 16, Mamba-2
+ * d_state 16) and optimiser settings; every run 1200 steps (`STUDY`), evaluated every 300 steps
+ * (4 evaluations; ARC pools their votes) — one step count for every task, so that `--budget X`
+ * is one configuration patch (steps and cadence × X) for all runs.
+ * - sudoku: cpu-mini's 4×4 data (500 generated puzzles × 101 versions, 250 held out, 4–11
+ *   givens), lr 1e-3, batch 64;
+ * - maze: 5×5 generated mazes (tasks/maze, 2000 training, 200 held out, shortest path > 3 steps,
+ *   median 4; no dihedral augmentation, as cpu-mini), lr 2e-3, batch 64; 25 + 16 = 41 positions;
+ * - arc: cpu-mini's 16 ARC-AGI-1 evaluation tasks on a 10×10 canvas × 16 versions, batch 8
+ *   (cpu-mini: 32) — ARC is at noise level at this scale whatever the batch (cpu-mini: 1 of 16
+ *   tasks after 3000 steps of 32), so it gets the smallest share of the time; puzzle-embedding lr
+ *   1e-2.
+ *
+ * Time (2-core AVX2 AMD EPYC, Zen 3, family 25, after the AVX2 kernels of commit adab765; one
+ * 1-thread run per core, two at once, as `deno task study` runs them; medians of the logged
+ * step times in quiet stretches of a shared machine, ±10 %): ms per training step —
+ * Sudoku trm-attn 204–223, trm-mlp-t 341, tr-mamba2attn 344, tr-mamba2mlpt 448; Maze 5×5 275–305,
+ * 368, 434, 508; ARC (batch 8) trm-attn 108, tr-mamba2attn 133 (batch 16: 228 / 260; batch 32:
+ * 519 / 578); one evaluation: Sudoku 3.7–7.2 s, Maze 5×5 ≈ 5–8 s, ARC 28–35 s. Per seed: training
+ * 1200 × (1.34 + 1.59 + 0.24) s ≈ 3800 s, evaluations (4 + the pipeline's evaluate step per run)
+ * ≈ 570 s; three seeds on two 1-thread workers ≈ 6550 s, plus process start-up, the memory check,
+ * data, parity and scoring (≈ 200 s) and the last worker's tail (≈ 150 s): ≈ 1.9 h estimated
+ * (not a measured full study). On the AVX-512 Zen 5 machines the README's cpu-mini timings
+ * (Sudoku trm-attn 3000 steps and 12 evaluations in 106 s on 2 threads) suggest roughly 3× the
+ * throughput (inferred, not measured).
+ *
+ * Calibration (trm-attn, held-out exact accuracy of the EMA weights, all 8 ACT steps; "@k" is
+ * the evaluation at step k — the lr is constant after warm-up, so a run's first k steps are a
+ * k-step run's):
+ * - 4×4 Sudoku, lr 1e-3: seed 0 17.6 % @1000, 26.4 % @1250, 40.8 % @1500 (cpu-mini's run,
+ *   results/cpu-mini/sudoku/curves.csv, Zen 5); seed 1 20.8 % @1000, 33.6 % @1250, 32.0 % @1500;
+ *   seed 0 at 1100 steps 21.2 %, seed 2 14.4 % @1100. Tried and dropped: lr 2e-3 (seed 0: 7.6 %
+ *   @800, no faster than lr 1e-3's 8.0 % @750 and 14.0 % @825); batch 32 (seed 0: 12.0 % @1500,
+ *   22.8 % @2000 — per unit of compute the same as batch 64). 6×6 Sudoku (generator: 12–20
+ *   givens or minimal puzzles) was only timed (under load): with 36 + 16 = 52 positions against
+ *   32 a step costs ~1.6× a 4×4 step, while 4×4 itself reaches only the band's low end in the
+ *   time, so it was not trained further.
+ *   Final (1200 steps): seeds 0, 1, 2 → not yet measured (final runs were in progress when this was committed).
+ * - Maze 6×6 (2000 mazes, paths > 4 steps, median 6), lr 2e-3, seed 0: 3.0 % @500, 8.5 % @1000,
+ *   13.0 % @1250, 16.5 % @1750, 20.0 % @2000 (454 ms a step): below the band at any affordable
+ *   step count (cpu-mini's 8×8: 7 % at 3000 steps).
+ * - Maze 5×5 (as above), lr 2e-3: seed 0 16.0 % @500, 20.0 % @750, 18.0 % @1000, 25.5 % @1250,
+ *   20.0 % @1500; seed 1 7.5 % @300, 32.5 % @600, 32.0 % @900, 33.5 % @1200, 33.5 % @1500; seed 2
+ *   23.5 % @1100. Final (1200 steps): seeds 0, 1, 2 → not yet measured.
+ * - ARC (batch 8, 1200 steps) trm-attn seed 0: not yet measured.
+ * Seeds differ by up to ~15 points at this scale; `--budget 2` (2400 steps) moves trm-attn up
+ * the curves (Sudoku seed 0: 62 % @2000, 100 % @3000 in cpu-mini's run).
  */
 function studyConfig(task: TaskName, model: ModelName, seed: number, rope: boolean): RunConfig {
   const recipe = presetDataRecipe("cpu-study", task);
@@ -401,9 +457,9 @@ function studyConfig(task: TaskName, model: ModelName, seed: number, rope: boole
     ...base,
     data,
     train: reducedSchedule({
-      batchSize: 16,
+      batchSize: 8,
       ...cadence,
-      // 16 groups give ~4 batches of 16 per epoch: passes of 10 epochs keep TRM's sampler fed.
+      // Passes of 10 epochs, as cpu-mini ARC (16 groups: a few batches per epoch).
       epochsPerPass: 10,
       puzzleLr: 1e-2,
     }),

@@ -7,9 +7,16 @@
  * (benchmarks/study/report.ts `writeStudyReport`) unless --no-report.
  *
  *   deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc] [--out results/cpu-study]
- *                   [--runs runs/study] [--no-report] [--backend auto|ref|cpu|cuda]
- *                   [--allow-dirty] [--progress | --no-progress]
- *                   (and --workers N, --shard i/n, --merge when reproduce has them)
+ *                   [--runs runs/study] [--no-report] [--workers N] [--threads-per-run T]
+ *                   [--shard i/n | --merge] [--backend auto|ref|cpu|cuda] [--allow-dirty]
+ *                   [--progress | --no-progress] [--micro-batches N|auto] [--recompute]
+ *                   [--memory-gib G]
+ *
+ * Runs go one 1-thread run per core at once by default (`--workers <cores> --threads-per-run 1`;
+ * not with --backend cuda): the setting the preset's ≈ 2 h on 2 cores was measured in, and a
+ * run's numbers then do not depend on the machine's core count (OpenBLAS rounds differently at
+ * another thread count). --workers/--threads-per-run/--shard/--merge and the other reproduce flags
+ * above go to `deno task reproduce` unchanged (the parallel ones only where reproduce has them).
  *
  * `--budget X` multiplies every run's step count (and its evaluation and checkpoint cadence, so
  * each run still evaluates the same number of times and ARC still pools the same number of
@@ -19,8 +26,10 @@
  * task the same step count. A budget other than 1 changes the configuration hashes and the scale
  * label (`cpu-study ×X steps …`), so its runs never mix with budget-1 runs.
  *
- * There is no committed baseline for cpu-study (it is a study, not a regression check): verify
- * runs with --no-baseline, i.e. it prints the reduced-scale notice and compares nothing.
+ * Verify runs with --no-baseline: it checks against results/baselines/cpu-study when that exists
+ * (`deno task rebaseline --preset cpu-study` makes it from a study's summary) and otherwise
+ * reports that there is none instead of failing (a budget other than 1 is another configuration:
+ * verify names the baseline as another configuration's).
  *
  * Exit status: 0 ok; 1 a step failed; 2 usage error.
  */
@@ -51,6 +60,7 @@ const PASS_THROUGH = [
   "tasks",
   "backend",
   "workers",
+  "threads-per-run",
   "shard",
   "merge",
   "progress",
@@ -74,22 +84,25 @@ export const OPTIONS = {
   ),
 } as Record<string, { type: "string" | "boolean" }>;
 
-const parallel = ["workers", "shard", "merge"].filter(reproduceHas);
+const parallelFlags = [
+  reproduceHas("workers") ? "[--workers N]" : "",
+  reproduceHas("threads-per-run") ? "[--threads-per-run T]" : "",
+  reproduceHas("shard") ? "[--shard i/n | --merge]" : "",
+].filter((f) => f).join(" ");
 
 export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc]
-         [--out results/${PRESET}] [--runs runs/study] [--no-report] [--backend auto|ref|cpu|cuda]
-         [--allow-dirty] [--progress | --no-progress] [--micro-batches N|auto] [--recompute]
-         [--memory-gib G]${
-  parallel.length ? ` [${parallel.map((f) => `--${f} …`).join("] [")}]` : ""
-}
-  The reproduce pipeline at preset ${PRESET} (reduced; NOT the paper's setting): Sudoku and Maze
-  with trm-attn, trm-mlp-t, tr-mamba2attn, tr-mamba2mlpt; ARC with trm-attn, tr-mamba2attn;
-  seeds 0,1,2 by default; then the study report (benchmarks/study/report.ts) unless --no-report.
-  --budget X (default 1): every run's steps × X (${STUDY.steps} at X = 1; evaluation and
-  checkpoint cadence scale with it); the data, models and optimiser settings stay. The default
-  study takes about 2 h on 2 cores (recursion/presets.ts, cpu-study).
-  Other flags go to deno task reproduce (see deno task reproduce --help). Verify runs without a
-  baseline (--no-baseline): a study has no committed regression baseline.`;
+         [--out results/${PRESET}] [--runs runs/study] [--no-report] ${parallelFlags}
+         [--backend auto|ref|cpu|cuda] [--allow-dirty] [--progress | --no-progress]
+         [--micro-batches N|auto] [--recompute] [--memory-gib G]
+  The reproduce pipeline at preset ${PRESET} (${STUDY.scaleNote}): Sudoku and
+  Maze with trm-attn, trm-mlp-t, tr-mamba2attn, tr-mamba2mlpt; ARC with trm-attn, tr-mamba2attn;
+  seeds 0,1,2 by default; then the study report (benchmarks/study/report.ts) into
+  <out>/study/ unless --no-report. Default: one 1-thread run per core at once (--workers <cores>
+  --threads-per-run 1; not with --backend cuda); about 2 h on 2 cores (recursion/presets.ts).
+  --budget X (default 1): every run's steps × X (${STUDY.steps} at X = 1; the evaluation and
+  checkpoint cadence scale with them, so each run evaluates as often); data, models and optimiser
+  settings stay. The other flags go to deno task reproduce (deno task reproduce --help). Verify
+  checks results/baselines/cpu-study when it exists, and otherwise says so (--no-baseline).`;
 
 /** Parsed study options: the `deno task reproduce` command line it runs, and what comes after. */
 export interface StudyPlan {
@@ -153,6 +166,13 @@ export function planStudy(args: string[]): StudyPlan {
     if (x === undefined || x === false) continue;
     pass.push(x === true ? `--${f}` : `--${f}=${x}`);
   }
+  // One 1-thread run per core at once (unless told otherwise): the setting the preset's time was
+  // measured in, and a run's numbers then do not depend on the machine's core count.
+  const parallel: string[] = [];
+  if (v.backend !== "cuda") {
+    if (reproduceHas("workers")) parallel.push(`--workers=${navigator.hardwareConcurrency || 1}`);
+    if (reproduceHas("threads-per-run")) parallel.push("--threads-per-run=1");
+  }
   return {
     budget,
     report: !v["no-report"],
@@ -163,6 +183,7 @@ export function planStudy(args: string[]): StudyPlan {
     reproduceArgs: [
       ...["--preset", PRESET, "--seeds", "0,1,2", "--out", out, "--runs", runs, "--no-baseline"],
       ...(patch ? ["--config", file] : []),
+      ...parallel,
       ...pass, // after the defaults: a later --seeds wins (node:util parseArgs keeps the last)
     ],
   };

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { budgetPatch, main, planStudy, reproduceOptions, USAGE } from "./cli.ts";
+import { budgetPatch, main, planStudy, reproduceOptions } from "./cli.ts";
+import { OPTIONS as REPRODUCE_OPTIONS } from "../reproduce/options.ts";
 import { planRuns } from "../reproduce/pipeline.ts";
 import { mergeConfig, presetConfig, STUDY } from "../../recursion/presets.ts";
 
-const reproduceHas = (flag: string) => USAGE.includes(`--${flag}`);
+const reproduceHas = (flag: string) => Object.hasOwn(REPRODUCE_OPTIONS, flag);
 
 Deno.test("study options: defaults map to reproduce at cpu-study, 3 seeds, no baseline", () => {
   const plan = planStudy([]);
@@ -60,6 +61,16 @@ Deno.test("study options: flags pass through to reproduce; --no-report", () => {
 
 Deno.test("study options: --workers, --shard and --merge reach reproduce when it has them", () => {
   if (!reproduceHas("workers")) return; // reproduce without the parallel flags: nothing to pass
+  // Default: one 1-thread run per core at once (how the preset's time was measured).
+  const d = reproduceOptions(planStudy([])) as unknown as Record<string, unknown>;
+  assert.equal(d.workers, navigator.hardwareConcurrency);
+  if (reproduceHas("threads-per-run")) {
+    assert.equal(d.threadsPerRun, 1);
+    const t = reproduceOptions(planStudy(["--threads-per-run", "2", "--workers", "1"]));
+    assert.deepEqual([t.workers, (t as unknown as Record<string, unknown>).threadsPerRun], [1, 2]);
+  }
+  const cuda = reproduceOptions(planStudy(["--backend", "cuda"]));
+  assert.equal(cuda.workers, 1);
   const w = reproduceOptions(planStudy(["--workers", "2"])) as unknown as Record<string, unknown>;
   assert.equal(w.workers, 2);
   const s = reproduceOptions(planStudy(["--shard", "1/3"])) as unknown as Record<string, unknown>;
