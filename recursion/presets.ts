@@ -414,14 +414,15 @@ export const STUDY = {
  *   givens or minimal puzzles) was only timed (under load): with 36 + 16 = 52 positions against
  *   32 a step costs ~1.6× a 4×4 step, while 4×4 itself reaches only the band's low end in the
  *   time, so it was not trained further.
- *   Final (1200 steps): seeds 0, 1, 2 → not yet measured (final runs were in progress when this was committed).
+ *   Final (1200 steps): the study's own trm-attn runs (seeds 0, 1, 2) are the final calibration —
+ *   results/cpu-study/summary.csv; no separate calibration runs were made at 1200 steps.
  * - Maze 6×6 (2000 mazes, paths > 4 steps, median 6), lr 2e-3, seed 0: 3.0 % @500, 8.5 % @1000,
  *   13.0 % @1250, 16.5 % @1750, 20.0 % @2000 (454 ms a step): below the band at any affordable
  *   step count (cpu-mini's 8×8: 7 % at 3000 steps).
  * - Maze 5×5 (as above), lr 2e-3: seed 0 16.0 % @500, 20.0 % @750, 18.0 % @1000, 25.5 % @1250,
  *   20.0 % @1500; seed 1 7.5 % @300, 32.5 % @600, 32.0 % @900, 33.5 % @1200, 33.5 % @1500; seed 2
- *   23.5 % @1100. Final (1200 steps): seeds 0, 1, 2 → not yet measured.
- * - ARC (batch 8, 1200 steps) trm-attn seed 0: not yet measured.
+ *   23.5 % @1100. Final (1200 steps): the study's own runs, as Sudoku.
+ * - ARC (batch 8, 1200 steps): not calibrated (noise level at any affordable batch); the study's runs.
  * Seeds differ by up to ~15 points at this scale; `--budget 2` (2400 steps) moves trm-attn up
  * the curves (Sudoku seed 0: 62 % @2000, 100 % @3000 in cpu-mini's run).
  */
