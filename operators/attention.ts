@@ -20,7 +20,7 @@ import type { Rng } from "../engine/rng.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
 import { untracked } from "../engine/scope.ts";
-import { postNorm } from "./rmsnorm.ts";
+import { postNorm, preNorm } from "./rmsnorm.ts";
 import { lecunWeight } from "./swiglu.ts";
 
 export interface AttentionConfig {
@@ -79,5 +79,6 @@ export function createAttention(be: Backend, rng: Rng, cfg: AttentionConfig): Op
     params,
     forward,
     block: (x) => postNorm(x, forward, { release: true }),
+    preBlock: (x) => preNorm(x, forward),
   };
 }

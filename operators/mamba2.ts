@@ -35,7 +35,7 @@ import { fmtShape } from "../engine/errors.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
-import { postNorm } from "./rmsnorm.ts";
+import { postNorm, preNorm } from "./rmsnorm.ts";
 
 export interface Mamba2Config {
   /** Model width Dm. */
@@ -233,5 +233,6 @@ export function createMamba2(be: Backend, rng: Rng, cfg: Mamba2Config): Operator
     params,
     forward,
     block: (x: Tensor) => postNorm(x, forward, { release: true }),
+    preBlock: (x: Tensor) => preNorm(x, forward),
   };
 }

@@ -18,7 +18,7 @@ import { transpose } from "../engine/ops.ts";
 import type { Rng } from "../engine/rng.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
-import { postNorm } from "./rmsnorm.ts";
+import { postNorm, preNorm } from "./rmsnorm.ts";
 import { lecunWeight, swigluInter, swigluMap } from "./swiglu.ts";
 
 export interface MlpTConfig {
@@ -54,6 +54,10 @@ export function createMlpT(be: Backend, rng: Rng, cfg: MlpTConfig): Operator {
     block(x) {
       check(x);
       return transpose(postNorm(transpose(x), seqMix, { release: true }));
+    },
+    preBlock(x) {
+      check(x);
+      return transpose(preNorm(transpose(x), seqMix));
     },
   };
 }

@@ -23,7 +23,7 @@ export { createAttention } from "./attention.ts";
 export { createMamba2, type Mamba2Config, mamba2ParamCount } from "./mamba2.ts";
 export { createMlpT } from "./mlp_t.ts";
 export { createSwiGLU, swigluInter } from "./swiglu.ts";
-export { postNorm, rmsNorm } from "./rmsnorm.ts";
+export { postNorm, preNorm, rmsNorm } from "./rmsnorm.ts";
 
 /** One operator's configuration, tagged by kind. */
 export type OperatorSpec =

@@ -20,6 +20,11 @@ export interface Operator {
    * over the feature axis — except MLP-t, which normalises over the sequence axis as TRM does.
    */
   block(x: Tensor): Tensor;
+  /**
+   * The pre-norm sub-layer x + forward(RMSNorm(x)) (normalised over the same axis as `block`): the
+   * ablation of TRM's post-norm (recursion/config.ts `norm: "pre"`), not used by the paper's models.
+   */
+  preBlock(x: Tensor): Tensor;
 }
 
 /** Number of trainable scalars of an operator. */

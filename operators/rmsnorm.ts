@@ -11,7 +11,7 @@
  * const y = rmsNorm(tensor(be, [3, 4], [1, 2])); // ≈ [0.849, 1.131]
  * ```
  */
-import { rmsnorm } from "../engine/ops.ts";
+import { add, rmsnorm } from "../engine/ops.ts";
 import { addRmsnorm } from "../engine/ops_fused.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
@@ -37,5 +37,19 @@ export function postNorm(
   const y = f(x);
   const out = addRmsnorm(x, y, opts.eps ?? RMS_EPS);
   if (opts.release) y.dispose();
+  return out;
+}
+
+/**
+ * The pre-norm residual sub-layer x + f(RMSNorm(x)) over the last axis: the ablation of the
+ * post-norm above (TRM's claim is that post-norm keeps the unrolled recursion stable). The
+ * residual stream itself is never normalised here, so a recursion that feeds its output back in
+ * sees the stream's scale grow or shrink freely.
+ */
+export function preNorm(x: Tensor, f: (x: Tensor) => Tensor, eps: number = RMS_EPS): Tensor {
+  const n = rmsnorm(x, eps);
+  const y = f(n);
+  const out = add(x, y);
+  y.dispose();
   return out;
 }

@@ -19,7 +19,7 @@ import { lecunNormal } from "../engine/init.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
-import { postNorm } from "./rmsnorm.ts";
+import { postNorm, preNorm } from "./rmsnorm.ts";
 
 /** Default expansion of TRM's SwiGLU. */
 export const SWIGLU_EXPANSION = 4;
@@ -74,5 +74,11 @@ export function createSwiGLU(be: Backend, rng: Rng, cfg: SwiGLUConfig): Operator
     }
     return swigluMap(x, params["gate_up_proj.weight"], params["down_proj.weight"]);
   };
-  return { kind: "swiglu", params, forward, block: (x) => postNorm(x, forward, { release: true }) };
+  return {
+    kind: "swiglu",
+    params,
+    forward,
+    block: (x) => postNorm(x, forward, { release: true }),
+    preBlock: (x) => preNorm(x, forward),
+  };
 }

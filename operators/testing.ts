@@ -115,7 +115,7 @@ export function gradcheckOperator(
   be: Backend,
   op: Operator,
   shape: readonly number[],
-  which: "forward" | "block",
+  which: "forward" | "block" | "preBlock",
   opts: { maxPerInput?: number; seed?: number; atol?: number; rtol?: number } = {},
 ): { failures: GradcheckFailure[]; maxErr: number; checked: number } {
   const rng = new Rng(opts.seed ?? 7);
@@ -124,7 +124,7 @@ export function gradcheckOperator(
     requiresGrad: true,
   });
   const params = Object.values(op.params);
-  const f = (t: Tensor) => (which === "forward" ? op.forward(t) : op.block(t));
+  const f = (t: Tensor) => op[which](t);
   for (const p of params) p.grad = null;
   return gradcheck((t: Tensor) => f(t), [x, ...params], {
     maxPerInput: opts.maxPerInput ?? 40,

@@ -47,6 +47,40 @@ export interface ModelConfig {
   /** ACT: maximum supervision steps (paper 16) and exploration probability (0.1). */
   haltMaxSteps: number;
   haltExploration: number;
+  /**
+   * Where each sub-layer normalises (ablation; absent = "post", the paper's models): "post" is
+   * RMSNorm(h + op(h)); "pre" is h + op(RMSNorm(h)), with a weightless RMSNorm of z_H before the
+   * output heads (the usual pre-norm final norm). No parameter changes.
+   */
+  norm?: "post" | "pre";
+  /**
+   * The operator stack as letters (ablation; absent = the model's own, `defaultStack`): one letter
+   * per sub-layer, "/" between layers — X the model's token mixer (attention for *-attn models,
+   * MLP-t for *-mlpt/*-mlp-t), M Mamba-2 (tr-mamba2* models only), S SwiGLU. The paper does not
+   * publish its hybrid stack's exact layout; "MMXS" is our reading of it.
+   */
+  stack?: string;
+}
+
+export const NORM_MODES = ["post", "pre"] as const;
+
+/** The model's own stack in `ModelConfig.stack` letters. */
+export function defaultStack(model: ModelName): string {
+  return model.startsWith("trm-") ? "XS/XS" : "MMXS";
+}
+
+/** Checks a stack string for a model; the reason it is refused, or null when it is valid. */
+export function stackError(model: ModelName, stack: string): string | null {
+  const layers = stack.split("/");
+  if (layers.some((l) => l.length === 0)) return `empty layer in "${stack}"`;
+  const allowed = model.startsWith("tr-mamba2") ? /^[XMS]+$/ : /^[XS]+$/;
+  const bad = layers.find((l) => !allowed.test(l));
+  if (bad !== undefined) {
+    return `"${stack}": layer "${bad}" may only use ${
+      model.startsWith("tr-mamba2") ? "X, M, S" : "X, S (no Mamba-2 in a trm-* model)"
+    }`;
+  }
+  return null;
 }
 
 /** Mamba-2 defaults of the reference module (state-spaces/mamba `Mamba2`); they reproduce 6.86M. */
@@ -108,6 +142,13 @@ export function operatorStack(cfg: ModelConfig): OperatorSpec[][] {
     chunkSize: m.chunkSize,
     bidirectional: m.bidirectional,
   };
+  if (cfg.stack !== undefined) {
+    const err = stackError(cfg.model, cfg.stack);
+    if (err) throw new RangeError(`stack of ${cfg.model}: ${err}`);
+    const mixer = cfg.model.endsWith("attn") ? attention : mlpT;
+    const byLetter: Record<string, OperatorSpec> = { X: mixer, M: mamba, S: swiglu };
+    return cfg.stack.split("/").map((layer) => [...layer].map((c) => byLetter[c]));
+  }
   switch (cfg.model) {
     case "trm-attn":
       return [[attention, swiglu], [attention, swiglu]];

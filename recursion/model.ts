@@ -23,7 +23,7 @@ import {
 import { add } from "../engine/ops.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor, zeros } from "../engine/tensor.ts";
-import { countParams, createOperator, type Operator } from "../operators/mod.ts";
+import { countParams, createOperator, type Operator, rmsNorm } from "../operators/mod.ts";
 import { type ModelConfig, operatorStack } from "./config.ts";
 
 export interface TrmModel {
@@ -70,6 +70,7 @@ export function createTrm(be: Backend, rng: Rng, cfg: ModelConfig): TrmModel {
     "puzzle_emb.weight": zeros(be, [cfg.numPuzzleIds, d]),
   };
   const lPrime = cfg.seqLen + cfg.prefixLen;
+  const pre = cfg.norm === "pre";
 
   return {
     cfg,
@@ -94,10 +95,14 @@ export function createTrm(be: Backend, rng: Rng, cfg: ModelConfig): TrmModel {
         throw new TypeError(`net: state must be [B, ${lPrime}, ${d}]: ${h}`);
       }
       let x = add(h, injection);
-      for (const layer of layers) for (const op of layer) x = op.block(x);
+      for (const layer of layers) {
+        for (const op of layer) x = pre ? op.preBlock(x) : op.block(x);
+      }
       return x;
     },
-    heads(zH) {
+    heads(zState) {
+      // Pre-norm: z_H is the un-normalised residual stream; the heads read it through a final norm.
+      const zH = pre ? rmsNorm(zState) : zState;
       const b = zH.shape[0];
       const grid = sliceAxis1(zH, cfg.prefixLen, cfg.seqLen);
       const logits = linear(grid, params["lm_head.weight"]);

@@ -38,7 +38,14 @@
  * both go through the same checks.
  */
 import { createHash } from "node:crypto";
-import { MAMBA_DEFAULTS, MODEL_NAMES, type ModelConfig, type ModelName } from "./config.ts";
+import {
+  MAMBA_DEFAULTS,
+  MODEL_NAMES,
+  type ModelConfig,
+  type ModelName,
+  NORM_MODES,
+  stackError,
+} from "./config.ts";
 
 export const TASK_NAMES = ["sudoku", "maze", "arc"] as const;
 export type TaskName = typeof TASK_NAMES[number];
@@ -518,6 +525,12 @@ function kindOf(v: unknown): string {
  * (`validateConfig`) unless `validate: false`: a caller merging several patches validates the
  * complete result once (a later patch may supply what an earlier one leaves out).
  */
+/**
+ * Keys a patch may add although the presets leave them out: ablation switches whose absence means
+ * the paper's setting, so that every preset configuration keeps its hash (ModelConfig norm, stack).
+ */
+const OPTIONAL_STRINGS = new Set(["arch.norm", "arch.stack"]);
+
 export function mergeConfig(
   base: RunConfig,
   patch: unknown,
@@ -539,8 +552,21 @@ export function mergeConfig(
     const out: Record<string, Json> = { ...(b as Record<string, Json>) };
     for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
       const key = path ? `${path}.${k}` : k;
+      if (!Object.hasOwn(out, k) && OPTIONAL_STRINGS.has(key)) {
+        // An ablation switch the presets leave out (absent = the paper's setting; same hash).
+        if (typeof v !== "string") throw new TypeError(`${where}: ${key} must be a string`);
+        out[k] = v;
+        continue;
+      }
       if (!Object.hasOwn(out, k)) throw new RangeError(`${where}: unknown key: ${key}`);
       const cur = out[k];
+      if (key === "arch.mamba.bidirectional") {
+        if (v !== false && v !== "shared") {
+          throw new TypeError(`${where}: ${key} must be false or "shared": ${JSON.stringify(v)}`);
+        }
+        out[k] = v;
+        continue;
+      }
       if (v === null) {
         if (!nullable.has(key)) throw new TypeError(`${where}: ${key} must not be null`);
         out[k] = null;
@@ -597,6 +623,13 @@ export function validateConfig(c: RunConfig, where = "config"): void {
   posInt(a.haltMaxSteps, "arch.haltMaxSteps");
   if (a.hidden % a.heads !== 0) {
     throw new RangeError(`${where}: arch.hidden ${a.hidden} not divisible by heads ${a.heads}`);
+  }
+  if (a.norm !== undefined && !NORM_MODES.includes(a.norm)) {
+    throw new RangeError(`${where}: arch.norm must be one of ${NORM_MODES.join(", ")}: ${a.norm}`);
+  }
+  if (a.stack !== undefined) {
+    const err = stackError(c.model, a.stack);
+    if (err) throw new RangeError(`${where}: arch.stack of ${c.model}: ${err}`);
   }
   if (!(a.haltExploration >= 0 && a.haltExploration <= 1)) {
     throw new RangeError(`${where}: arch.haltExploration must be in [0, 1]: ${a.haltExploration}`);

@@ -48,6 +48,14 @@ import { OPTIONS as REPRODUCE_OPTIONS, parseReproduceArgs } from "../reproduce/o
 import type { ReproduceOptions } from "../reproduce/options.ts";
 import { reproduce, type ReproduceResult } from "../reproduce/pipeline.ts";
 import { writeStudyReport } from "./report.ts";
+import {
+  type Ablation,
+  ABLATION_NAMES,
+  ABLATION_TASKS,
+  ablationPatch,
+  selectAblations,
+  writeAblationReport,
+} from "./ablations.ts";
 
 export const PRESET = "cpu-study" as const;
 
@@ -79,6 +87,8 @@ export const OPTIONS = {
   out: { type: "string" },
   runs: { type: "string" },
   "no-report": { type: "boolean" },
+  ablations: { type: "boolean" },
+  "ablation-names": { type: "string" },
   ...Object.fromEntries(
     PASS_THROUGH.filter(reproduceHas).map((f) => [f, REPRODUCE_OPTIONS[f as never]]),
   ),
@@ -94,6 +104,7 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
          [--out results/${PRESET}] [--runs runs/study] [--no-report] ${parallelFlags}
          [--backend auto|ref|cpu|cuda] [--allow-dirty] [--progress | --no-progress]
          [--micro-batches N|auto] [--recompute] [--memory-gib G]
+         [--ablations [--ablation-names ${ABLATION_NAMES.join(",")}]]
   The reproduce pipeline at preset ${PRESET} (${STUDY.scaleNote}): Sudoku and
   Maze with trm-attn, trm-mlp-t, tr-mamba2attn, tr-mamba2mlpt; ARC with trm-attn, tr-mamba2attn;
   seeds 0,1,2 by default; then the study report (benchmarks/study/report.ts) into
@@ -102,7 +113,14 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
   --budget X (default 1): every run's steps × X (${STUDY.steps} at X = 1; the evaluation and
   checkpoint cadence scale with them, so each run evaluates as often); data, models and optimiser
   settings stay. The other flags go to deno task reproduce (deno task reproduce --help). Verify
-  checks results/baselines/cpu-study when it exists, and otherwise says so (--no-baseline).`;
+  checks results/baselines/cpu-study when it exists, and otherwise says so (--no-baseline).
+  --ablations: instead of the study, its ablations (benchmarks/study/ablations.ts; all, or those
+  --ablation-names lists), each a configuration patch run on ${
+  ABLATION_TASKS.join(" and ")
+} (unless --tasks)
+  with the models it concerns, into <out>/ablations/<name>/, then <out>/ablations/README.md
+  comparing each with the study's own runs (<out>/summary.csv; run the study first). Outside the
+  default budget: about 2 h per seed for all of them on 2 cores.`;
 
 /** Parsed study options: the `deno task reproduce` command line it runs, and what comes after. */
 export interface StudyPlan {
@@ -116,6 +134,10 @@ export interface StudyPlan {
   budgetPatch: { file: string; patch: Record<string, unknown> } | null;
   /** Arguments of `deno task reproduce` (benchmarks/reproduce/options.ts parseReproduceArgs). */
   reproduceArgs: string[];
+  /** --ablations: the ablations to run instead of the study (null: the study). */
+  ablations: Ablation[] | null;
+  /** Whether --tasks was given (the ablations' default tasks otherwise). */
+  tasksGiven: boolean;
 }
 
 /** A number as a short label ("0.5", "2", "0.333"). */
@@ -173,7 +195,21 @@ export function planStudy(args: string[]): StudyPlan {
     if (reproduceHas("workers")) parallel.push(`--workers=${navigator.hardwareConcurrency || 1}`);
     if (reproduceHas("threads-per-run")) parallel.push("--threads-per-run=1");
   }
+  if (v["ablation-names"] !== undefined && !v.ablations) {
+    throw new TypeError("--ablation-names needs --ablations");
+  }
+  const ablations = v.ablations
+    ? (() => {
+      try {
+        return selectAblations(v["ablation-names"] as string | undefined);
+      } catch (e) {
+        throw new FlagValueError((e as Error).message);
+      }
+    })()
+    : null;
   return {
+    ablations,
+    tasksGiven: v.tasks !== undefined,
     budget,
     report: !v["no-report"],
     allowDirty: v["allow-dirty"] === true,
@@ -187,6 +223,29 @@ export function planStudy(args: string[]): StudyPlan {
       ...pass, // after the defaults: a later --seeds wins (node:util parseArgs keeps the last)
     ],
   };
+}
+
+/** Where an ablation's patch, runs and tables go. */
+export function ablationPaths(plan: StudyPlan, a: Ablation) {
+  return {
+    patch: `${plan.runs}/ablations/${a.name}.json`,
+    runs: `${plan.runs}/ablations/${a.name}`,
+    out: `${plan.out}/ablations/${a.name}`,
+  };
+}
+
+/**
+ * An ablation's reproduce command line: the study's, with its patch as --config (the budget
+ * patch merged in), its models, its own runs and out folders, and Sudoku + Maze unless --tasks
+ * was given (node:util parseArgs keeps the last of a repeated flag).
+ */
+export function ablationArgs(plan: StudyPlan, a: Ablation): string[] {
+  const p = ablationPaths(plan, a);
+  return [
+    ...plan.reproduceArgs,
+    ...["--config", p.patch, "--models", a.models.join(","), "--out", p.out, "--runs", p.runs],
+    ...(plan.tasksGiven ? [] : ["--tasks", ABLATION_TASKS.join(",")]),
+  ];
 }
 
 /** The reproduce options of a plan (reads the budget patch file, as `--config` does). */
@@ -233,6 +292,7 @@ export async function main(args: string[]): Promise<number> {
       JSON.stringify(plan.budgetPatch.patch, null, 2) + "\n",
     );
   }
+  if (plan.ablations) return await runAblations(plan, args);
   const opts = await asUsage(() => reproduceOptions(plan));
   dieWithParent(); // killing `deno task study` must not leave this process training
   const log = (l: string) => console.log(l);
@@ -250,6 +310,42 @@ export async function main(args: string[]): Promise<number> {
     log("study: no report: a step or check failed (rerun: finished steps are skipped)");
   } else await writeReport(res, plan, command, log);
   return res.failed ? 1 : 0;
+}
+
+/** `--ablations`: each selected ablation through the pipeline, then the ablation report. */
+async function runAblations(plan: StudyPlan, args: string[]): Promise<number> {
+  const list = plan.ablations!;
+  const prepared = [];
+  for (const a of list) {
+    const p = ablationPaths(plan, a);
+    await Deno.mkdir(p.runs, { recursive: true });
+    const patch = ablationPatch(a, plan.budgetPatch?.patch ?? null);
+    await Deno.writeTextFile(p.patch, JSON.stringify(patch, null, 2) + "\n");
+    prepared.push({ a, opts: await asUsage(() => parseReproduceArgs(ablationArgs(plan, a))) });
+  }
+  dieWithParent();
+  const log = (l: string) => console.log(l);
+  const command = ["deno task study", ...args].join(" ");
+  let failed = 0;
+  for (const [i, { a, opts }] of prepared.entries()) {
+    log(`study: ablation ${i + 1}/${list.length} ${a.name} (${a.models.join(", ")}): ${a.what}`);
+    const res = await reproduce(opts, log, command);
+    failed += res.failed;
+  }
+  const sharded = plan.reproduceArgs.some((x) => x.startsWith("--shard"));
+  if (!plan.report || sharded) return failed ? 1 : 0;
+  if (failed) {
+    log("study: no ablation report: a step failed (rerun: finished steps are skipped)");
+    return 1;
+  }
+  const r = await writeAblationReport({
+    studySummary: `${plan.out}/summary.csv`,
+    dir: `${plan.out}/ablations`,
+    command,
+    allowDirty: plan.allowDirty,
+  });
+  log(`study: ablation report in ${plan.out}/ablations/README.md (${r.rows.length} rows)`);
+  return 0;
 }
 
 if (import.meta.main) await runMain(main, { name: "study", usage: USAGE });

@@ -252,7 +252,7 @@ export function studyComparisons(rows: readonly SummaryRow[]): Comparison[] {
 }
 
 /** A differences.csv row. */
-function differenceRow(r: ComparisonResult): DifferenceRow {
+export function differenceRow(r: ComparisonResult): DifferenceRow {
   const c = r.comparison, d = r.diff;
   const num = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null);
   return {

@@ -1,0 +1,266 @@
+/**
+ * Ablations of the cpu-study (`deno task study --ablations`): the switches the paper's claims rest
+ * on, each one configuration patch over preset cpu-study (recursion/config.ts `norm`, `stack`,
+ * `mamba.bidirectional`, and T = n = 1), run by the same reproduce pipeline into
+ * `<out>/ablations/<name>/`, then compared with the study's own runs of the same model, task and
+ * seeds (`<out>/summary.csv`): `<out>/ablations/ablations.csv` and its README.
+ *
+ * Outside the default study's budget: every ablation × model × task × seed is one more run of
+ * the study's length (about 2 h per seed for all of them on 2 cores).
+ */
+import type { ModelName } from "../../recursion/config.ts";
+import { STUDY } from "../../recursion/presets.ts";
+import { type Cell, csvText } from "../score/csv.ts";
+import { readSummary } from "../reproduce/verify.ts";
+import type { SummaryRow } from "../reproduce/summary.ts";
+import { guardResultsWrite, insideResults } from "../provenance.ts";
+import { BOOTSTRAP_RESAMPLES, compareModels, signed } from "./compare.ts";
+import { DIFFERENCE_COLUMNS, differenceRow } from "./report.ts";
+
+export interface Ablation {
+  name: string;
+  /** What changes, in words. */
+  what: string;
+  /** The claim or question it tests. */
+  tests: string;
+  /** The configuration patch (merged over the preset's configuration; changes the hash). */
+  patch: Record<string, unknown>;
+  models: readonly ModelName[];
+}
+
+export const ABLATIONS: readonly Ablation[] = [
+  {
+    name: "pre-norm",
+    what: "every sub-layer pre-norm, h + op(RMSNorm(h)), with a final RMSNorm before the heads",
+    tests: "the paper's claim that post-norm is needed for stable unrolled recursion",
+    patch: { arch: { norm: "pre" } },
+    models: ["trm-attn", "tr-mamba2attn"],
+  },
+  {
+    name: "no-recursion",
+    what: "T = n = 1: one latent update and one answer update per ACT step (study: T = n = 2)",
+    tests: "whether recursion matters at this scale (the floor)",
+    patch: { arch: { hCycles: 1, lCycles: 1 } },
+    models: ["trm-attn", "tr-mamba2attn"],
+  },
+  {
+    name: "bidirectional",
+    what: "Mamba-2 scans forward and flipped with shared weights (study: causal)",
+    tests: "whether a causal scan handicaps the hybrids on 2-D grids",
+    patch: { arch: { mamba: { bidirectional: "shared" } } },
+    models: ["tr-mamba2attn", "tr-mamba2mlpt"],
+  },
+  {
+    name: "layout-MXMS",
+    what: "TR-mamba2mlpt stack Mamba-2, MLP-t, Mamba-2, SwiGLU (study: MMXS); same parameters",
+    tests: "our guess at the unpublished TR-mamba2mlpt layout",
+    patch: { arch: { stack: "MXMS" } },
+    models: ["tr-mamba2mlpt"],
+  },
+  {
+    name: "layout-XMMS",
+    what: "TR-mamba2mlpt stack MLP-t, Mamba-2, Mamba-2, SwiGLU; same parameters",
+    tests: "our guess at the unpublished TR-mamba2mlpt layout",
+    patch: { arch: { stack: "XMMS" } },
+    models: ["tr-mamba2mlpt"],
+  },
+  {
+    name: "layout-MS-XS",
+    what: "TR-mamba2mlpt as two TRM-style layers, Mamba-2 + SwiGLU then MLP-t + SwiGLU; " +
+      "one more SwiGLU (more parameters)",
+    tests: "our guess at the unpublished TR-mamba2mlpt layout",
+    patch: { arch: { stack: "MS/XS" } },
+    models: ["tr-mamba2mlpt"],
+  },
+];
+
+export const ABLATION_NAMES = ABLATIONS.map((a) => a.name);
+/** Tasks the ablations run on by default (ARC is at noise level at this scale). */
+export const ABLATION_TASKS = ["sudoku", "maze"] as const;
+
+/** The ablations named by a comma list ("all" or undefined: every one); RangeError on a typo. */
+export function selectAblations(list: string | undefined): Ablation[] {
+  if (list === undefined || list === "all") return [...ABLATIONS];
+  const names = list.split(",").map((s) => s.trim()).filter((s) => s);
+  const bad = names.filter((n) => !ABLATION_NAMES.includes(n));
+  if (bad.length || names.length === 0) {
+    throw new RangeError(
+      `--ablation-names: unknown ${bad.join(", ") || "(empty)"}; one of ${
+        ABLATION_NAMES.join(", ")
+      }`,
+    );
+  }
+  return ABLATIONS.filter((a) => names.includes(a.name));
+}
+
+/** Deep merge of JSON objects (b wins); for combining the budget patch with an ablation's. */
+function mergeJson(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    const isObj = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);
+    out[k] = isObj(cur) && isObj(v)
+      ? mergeJson(cur as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}
+
+/**
+ * An ablation's configuration patch over the study's (`budget`: the `--budget` patch or null):
+ * its own switches, and a scale label naming it, so its runs never pass for the study's.
+ */
+export function ablationPatch(
+  a: Ablation,
+  budget: Record<string, unknown> | null,
+): Record<string, unknown> {
+  const base = budget ?? {};
+  const scale = String(base.scale ?? `cpu-study (${STUDY.scaleNote})`)
+    .replace(/^cpu-study/, `cpu-study ablation ${a.name}`);
+  return mergeJson(mergeJson(base, a.patch), { scale });
+}
+
+/** The model label of an ablated run in the comparison rows: `trm-attn [pre-norm]`. */
+export const ablatedLabel = (model: string, name: string) => `${model} [${name}]`;
+
+export const ABLATION_COLUMNS = [
+  "ablation",
+  "params_a",
+  "params_b",
+  ...DIFFERENCE_COLUMNS,
+] as const;
+export type AblationRow = Record<typeof ABLATION_COLUMNS[number], Cell>;
+
+/** The metrics an ablation is judged on (exact accuracy first: the tasks' headline). */
+const METRICS = ["exact_accuracy", "cell_accuracy", "mean_act_steps"];
+
+/**
+ * ablations.csv rows: for each ablation, task and model it ran, the difference ablated − study
+ * run of the same model, paired by seed (bootstrap over seeds), on each of METRICS. A model the
+ * study lacks, or an ablation not run, gives no row.
+ */
+export function ablationRows(
+  study: readonly SummaryRow[],
+  ablated: ReadonlyMap<string, readonly SummaryRow[]>,
+  resamples = BOOTSTRAP_RESAMPLES,
+): AblationRow[] {
+  const out: AblationRow[] = [];
+  for (const a of ABLATIONS) {
+    const rows = ablated.get(a.name);
+    if (!rows) continue;
+    const relabelled = rows.map((r) => ({ ...r, model: ablatedLabel(String(r.model), a.name) }));
+    const all = [...study, ...relabelled];
+    const pairs = [...new Set(rows.map((r) => `${r.task}|${r.model}`))];
+    for (const p of pairs) {
+      const [task, model] = p.split("|");
+      const paramsOf = (m: string) =>
+        all.find((r) => r.task === task && r.model === m)?.params ?? null;
+      for (const metric of METRICS) {
+        const c = { task, metric, k: null, a: model, b: ablatedLabel(model, a.name) };
+        const r = compareModels(all, c, { resamples });
+        if (!r.ok) continue;
+        out.push({
+          ablation: a.name,
+          params_a: paramsOf(model),
+          params_b: paramsOf(c.b),
+          ...differenceRow(r),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+const pct = (x: Cell) => (typeof x === "number" ? x.toFixed(1) : "–");
+
+/** The ablations README: what each changes, what it tests, and the exact-accuracy table. */
+export function ablationReadme(rows: readonly AblationRow[], o: {
+  command: string;
+  commits: string[];
+  missing: string[];
+}): string {
+  const lines = [
+    "# cpu-study ablations",
+    "",
+    "Reduced CPU scale, our generated Sudoku (4×4) and Maze (5×5) data: NOT the paper's setting.",
+    "Each ablation is one configuration patch over preset cpu-study, run on the study's seeds and",
+    "compared with the study's own run of the same model (`../summary.csv`), paired by seed.",
+    "Generated by `benchmarks/study/ablations.ts` from the CSVs beside it; do not edit by hand.",
+    "",
+    `Command: \`${o.command}\`. Commits: ${o.commits.join(", ") || "–"}.`,
+    "",
+    "| ablation | what changes | tests |",
+    "|---|---|---|",
+    ...ABLATIONS.map((a) => `| ${a.name} | ${a.what} | ${a.tests} |`),
+    "",
+    "The paper does not publish TR-mamba2mlpt's exact stack; ours (MMXS: Mamba-2, Mamba-2, MLP-t,",
+    "SwiGLU) is a guess, which the layout ablations put beside its alternatives.",
+    "",
+    "## Exact accuracy (%), ablated − study run, paired by seed",
+    "",
+    "Interval: 95 % percentile bootstrap over seeds (2000 resamples) and the Student t interval;",
+    "a difference whose interval excludes 0 is marked ▲ (ablation better) or ▼ (worse).",
+    "",
+    "| ablation | task | model | params (study → ablated) | seeds | study | ablated | difference [t95] [boot95] | |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of rows.filter((x) => x.metric === "exact_accuracy")) {
+    const lo = r.t95_lo as number | null, hi = r.t95_hi as number | null;
+    const mark = lo !== null && hi !== null && (lo > 0 ? "▲" : hi < 0 ? "▼" : "");
+    lines.push(
+      `| ${r.ablation} | ${r.task} | ${r.a} | ${r.params_a} → ${r.params_b} | ${r.seeds} | ${
+        pct(r.mean_a)
+      } | ${pct(r.mean_b)} | ${signed(r.mean_diff as number, 1)} [${pct(lo)}, ${pct(hi)}] [${
+        pct(r.boot95_lo)
+      }, ${pct(r.boot95_hi)}] | ${mark || ""} |`,
+    );
+  }
+  if (o.missing.length) lines.push("", "Not run: " + o.missing.join("; ") + ".");
+  lines.push("", "All metrics (cell accuracy, ACT steps too): `ablations.csv`.", "");
+  return lines.join("\n");
+}
+
+/**
+ * Writes `<dir>/ablations.csv` and `<dir>/README.md` from the study's summary and each ablation's
+ * `<dir>/<name>/summary.csv` (those absent are listed as not run). Returns the rows.
+ */
+export async function writeAblationReport(o: {
+  studySummary: string;
+  dir: string;
+  command: string;
+  allowDirty: boolean;
+}): Promise<{ rows: AblationRow[]; written: string[]; missing: string[] }> {
+  const study = await readSummary(o.studySummary);
+  const ablated = new Map<string, SummaryRow[]>();
+  const missing: string[] = [];
+  for (const a of ABLATIONS) {
+    try {
+      ablated.set(a.name, await readSummary(`${o.dir}/${a.name}/summary.csv`));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      missing.push(a.name);
+    }
+  }
+  const commits = [
+    ...new Set([...study, ...[...ablated.values()].flat()].map((r) => String(r.commit))),
+  ];
+  const dirty = commits.filter((c) => c.includes("dirty"));
+  if (dirty.length && !o.allowDirty) {
+    throw new RangeError(
+      `ablation report: refused: rows of uncommitted code (${dirty.join(", ")}); rerun at a ` +
+        `clean commit or pass --allow-dirty`,
+    );
+  }
+  if (insideResults(o.dir)) {
+    await guardResultsWrite(o.dir, { allowDirty: o.allowDirty, what: "ablation report" });
+  }
+  const rows = ablationRows(study, ablated);
+  await Deno.mkdir(o.dir, { recursive: true });
+  const csv = `${o.dir}/ablations.csv`, readme = `${o.dir}/README.md`;
+  await Deno.writeTextFile(csv, await csvText(ABLATION_COLUMNS, rows));
+  await Deno.writeTextFile(readme, ablationReadme(rows, { command: o.command, commits, missing }));
+  return { rows, written: [csv, readme], missing };
+}

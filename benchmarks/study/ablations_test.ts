@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import {
+  ablatedLabel,
+  ablationPatch,
+  ablationReadme,
+  ablationRows,
+  ABLATIONS,
+  selectAblations,
+  writeAblationReport,
+} from "./ablations.ts";
+import { ablationArgs, budgetPatch, planStudy } from "./cli.ts";
+import { parseReproduceArgs } from "../reproduce/options.ts";
+import { configHash, mergeConfig, presetConfig, STUDY } from "../../recursion/presets.ts";
+import { studyRows, writeSummary } from "./testing.ts";
+
+Deno.test("ablations: every patch applies to its models at cpu-study and changes the hash", () => {
+  for (const a of ABLATIONS) {
+    for (const model of a.models) {
+      for (const task of ["sudoku", "maze"] as const) {
+        const base = presetConfig("cpu-study", task, model);
+        const c = mergeConfig(base, ablationPatch(a, null), a.name);
+        assert.notEqual(configHash(c), configHash(base), `${a.name} ${model}`);
+        assert.match(c.scale, new RegExp(`^cpu-study ablation ${a.name} \\(`));
+        assert.equal(c.train.steps, STUDY.steps);
+      }
+    }
+  }
+});
+
+Deno.test("ablations: the budget patch merges in; names select; typos are refused", () => {
+  const a = ABLATIONS.find((x) => x.name === "no-recursion")!;
+  const p = ablationPatch(a, budgetPatch(2));
+  const c = mergeConfig(presetConfig("cpu-study", "maze", "trm-attn"), p);
+  assert.deepEqual([c.arch.hCycles, c.arch.lCycles, c.train.steps], [1, 1, 2 * STUDY.steps]);
+  assert.match(c.scale, /^cpu-study ablation no-recursion ×2 steps/);
+  assert.deepEqual(selectAblations("pre-norm,layout-XMMS").map((x) => x.name), [
+    "pre-norm",
+    "layout-XMMS",
+  ]);
+  assert.equal(selectAblations(undefined).length, ABLATIONS.length);
+  assert.throws(() => selectAblations("pre-norm,prenorm"), /unknown prenorm/);
+  assert.throws(() => planStudy(["--ablation-names", "pre-norm"]), /needs --ablations/);
+  assert.throws(() => planStudy(["--ablations", "--ablation-names", "x"]), /unknown x/);
+});
+
+Deno.test("ablations: each runs through reproduce with its models, folders and Sudoku + Maze", () => {
+  const plan = planStudy(["--ablations", "--ablation-names", "bidirectional", "--seeds", "0"]);
+  assert.equal(plan.ablations!.length, 1);
+  const args = ablationArgs(plan, plan.ablations![0]);
+  // parseReproduceArgs reads --config: point it at a real patch file.
+  const dir = Deno.makeTempDirSync();
+  const fixed = args.map((x) =>
+    x === "runs/study/ablations/bidirectional.json" ? `${dir}/p.json` : x
+  );
+  Deno.writeTextFileSync(`${dir}/p.json`, JSON.stringify(ablationPatch(plan.ablations![0], null)));
+  const o = parseReproduceArgs(fixed);
+  assert.deepEqual(o.models, ["tr-mamba2attn", "tr-mamba2mlpt"]);
+  assert.deepEqual(o.tasks, ["sudoku", "maze"]);
+  assert.deepEqual(o.seeds, [0]);
+  assert.deepEqual([o.out, o.runs], [
+    "results/cpu-study/ablations/bidirectional",
+    "runs/study/ablations/bidirectional",
+  ]);
+  assert.deepEqual(o.configPatch!.patch, ablationPatch(plan.ablations![0], null));
+  const withTasks = planStudy(["--ablations", "--tasks", "arc"]);
+  const o2 = ablationArgs(withTasks, withTasks.ablations![0]);
+  assert.ok(!o2.includes("sudoku,maze"), "an explicit --tasks must win");
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("ablation rows: ablated − study per model, paired by seed, params from the rows", () => {
+  const study = studyRows({
+    "sudoku|trm-attn": { exact_accuracy: [50, 60, 70] },
+    "sudoku|tr-mamba2attn": { exact_accuracy: [40, 50, 60] },
+  }, { params: 1000 });
+  const pre = studyRows({
+    "sudoku|trm-attn": { exact_accuracy: [20, 31, 39] },
+    "sudoku|tr-mamba2attn": { exact_accuracy: [41, 49, 61] },
+  }, { params: 1000 });
+  const rows = ablationRows(study, new Map([["pre-norm", pre]]), 500);
+  const exact = rows.filter((r) => r.metric === "exact_accuracy");
+  assert.equal(exact.length, 2);
+  const att = exact.find((r) => r.a === "trm-attn")!;
+  assert.equal(att.b, ablatedLabel("trm-attn", "pre-norm"));
+  assert.equal(att.ablation, "pre-norm");
+  assert.equal(att.mean_diff, (-30 - 29 - 31) / 3);
+  assert.equal(att.seeds, "0 1 2");
+  assert.deepEqual([att.params_a, att.params_b], [1000, 1000]);
+  const readme = ablationReadme(rows, { command: "x", commits: ["abc"], missing: ["layout-XMMS"] });
+  // trm-attn: all three seeds ~30 points worse, so the t interval excludes 0: marked worse.
+  assert.match(readme, /\| pre-norm \| sudoku \| trm-attn \|.*\| ▼ \|/);
+  // tr-mamba2attn: +1, −1, +1: the interval straddles 0: no mark.
+  assert.match(readme, /\| pre-norm \| sudoku \| tr-mamba2attn \|.*\| {2}\|/);
+  assert.match(readme, /Not run: layout-XMMS/);
+});
+
+Deno.test("ablation report: written from summary files; a dirty commit is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeSummary(
+    `${dir}/summary.csv`,
+    studyRows({ "maze|trm-attn": { exact_accuracy: [1, 2, 3] } }),
+  );
+  await Deno.mkdir(`${dir}/ablations/no-recursion`, { recursive: true });
+  await writeSummary(
+    `${dir}/ablations/no-recursion/summary.csv`,
+    studyRows({ "maze|trm-attn": { exact_accuracy: [0, 0, 1] } }),
+  );
+  const r = await writeAblationReport({
+    studySummary: `${dir}/summary.csv`,
+    dir: `${dir}/ablations`,
+    command: "deno task study --ablations",
+    allowDirty: false,
+  });
+  assert.equal(r.rows.length, 1);
+  assert.equal(r.missing.length, ABLATIONS.length - 1);
+  assert.match(await Deno.readTextFile(`${dir}/ablations/README.md`), /no-recursion \| maze/);
+  await writeSummary(
+    `${dir}/ablations/no-recursion/summary.csv`,
+    studyRows({ "maze|trm-attn": { exact_accuracy: [0, 0, 1] } }, { commit: "abc-dirty" }),
+  );
+  await assert.rejects(
+    writeAblationReport({
+      studySummary: `${dir}/summary.csv`,
+      dir: `${dir}/ablations`,
+      command: "x",
+      allowDirty: false,
+    }),
+    /uncommitted code \(abc-dirty\)/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
