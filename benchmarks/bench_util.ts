@@ -5,7 +5,7 @@
  * provenance.
  */
 import type { ParseArgsOptionsConfig } from "node:util";
-import { stringify } from "csv-stringify/sync";
+import { type Cell, csvText } from "../engine/csv.ts";
 import type { Backend } from "../engine/backend.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
@@ -15,7 +15,7 @@ import {
   insideResults,
   machineInfo,
   treeState,
-} from "./provenance.ts";
+} from "../engine/provenance.ts";
 import { writeFileAtomic } from "../tasks/io.ts";
 import {
   assertWritable,
@@ -412,7 +412,8 @@ export async function writeBenchCsv<R extends object = Row>(
     ? startTree.commit
     : await guardResultsWrite(path, { allowDirty, what: "benchmark" });
   const all = { ...machineInfo(), commit, ...info };
-  const csv = stringify(rows.map((r) => ({ ...r, ...all })), { header: true });
+  const full = rows.map((r) => ({ ...r, ...all })) as Record<string, Cell>[];
+  const csv = await csvText(Object.keys(full[0] ?? {}), full);
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
   await Deno.mkdir(dir, { recursive: true });
   await writeFileAtomic(path, csv);

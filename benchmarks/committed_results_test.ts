@@ -1,7 +1,7 @@
 /**
  * The committed results/ stay true to the code: a CSV whose columns or parity rows disagree with
  * the code that would write it fails here, and no committed number comes from uncommitted code
- * without its diff beside it (benchmarks/provenance.ts guardResultsWrite).
+ * without its diff beside it (engine/provenance.ts guardResultsWrite).
  */
 import assert from "node:assert/strict";
 import { parse } from "csv-parse/sync";

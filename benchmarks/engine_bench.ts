@@ -28,6 +28,7 @@ import {
   runPeer,
   writeBenchCsv,
 } from "./bench_util.ts";
+import { readSwitch } from "../engine/switches.ts";
 
 const USAGE =
   `Engine benchmark: raw sgemm vs our linear fwd+bwd, RMSNorm, SwiGLU, attention; PyTorch peer.
@@ -99,7 +100,7 @@ function validate(name: string, got: ArrayLike<number>, want: ArrayLike<number>,
 }
 
 // Raw OpenBLAS, called directly (the floor our linear is compared with).
-const blasPath = Deno.env.get("TRM_OPENBLAS") ?? "libopenblas.so.0";
+const blasPath = readSwitch("TRM_OPENBLAS") ?? "libopenblas.so.0";
 const blas = Deno.dlopen(blasPath, {
   cblas_sgemm: {
     parameters: [

@@ -13,17 +13,13 @@
  * Exit status: 0 written; 1 refused or failed; 2 usage error.
  */
 import { parseCli, runMain } from "./bench_util.ts";
-import { csvText, readCsv } from "./score/csv.ts";
+import { csvText, readCsv } from "../engine/csv.ts";
 import { exists } from "../tasks/io.ts";
 import { openRunData } from "../recursion/data.ts";
-import {
-  PRESET_NAMES,
-  presetDataRecipe,
-  type PresetName,
-  type TaskName,
-} from "../recursion/presets.ts";
+import { presetDataRecipe } from "../recursion/presets.ts";
+import { PRESET_NAMES, type PresetName, type TaskName } from "../recursion/run/config.ts";
 import { main as prepareMain } from "../tasks/prepare.ts";
-import { gitCommit, guardResultsWrite } from "./provenance.ts";
+import { gitCommit, guardResultsWrite } from "../engine/provenance.ts";
 import {
   baselineText,
   buildBaseline,

@@ -10,8 +10,8 @@
  * baseline file without --no-baseline, mismatch with the paper); 2 usage error.
  */
 import { parseCli, runMain } from "./bench_util.ts";
-import { guardResultsWrite } from "./provenance.ts";
-import { PRESET_NAMES, type PresetName } from "../recursion/presets.ts";
+import { guardResultsWrite } from "../engine/provenance.ts";
+import { PRESET_NAMES, type PresetName } from "../recursion/run/config.ts";
 import { readSummary, verify } from "./reproduce/verify.ts";
 
 export const USAGE = `usage: deno task verify --preset ${PRESET_NAMES.join("|")} --summary FILE

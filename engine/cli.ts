@@ -24,6 +24,7 @@
  */
 import { resolve } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { readSwitch } from "./switches.ts";
 
 /** The flag every command takes. */
 export const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
@@ -338,7 +339,7 @@ export function dieWithParent(): { armed: boolean; note: string } {
   if (/_test\.[cm]?[jt]sx?$/.test(Deno.mainModule)) {
     return { armed: false, note: "inside a test runner" };
   }
-  const force = envFlag("TRM_DIE_WITH_PARENT");
+  const force = readSwitch("TRM_DIE_WITH_PARENT");
   if (force === "0") return { armed: false, note: "TRM_DIE_WITH_PARENT=0" };
   if (force !== "1" && envFlag("INIT_CWD") === undefined) {
     return { armed: false, note: "not started by a task runner (INIT_CWD unset)" };

@@ -18,6 +18,7 @@ import { Rng } from "../engine/rng.ts";
 import { assertClose, randomArray, type Tolerance } from "../engine/testing.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import type { Operator } from "./operator.ts";
+import { readSwitch } from "../engine/switches.ts";
 
 let fast: { be: Backend | null; name: string; reason: string } | null = null;
 
@@ -29,7 +30,7 @@ let fast: { be: Backend | null; name: string; reason: string } | null = null;
  */
 export function fastBackend(): { be: Backend | null; name: string; reason: string } {
   if (fast) return fast;
-  const name = Deno.env.get("TRM_TEST_BACKEND") ?? "cpu";
+  const name = readSwitch("TRM_TEST_BACKEND") ?? "cpu";
   if (name !== "cpu" && name !== "cuda") {
     throw new RangeError(`TRM_TEST_BACKEND must be cpu or cuda: ${name}`);
   }

@@ -10,7 +10,8 @@ import { tensor } from "../engine/tensor.ts";
 import { defaultStack, operatorStack, paperConfig, stackError } from "./config.ts";
 import { createTrm, trmParamCount } from "./model.ts";
 import { TASK_SHAPES } from "./parity.ts";
-import { configHash, mergeConfig, presetConfig } from "./presets.ts";
+import { presetConfig } from "./presets.ts";
+import { configHash, mergeConfig } from "./run/config.ts";
 import { tinyModelConfig } from "./testing.ts";
 
 Deno.test("ablation switches: absent from every preset, so preset hashes are unchanged", () => {

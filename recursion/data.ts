@@ -14,7 +14,7 @@ import type { TaskDataset } from "../tasks/dataset.ts";
 import { exists } from "../tasks/io.ts";
 import { openDataset } from "../tasks/open.ts";
 import { prepareSudoku } from "../tasks/sudoku/prepare.ts";
-import type { DataSettings, GenerateSettings } from "./presets.ts";
+import type { DataSettings, GenerateSettings } from "./run/config.ts";
 
 /** Where the stream is: iterator pass and batches already taken from it. */
 export interface StreamPosition {

@@ -12,8 +12,9 @@ import { readSafetensors } from "../engine/safetensors.ts";
 import { MODEL_NAMES } from "./config.ts";
 import { runGoldenCase } from "./golden.ts";
 import assert from "node:assert/strict";
+import { readSwitch } from "../engine/switches.ts";
 
-const dir = Deno.env.get("TRM_GOLDEN_DIR") ?? new URL("../fixtures/trm", import.meta.url).pathname;
+const dir = readSwitch("TRM_GOLDEN_DIR") ?? new URL("../fixtures/trm", import.meta.url).pathname;
 const native = nativeStatus();
 if (!native.ok) console.warn(`SKIPPING cpu golden steps: ${native.reason}`);
 

@@ -4,12 +4,12 @@
  * the published figures. Prints a table, writes results/parity.csv, and exits non-zero with the
  * per-module breakdown when a count with a published figure differs.
  */
-import { stringify } from "csv-stringify/sync";
+import { csvText } from "../engine/csv.ts";
 import { createRefBackend } from "../engine/backends/ref.ts";
 import { Rng } from "../engine/rng.ts";
 import { assertWritable, parseCli, printCliResult, runMain } from "../engine/cli.ts";
 import { dirname } from "node:path";
-import { guardResultsWrite, machineInfo } from "../benchmarks/provenance.ts";
+import { guardResultsWrite, machineInfo } from "../engine/provenance.ts";
 import { MODEL_NAMES, type ModelName, paperConfig } from "./config.ts";
 import { createTrm, paramBreakdown, trmParamCount } from "./model.ts";
 
@@ -107,9 +107,9 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   const info = machineInfo();
-  const csv = stringify(
+  const csv = await csvText(
+    [...PARITY_COLUMNS, "commit", "date"],
     rows.map(({ breakdown: _b, ...r }) => ({ ...r, commit: info.commit, date: info.date })),
-    { header: true },
   );
   await Deno.mkdir(dirname(out), { recursive: true });
   await Deno.writeTextFile(`${out}.tmp`, csv);

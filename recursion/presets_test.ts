@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MODEL_NAMES } from "./config.ts";
-import { PRESET_NAMES, presetConfig, presetDataRecipe, STUDY, TASK_NAMES } from "./presets.ts";
+import { presetConfig, presetDataRecipe, STUDY } from "./presets.ts";
+import { PRESET_NAMES, TASK_NAMES } from "./run/config.ts";
 
 Deno.test("cpu-study: reduced-scale label, one step count for every run, data recipes", () => {
   assert.ok(PRESET_NAMES.includes("cpu-study"));

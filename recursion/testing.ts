@@ -4,16 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { MAMBA_DEFAULTS, type ModelConfig, type ModelName } from "./config.ts";
+import { presetConfig } from "./presets.ts";
 import {
   type ArchSettings,
   type BackendChoice,
   type GenerateSettings,
-  presetConfig,
   type PresetName,
   type RunConfig,
   type ScheduleSettings,
-} from "./presets.ts";
-import type { RunControl } from "./train.ts";
+} from "./run/config.ts";
+import type { RunControl } from "./run/loop.ts";
 import type { TrainHyper } from "./trainer.ts";
 
 /**

@@ -21,8 +21,8 @@ import {
 } from "./memory_plan.ts";
 import { createTrm } from "./model.ts";
 import { stepPredictionsPath } from "./predictions.ts";
-import type { RunConfig } from "./presets.ts";
-import { runTraining } from "./train.ts";
+import type { RunConfig } from "./run/config.ts";
+import { runTraining } from "./run/loop.ts";
 import { evaluateBatch, Trainer } from "./trainer.ts";
 import { quietControl, rejection, tinyHyper, tinyModelConfig, tinyRunConfig } from "./testing.ts";
 

@@ -12,9 +12,11 @@
  * held-out puzzles, and its per-cell accuracy is the mean of (givens + b/n) / cells.
  */
 import { cliArgs, usageText } from "../engine/cli.ts";
-import { guardResultsWrite, machineInfo } from "../benchmarks/provenance.ts";
+import { guardResultsWrite, machineInfo } from "../engine/provenance.ts";
 import { evalBatches } from "../tasks/dataset.ts";
 import { openDataset } from "../tasks/open.ts";
+import { csvText, parseCsv } from "../engine/csv.ts";
+import { EVAL_COLUMNS, METRICS_COLUMNS } from "./run/record.ts";
 
 const SUMMARY_COLUMNS = [
   "model",
@@ -34,12 +36,6 @@ const SUMMARY_COLUMNS = [
   "commit",
   "config_hash",
 ] as const;
-
-function readCsv(text: string): Record<string, string>[] {
-  const [head, ...rows] = text.trim().split("\n");
-  const cols = head.split(",");
-  return rows.map((r) => Object.fromEntries(r.split(",").map((v, i) => [cols[i], v])));
-}
 
 /** Chance exact and per-cell accuracy of "copy the givens, guess the blanks" on a test split. */
 export async function sudokuChance(dir: string): Promise<{ exact: number; cell: number }> {
@@ -95,7 +91,8 @@ if (import.meta.main) {
     await Deno.writeTextFile(`${out}/${name}/config.json`, JSON.stringify(cfg, null, 2) + "\n");
     chance ??= await sudokuChance(cfg.dataset.dir);
     provenance = cfg.machine;
-    const m = readCsv(metrics), e = readCsv(evals);
+    const m = parseCsv(metrics, METRICS_COLUMNS, `${src}/metrics.csv`);
+    const e = parseCsv(evals, EVAL_COLUMNS, `${src}/eval.csv`);
     const last = m[m.length - 1], fin = e[e.length - 1];
     const wall = Number(last.elapsed_s);
     rows.push({
@@ -117,11 +114,7 @@ if (import.meta.main) {
       config_hash: cfg.configHash,
     });
   }
-  const csv = [
-    SUMMARY_COLUMNS.join(","),
-    ...rows.map((r) => SUMMARY_COLUMNS.map((c) => r[c]).join(",")),
-  ]
-    .join("\n") + "\n";
+  const csv = await csvText(SUMMARY_COLUMNS, rows);
   await Deno.writeTextFile(`${out}/summary.csv`, csv);
   const here = machineInfo();
   const table = [

@@ -17,8 +17,8 @@
  * and 100 % keep a spread), and cell accuracy gets 3 points.
  * A row whose threshold lies at or below the floor cannot fail and is stored as report-only.
  */
-import { type Cell, csvText, readCsv } from "../score/csv.ts";
-import { PRESET_NAMES, type PresetName, type TaskName } from "../../recursion/presets.ts";
+import { type Cell, csvText, readCsv } from "../../engine/csv.ts";
+import { PRESET_NAMES, type PresetName, type TaskName } from "../../recursion/run/config.ts";
 import type { FloorTable } from "./floors.ts";
 import type { SummaryRow } from "./summary.ts";
 import { meanSd, seedGroups } from "./seeds.ts";

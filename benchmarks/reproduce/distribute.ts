@@ -19,9 +19,10 @@
  *   (engine/backends/gemm_choice.ts), so it is the same for every run of one T on one machine.
  */
 import { MODEL_NAMES } from "../../recursion/config.ts";
-import { TASK_NAMES } from "../../recursion/presets.ts";
+import { TASK_NAMES } from "../../recursion/run/config.ts";
 import type { ReproduceOptions, Shard } from "./options.ts";
 import type { RunSpec } from "./steps.ts";
+import { readIntSwitch } from "../../engine/switches.ts";
 
 /** A run's id: its folder under --runs (`sudoku/trm-attn/seed-0`). */
 export const runId = (r: Pick<RunSpec, "task" | "model" | "seed">) =>
@@ -48,9 +49,7 @@ export function shardRuns<R extends Pick<RunSpec, "task" | "model" | "seed">>(
 
 /** CPU threads a run of this process uses by default: TRM_THREADS when set, else every core. */
 export function totalThreads(): number {
-  const env = Deno.env.get("TRM_THREADS");
-  const t = env === undefined || env === "" ? NaN : Number(env);
-  return Number.isSafeInteger(t) && t >= 1 ? t : navigator.hardwareConcurrency || 1;
+  return readIntSwitch("TRM_THREADS") ?? (navigator.hardwareConcurrency || 1);
 }
 
 /**

@@ -6,8 +6,8 @@
  * Two cheap smoke runs (Sudoku, trm-attn, seeds 0 and 1, 30 steps); about a minute on 2 cores.
  */
 import assert from "node:assert/strict";
-import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/train.ts";
-import { readCsv } from "../score/csv.ts";
+import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/run/record.ts";
+import { readCsv } from "../../engine/csv.ts";
 import {
   runId,
   shardRuns,

@@ -15,7 +15,7 @@
  * cells over all supervised cells of the augmented test examples.
  */
 import { evalBatches, IGNORE_LABEL, type SplitStore } from "../../tasks/dataset.ts";
-import type { TaskName } from "../../recursion/presets.ts";
+import type { TaskName } from "../../recursion/run/config.ts";
 
 /** The floor of one metric, with the predictor that reaches it. */
 export interface Floor {

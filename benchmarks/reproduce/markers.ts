@@ -6,7 +6,7 @@
  * then rename), so an interrupted step leaves no marker.
  */
 import { createHash } from "node:crypto";
-import { canonicalJson } from "../../recursion/presets.ts";
+import { canonicalJson } from "../../recursion/run/config.ts";
 import { writeFileAtomic } from "../../tasks/io.ts";
 
 export const STEP_NAMES = ["prepare", "parity", "train", "evaluate", "score"] as const;

@@ -19,7 +19,7 @@ import {
   type PresetName,
   TASK_NAMES,
   type TaskName,
-} from "../../recursion/presets.ts";
+} from "../../recursion/run/config.ts";
 
 /**
  * What the hybrid paper (Wang & Reid 2026) compares per task: TRM-attn vs TR-mamba2attn on every

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseReproduceArgs } from "./options.ts";
 import { planRuns } from "./pipeline.ts";
+import { runScript } from "./testing.ts";
 
 Deno.test("reproduce options: defaults, lists, unknown flags are errors", () => {
   const o = parseReproduceArgs([]);
@@ -84,21 +85,8 @@ Deno.test("reproduce options: negative, zero, NaN and infinite numbers are refus
 });
 
 Deno.test("deno task reproduce: --help exits 0, a bad value exits 2 with one line + usage", async () => {
-  const run = async (...args: string[]) => {
-    const o = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--no-check",
-        new URL("../reproduce.ts", import.meta.url).pathname,
-      ]
-        .concat(args),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
-  };
+  const run = (...args: string[]) =>
+    runScript(new URL("../reproduce.ts", import.meta.url).pathname, ...args);
   const help = await run("--help");
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /^usage: deno task reproduce/);

@@ -23,9 +23,10 @@
  */
 import assert from "node:assert/strict";
 import { presetDataRecipe } from "../../recursion/presets.ts";
+import { readSwitch } from "../../engine/switches.ts";
 
-const FULL = Deno.env.get("TRM_PAPER_PIPELINE_TEST") === "1";
-const BACKEND = Deno.env.get("TRM_PAPER_PIPELINE_BACKEND") ?? "auto";
+const FULL = readSwitch("TRM_PAPER_PIPELINE_TEST") === "1";
+const BACKEND = readSwitch("TRM_PAPER_PIPELINE_BACKEND") ?? "auto";
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** The smoke ARC recipe (3 small evaluation tasks, 30×30 canvas) with one augmentation. */

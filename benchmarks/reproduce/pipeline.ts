@@ -8,7 +8,7 @@
  * tables, `--merge` writes the tables and verify from the finished runs (distribute.ts). Each run
  * executes holding its folder's lock, so no two processes ever run one run.
  */
-import { guardResultsWrite, machineInfo } from "../provenance.ts";
+import { guardResultsWrite, machineInfo } from "../../engine/provenance.ts";
 import { acquireLock, folderLockPath, type Lock, LockedError, withLock } from "../../tasks/lock.ts";
 import {
   denoCommand,

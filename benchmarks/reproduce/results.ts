@@ -12,7 +12,7 @@
  * - `verify.csv` (verify.ts) and `README.md`, generated from these CSVs.
  */
 import { SEED_STATS_COLUMNS, seedStats, seedStatsTable } from "./seeds.ts";
-import { type Cell, csvText, readCsv } from "../score/csv.ts";
+import { type Cell, csvText, readCsv } from "../../engine/csv.ts";
 import { writeStrata } from "../score/run.ts";
 import {
   ACCURACY_COLUMNS,
@@ -21,8 +21,8 @@ import {
   STRATA_COLUMNS,
   SUMMARY_COLUMNS,
 } from "../score/tables.ts";
-import { EVAL_COLUMNS } from "../../recursion/train.ts";
-import type { PresetName } from "../../recursion/presets.ts";
+import { EVAL_COLUMNS } from "../../recursion/run/record.ts";
+import type { PresetName } from "../../recursion/run/config.ts";
 import { lineChart, type Series } from "./svg.ts";
 import { type RunSpec, scoreDir, trainDir } from "./steps.ts";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";

@@ -4,7 +4,7 @@
  * sample standard deviation (n − 1), minimum and maximum. Only the headline metrics (exact and cell
  * accuracy, pass@K); per-seed values stay in summary.csv.
  */
-import type { Cell } from "../score/csv.ts";
+import type { Cell } from "../../engine/csv.ts";
 import type { SummaryRow } from "./summary.ts";
 
 export const SEED_STATS_COLUMNS = [

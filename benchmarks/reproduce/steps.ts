@@ -19,20 +19,20 @@ import type { ModelName } from "../../recursion/config.ts";
 import { latestCheckpoint } from "../../recursion/checkpoint.ts";
 import { openRunData } from "../../recursion/data.ts";
 import { parityRow, PUBLISHED } from "../../recursion/parity.ts";
+import { presetConfig, presetDataRecipe } from "../../recursion/presets.ts";
 import {
   configHash,
   mergeConfig,
-  presetConfig,
-  presetDataRecipe,
   type PresetName,
   type RunConfig,
   type TaskName,
-} from "../../recursion/presets.ts";
-import { evaluate, type RunResult, runTraining } from "../../recursion/train.ts";
+} from "../../recursion/run/config.ts";
+import { evaluate } from "../../recursion/run/evaluate.ts";
+import { type RunResult, runTraining } from "../../recursion/run/loop.ts";
 import type { MemoryPlan, Trainer } from "../../recursion/trainer.ts";
 import { predictionRows, stepPredictionFiles, writeLines } from "../../recursion/predictions.ts";
 import { exists } from "../../tasks/io.ts";
-import { sourceHash, TRAIN_SOURCES, trainSourceHash } from "../provenance.ts";
+import { sourceHash, TRAIN_SOURCES, trainSourceHash } from "../../engine/provenance.ts";
 import { main as prepareMain } from "../../tasks/prepare.ts";
 import { scoreArc, scoreGrid, writeAccuracy, writeArcOutputs } from "../score/run.ts";
 import type { PoolingChoice } from "./options.ts";
@@ -137,7 +137,7 @@ export interface StepContext {
 }
 
 /**
- * The source folders whose code produces each step's output (benchmarks/provenance.ts
+ * The source folders whose code produces each step's output (engine/provenance.ts
  * sourceHash: every non-test .ts/.c/.h/.cu/.cuh/.py file). A change there reruns the step and
  * every step after it: numbers are never re-verified from stale code.
  */

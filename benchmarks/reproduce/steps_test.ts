@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { nativeStatus } from "../../engine/backends/mod.ts";
-import { EVAL_COLUMNS, runTraining } from "../../recursion/train.ts";
+import { EVAL_COLUMNS } from "../../recursion/run/record.ts";
+import { runTraining } from "../../recursion/run/loop.ts";
 import { quietControl, tinyRunConfig } from "../../recursion/testing.ts";
-import { readCsv } from "../score/csv.ts";
+import { readCsv } from "../../engine/csv.ts";
 import { readMarker } from "./markers.ts";
 import {
   arcVoteFiles,
@@ -18,7 +19,7 @@ import {
   trainStep,
 } from "./steps.ts";
 import { REPRO_SUMMARY_COLUMNS, runSummaryRows } from "./summary.ts";
-import { csvText } from "../score/csv.ts";
+import { csvText } from "../../engine/csv.ts";
 import { DIAGNOSTICS_COLUMNS, PASS_AT_K_COLUMNS } from "../score/tables.ts";
 
 const BACKEND = nativeStatus().ok ? "cpu" : "ref";

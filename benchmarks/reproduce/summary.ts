@@ -4,9 +4,9 @@
  * from the files the steps wrote (train/config.json, train/metrics.csv, train/eval.csv, score/).
  */
 import { PASS_AT_K_DEFINITION } from "../score/arc.ts";
-import { type Cell, readCsv } from "../score/csv.ts";
+import { type Cell, readCsv } from "../../engine/csv.ts";
 import { ACCURACY_COLUMNS, PASS_AT_K_COLUMNS, SUMMARY_COLUMNS } from "../score/tables.ts";
-import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/train.ts";
+import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/run/record.ts";
 import { type Marker, readMarker } from "./markers.ts";
 import { type RunSpec, scoreDir, trainDir } from "./steps.ts";
 

@@ -19,13 +19,16 @@ export interface ChartOptions {
   height?: number;
 }
 
-const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+/** Series colours, by position (also the study charts', benchmarks/study/svg.ts). */
+export const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 
-function esc(s: string): string {
+/** `s` escaped for SVG text. */
+export function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-function niceTicks(lo: number, hi: number, n = 5): number[] {
+/** About `n` round tick values (steps of 1, 2 or 5 × 10^k) in [lo, hi]; [lo] for an empty range. */
+export function niceTicks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
@@ -34,6 +37,87 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
     out.push(+v.toPrecision(12));
   }
   return out;
+}
+
+/** Plot margins in pixels: left, right, top, bottom. */
+export interface Margins {
+  l: number;
+  r: number;
+  t: number;
+  b: number;
+}
+
+/** The opening of a chart: the svg element, a white background, the title and the two axes. */
+export function chartHead(w: number, h: number, m: Margins, title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${w / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+    `<line x1="${m.l}" y1="${h - m.b}" x2="${w - m.r}" y2="${h - m.b}" stroke="black"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${h - m.b}" stroke="black"/>`,
+  ];
+}
+
+/** The x-axis label (below the plot) and the y-axis label (rotated, left of it). */
+export function axisLabels(
+  w: number,
+  h: number,
+  m: Margins,
+  xLabel: string,
+  yLabel: string,
+): string[] {
+  return [
+    `<text x="${(m.l + w - m.r) / 2}" y="${h - 10}" text-anchor="middle">${esc(xLabel)}</text>`,
+    `<text transform="translate(16 ${(m.t + h - m.b) / 2}) rotate(-90)" text-anchor="middle">${
+      esc(yLabel)
+    }</text>`,
+  ];
+}
+
+/**
+ * Tick marks with their labels on the x axis over [x0, x1] (log10 of x with `logX`: a tick per
+ * power of ten); `sx` maps x to pixels. Ticks outside the plot are left out.
+ */
+export function xTickMarks(
+  x0: number,
+  x1: number,
+  logX: boolean | undefined,
+  sx: (x: number) => number,
+  w: number,
+  h: number,
+  m: Margins,
+): string[] {
+  const parts: string[] = [];
+  const xTicks = logX
+    ? niceTicks(Math.floor(x0), Math.ceil(x1), Math.max(1, Math.ceil(x1) - Math.floor(x0)))
+      .map((e) => 10 ** e)
+    : niceTicks(x0, x1);
+  for (const t of xTicks) {
+    const x = sx(t);
+    if (x < m.l - 1 || x > w - m.r + 1) continue;
+    parts.push(`<line x1="${x}" y1="${h - m.b}" x2="${x}" y2="${h - m.b + 4}" stroke="black"/>`);
+    parts.push(
+      `<text x="${x}" y="${h - m.b + 16}" text-anchor="middle">${+t.toPrecision(4)}</text>`,
+    );
+  }
+  return parts;
+}
+
+/** Horizontal grid lines with their labels at the y ticks of [y0, y1]; `sy` maps y to pixels. */
+export function yGrid(
+  y0: number,
+  y1: number,
+  sy: (y: number) => number,
+  w: number,
+  m: Margins,
+): string[] {
+  const parts: string[] = [];
+  for (const t of niceTicks(y0, y1)) {
+    const y = sy(t);
+    parts.push(`<line x1="${m.l - 4}" y1="${y}" x2="${w - m.r}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${+t.toPrecision(4)}</text>`);
+  }
+  return parts;
 }
 
 /** An SVG document with the series drawn as lines with point markers. */
@@ -49,37 +133,10 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   const y0 = o.yMin ?? Math.min(0, ...ys), y1 = o.yMax ?? (ys.length ? Math.max(...ys) : 1);
   const sx = (x: number) => m.l + ((fx(x) - x0) / (x1 - x0)) * (w - m.l - m.r);
   const sy = (y: number) => h - m.b - ((y - y0) / (y1 - y0 || 1)) * (h - m.t - m.b);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${w}" height="${h}" fill="white"/>`,
-    `<text x="${w / 2}" y="20" text-anchor="middle" font-size="14">${esc(o.title)}</text>`,
-    `<line x1="${m.l}" y1="${h - m.b}" x2="${w - m.r}" y2="${h - m.b}" stroke="black"/>`,
-    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${h - m.b}" stroke="black"/>`,
-  ];
-  const xTicks = o.logX
-    ? niceTicks(Math.floor(x0), Math.ceil(x1), Math.ceil(x1) - Math.floor(x0)).map((e) => 10 ** e)
-    : niceTicks(x0, x1);
-  for (const t of xTicks) {
-    const x = sx(t);
-    if (x < m.l - 1 || x > w - m.r + 1) continue;
-    parts.push(`<line x1="${x}" y1="${h - m.b}" x2="${x}" y2="${h - m.b + 4}" stroke="black"/>`);
-    parts.push(
-      `<text x="${x}" y="${h - m.b + 16}" text-anchor="middle">${+t.toPrecision(4)}</text>`,
-    );
-  }
-  for (const t of niceTicks(y0, y1)) {
-    const y = sy(t);
-    parts.push(`<line x1="${m.l - 4}" y1="${y}" x2="${w - m.r}" y2="${y}" stroke="#ddd"/>`);
-    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${+t.toPrecision(4)}</text>`);
-  }
-  parts.push(
-    `<text x="${(m.l + w - m.r) / 2}" y="${h - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`,
-  );
-  parts.push(
-    `<text transform="translate(16 ${(m.t + h - m.b) / 2}) rotate(-90)" text-anchor="middle">${
-      esc(o.yLabel)
-    }</text>`,
-  );
+  const parts = chartHead(w, h, m, o.title);
+  parts.push(...xTickMarks(x0, x1, o.logX, sx, w, h, m));
+  parts.push(...yGrid(y0, y1, sy, w, m));
+  parts.push(...axisLabels(w, h, m, o.xLabel, o.yLabel));
   series.forEach((s, i) => {
     const c = COLOURS[i % COLOURS.length];
     const p = s.points.filter(([x, y]) => isFinite(x) && isFinite(y) && (!o.logX || x > 0));

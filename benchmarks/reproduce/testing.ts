@@ -23,3 +23,17 @@ export function summaryRow(over: Partial<SummaryRow>): SummaryRow {
     ...over,
   };
 }
+
+/** Exit code and decoded output of `deno run --allow-all --no-check script ...args`. */
+export async function runScript(
+  script: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--no-check", script].concat(args),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+}

@@ -11,9 +11,9 @@
  * intervals, as `claim-*` rows; a contradicted claim (`claim-disagrees`) fails. Writes verify.csv
  * (explicit columns) and returns how many checks failed.
  */
-import { type Cell, csvText, readCsv } from "../score/csv.ts";
+import { type Cell, csvText, readCsv } from "../../engine/csv.ts";
 import { findReference, loadReference, type ReferenceRow } from "../score/reference.ts";
-import type { PresetName, TaskName } from "../../recursion/presets.ts";
+import type { PresetName, TaskName } from "../../recursion/run/config.ts";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
 import { type BaselineRow, CHECKED, readBaseline } from "./baseline.ts";
 import { claimVerifyRows } from "../study/claims.ts";

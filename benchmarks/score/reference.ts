@@ -28,7 +28,7 @@
  * // [{ id: "m2.arc1.pass2.hybrid", value: 45.88, sourceKind: "primary", ... }]
  * ```
  */
-import { readCsv } from "./csv.ts";
+import { readCsv } from "../../engine/csv.ts";
 
 /** Header of every reference CSV. */
 export const REFERENCE_COLUMNS = [

@@ -13,7 +13,7 @@ import { basename } from "node:path";
 import { loadArcSource } from "../../tasks/arc/load.ts";
 import { sha256Hex } from "../../tasks/io.ts";
 import type { ArcSource, ArcTask } from "../../tasks/arc/load.ts";
-import { gitCommit } from "../provenance.ts";
+import { gitCommit } from "../../engine/provenance.ts";
 import { type ArcScore, ArcVoter, parsePrediction, PASS_KS } from "./arc.ts";
 import {
   type DiagnosticsSummary,
@@ -26,7 +26,7 @@ import {
 } from "./diagnostics.ts";
 import { type GridMetrics, GridMetricsAccumulator, parseGridExample } from "./grid_metrics.ts";
 import { LineErrors, readJsonl } from "./jsonl.ts";
-import { csvText, readCsv } from "./csv.ts";
+import { csvText, readCsv } from "../../engine/csv.ts";
 import { buildSubmission, type Submission } from "./submission.ts";
 import {
   ACCURACY_COLUMNS,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readCsv } from "./csv.ts";
+import { readCsv } from "../../engine/csv.ts";
 import { scoreArc, scoreGrid, writeAccuracy, writeArcOutputs, writeStrata } from "./run.ts";
 import { g, jsonLine, row, task, writeTasks } from "./testing.ts";
 

@@ -12,7 +12,7 @@ import { PASS_AT_K_DEFINITION } from "./arc.ts";
 import type { ArcScore } from "./arc.ts";
 import type { DiagnosticsSummary, StratumRow, TestInputDiagnostics } from "./diagnostics.ts";
 import type { GridMetrics } from "./grid_metrics.ts";
-import type { Cell } from "./csv.ts";
+import type { Cell } from "../../engine/csv.ts";
 
 /** Where the numbers came from. */
 export interface Provenance {

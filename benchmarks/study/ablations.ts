@@ -10,10 +10,10 @@
  */
 import type { ModelName } from "../../recursion/config.ts";
 import { STUDY } from "../../recursion/presets.ts";
-import { type Cell, csvText } from "../score/csv.ts";
+import { type Cell, csvText } from "../../engine/csv.ts";
 import { readSummary } from "../reproduce/verify.ts";
 import type { SummaryRow } from "../reproduce/summary.ts";
-import { guardResultsWrite, insideResults } from "../provenance.ts";
+import { guardResultsWrite, insideResults } from "../../engine/provenance.ts";
 import { BOOTSTRAP_RESAMPLES, compareModels, signed } from "./compare.ts";
 import { DIFFERENCE_COLUMNS, differenceRow } from "./report.ts";
 

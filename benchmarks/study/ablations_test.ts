@@ -10,7 +10,8 @@ import {
 } from "./ablations.ts";
 import { ablationArgs, budgetPatch, planStudy } from "./cli.ts";
 import { parseReproduceArgs } from "../reproduce/options.ts";
-import { configHash, mergeConfig, presetConfig, STUDY } from "../../recursion/presets.ts";
+import { presetConfig, STUDY } from "../../recursion/presets.ts";
+import { configHash, mergeConfig } from "../../recursion/run/config.ts";
 import { studyRows, writeSummary } from "./testing.ts";
 
 Deno.test("ablations: every patch applies to its models at cpu-study and changes the hash", () => {

@@ -78,89 +78,89 @@ const HYB = "tr-mamba2attn", ATT = "trm-attn", MLPT = "trm-mlp-t", M2MLPT = "tr-
 const STAND_IN_NOTE = "Sudoku/Maze train on our generators' stand-ins for Sudoku-Extreme and " +
   "Maze-30x30-Hard: orderings of models are comparable, absolute values much less so";
 
-export const CLAIMS: readonly Claim[] = [
-  {
-    id: "rq1.pass2",
-    question: "RQ1",
-    claim: "the hybrid keeps TRM's reasoning on ARC: pass@2 at parity or better",
-    task: "arc",
-    metric: "pass_at_k",
-    k: 2,
-    a: ATT,
-    b: HYB,
-    direction: 1,
-    atLeastParity: true,
-    margin: PARITY_MARGIN_POINTS,
-    ref: { a: "m2.arc1.pass2.trm-attn", b: "m2.arc1.pass2.hybrid", diff: "m2.arc1.pass2.delta" },
-    paper: { a: 43.88, b: 45.88 },
-    verify: false,
-  },
-  {
-    id: "rq2.pass1",
-    question: "RQ2",
-    claim: "no loss of top-1: pass@1 at parity",
-    task: "arc",
-    metric: "pass_at_k",
-    k: 1,
-    a: ATT,
-    b: HYB,
-    direction: 0,
-    margin: PARITY_MARGIN_POINTS,
+/** ARC pass@K of TRM-attn (a) and the hybrid (b): reference ids and published values. */
+const ARC_PASS: Record<1 | 2 | 100, Pick<Claim, "ref" | "paper">> = {
+  1: {
     ref: {
       a: "m2.arc1.pass1.trm-attn.it",
       b: "m2.arc1.pass1.hybrid.it",
       diff: "m2.arc1.pass1.delta",
     },
     paper: { a: 40.75, b: 40.5 },
-    verify: true,
   },
-  {
-    id: "rq2.pass2",
-    question: "RQ2",
-    claim: "the hybrid ahead at pass@2 (official metric)",
-    task: "arc",
-    metric: "pass_at_k",
-    k: 2,
-    a: ATT,
-    b: HYB,
-    direction: 1,
+  2: {
     ref: { a: "m2.arc1.pass2.trm-attn", b: "m2.arc1.pass2.hybrid", diff: "m2.arc1.pass2.delta" },
     paper: { a: 43.88, b: 45.88 },
-    verify: true,
   },
-  {
-    id: "rq2.pass100",
-    question: "RQ2",
-    claim: "more coverage at large K: the hybrid ahead at pass@100 (the largest gap)",
-    task: "arc",
-    metric: "pass_at_k",
-    k: 100,
-    a: ATT,
-    b: HYB,
-    direction: 1,
+  100: {
     ref: {
       a: "m2.arc1.pass100.trm-attn",
       b: "m2.arc1.pass100.hybrid",
       diff: "m2.arc1.pass100.delta",
     },
     paper: { a: 60.5, b: 65.25 },
-    verify: true,
   },
-  {
+};
+
+/** A claim on ARC about the hybrid (b) against TRM-attn (a). */
+function arcClaim(c: Omit<Claim, "task" | "a" | "b">): Claim {
+  const { id, question, claim, metric, k, ...rest } = c;
+  return { id, question, claim, task: "arc", metric, k, a: ATT, b: HYB, ...rest };
+}
+
+/** An ARC pass@k claim of the hybrid against TRM-attn, with pass@k's reference ids and values. */
+function arcPassClaim(
+  k: keyof typeof ARC_PASS,
+  c: Omit<Claim, "task" | "metric" | "k" | "a" | "b" | "ref" | "paper">,
+): Claim {
+  const { ref, paper } = ARC_PASS[k];
+  return arcClaim({ ...c, metric: "pass_at_k", k, ref: { ...ref }, paper: { ...paper } });
+}
+
+export const CLAIMS: readonly Claim[] = [
+  arcPassClaim(2, {
+    id: "rq1.pass2",
+    question: "RQ1",
+    claim: "the hybrid keeps TRM's reasoning on ARC: pass@2 at parity or better",
+    direction: 1,
+    atLeastParity: true,
+    margin: PARITY_MARGIN_POINTS,
+    verify: false,
+  }),
+  arcPassClaim(1, {
+    id: "rq2.pass1",
+    question: "RQ2",
+    claim: "no loss of top-1: pass@1 at parity",
+    direction: 0,
+    margin: PARITY_MARGIN_POINTS,
+    verify: true,
+  }),
+  arcPassClaim(2, {
+    id: "rq2.pass2",
+    question: "RQ2",
+    claim: "the hybrid ahead at pass@2 (official metric)",
+    direction: 1,
+    verify: true,
+  }),
+  arcPassClaim(100, {
+    id: "rq2.pass100",
+    question: "RQ2",
+    claim: "more coverage at large K: the hybrid ahead at pass@100 (the largest gap)",
+    direction: 1,
+    verify: true,
+  }),
+  arcClaim({
     id: "rq2.passmax",
     question: "RQ2",
     claim: "more coverage at the largest K: the hybrid ahead at pass@1000",
-    task: "arc",
     metric: "pass_at_k",
     k: "max",
     paperK: 1000,
-    a: ATT,
-    b: HYB,
     direction: 1,
     ref: {},
     paper: { a: 65.5, b: 69.75 },
     verify: false,
-  },
+  }),
   ...([[MLPT, ATT], [MLPT, HYB], [M2MLPT, ATT], [M2MLPT, HYB]] as const).map(([b, a]) => ({
     id: `rq3.sudoku.${b}.${a}`,
     question: "RQ3" as const,
@@ -197,53 +197,36 @@ export const CLAIMS: readonly Claim[] = [
     verify: true,
     standIn: true,
   })),
-  {
+  arcClaim({
     id: "rq4.distinct",
     question: "RQ4",
     claim: "coverage: more distinct candidates per test input for the hybrid",
-    task: "arc",
     metric: "mean_distinct_candidates",
     k: null,
-    a: ATT,
-    b: HYB,
     direction: 1,
     ref: { a: "m2.arc1.unique.trm-attn", b: "m2.arc1.unique.hybrid" },
     paper: { a: 266.6, b: 339.5 },
     verify: false,
-  },
-  {
+  }),
+  arcClaim({
     id: "rq4.entropy",
     question: "RQ4",
     claim: "coverage: a higher vote entropy for the hybrid (paper's unit not stated; ours nats)",
-    task: "arc",
     metric: "mean_entropy_nats",
     k: null,
-    a: ATT,
-    b: HYB,
     direction: 1,
     ref: { a: "m2.arc1.entropy.trm-attn", b: "m2.arc1.entropy.hybrid" },
     paper: { a: 4.56, b: 5.39 },
     verify: false,
-  },
-  {
+  }),
+  arcPassClaim(1, {
     id: "rq4.top1",
     question: "RQ4",
     claim: "selection: a similar top-1 (pass@1 at parity)",
-    task: "arc",
-    metric: "pass_at_k",
-    k: 1,
-    a: ATT,
-    b: HYB,
     direction: 0,
     margin: PARITY_MARGIN_POINTS,
-    ref: {
-      a: "m2.arc1.pass1.trm-attn.it",
-      b: "m2.arc1.pass1.hybrid.it",
-      diff: "m2.arc1.pass1.delta",
-    },
-    paper: { a: 40.75, b: 40.5 },
     verify: false,
-  },
+  }),
 ];
 
 /** How the verdicts are reached, in words: stats.ts's rule plus this module's choices. */

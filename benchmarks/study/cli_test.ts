@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { budgetPatch, main, planStudy, reproduceOptions } from "./cli.ts";
 import { OPTIONS as REPRODUCE_OPTIONS } from "../reproduce/options.ts";
 import { planRuns } from "../reproduce/pipeline.ts";
-import { mergeConfig, presetConfig, STUDY } from "../../recursion/presets.ts";
+import { runScript } from "../reproduce/testing.ts";
+import { presetConfig, STUDY } from "../../recursion/presets.ts";
+import { mergeConfig } from "../../recursion/run/config.ts";
 
 const reproduceHas = (flag: string) => Object.hasOwn(REPRODUCE_OPTIONS, flag);
 
@@ -137,16 +139,8 @@ Deno.test("deno task study: --help exits 0, a bad flag exits 2 with one line + u
     console.log = log;
   }
   assert.match(lines.join("\n"), /^usage: deno task study/);
-  const run = async (...args: string[]) => {
-    const o = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--no-check", new URL("./cli.ts", import.meta.url).pathname]
-        .concat(args),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
-  };
+  const run = (...args: string[]) =>
+    runScript(new URL("./cli.ts", import.meta.url).pathname, ...args);
   const help = await run("--help");
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /^usage: deno task study/);

@@ -27,13 +27,13 @@
  * await writeStudyReport({ summary: "out/summary.csv", runs: "runs/study", out: "out/study" });
  * ```
  */
-import { type Cell, csvText, readCsv } from "../score/csv.ts";
+import { type Cell, csvText, readCsv } from "../../engine/csv.ts";
 import { DIAGNOSTICS_COLUMNS } from "../score/tables.ts";
 import { loadReference, REFERENCE_DIR } from "../score/reference.ts";
 import { readSummary } from "../reproduce/verify.ts";
 import type { SummaryRow } from "../reproduce/summary.ts";
-import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/train.ts";
-import { guardResultsWrite, insideResults } from "../provenance.ts";
+import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/run/record.ts";
+import { guardResultsWrite, insideResults } from "../../engine/provenance.ts";
 import { summarize } from "./stats.ts";
 import {
   BOOTSTRAP_RESAMPLES,

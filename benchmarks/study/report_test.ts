@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readCsv } from "../score/csv.ts";
+import { readCsv } from "../../engine/csv.ts";
 import { loadReference } from "../score/reference.ts";
 import { readSummary, verify } from "../reproduce/verify.ts";
 import {

@@ -3,7 +3,16 @@
  * per series (the 95 % interval, or ±sd, as the caller states in the title) and bar charts with
  * error bars. Same look as benchmarks/reproduce/svg.ts (whose `lineChart` draws no bands).
  */
-import type { ChartOptions } from "../reproduce/svg.ts";
+import {
+  axisLabels,
+  chartHead,
+  type ChartOptions,
+  COLOURS,
+  esc,
+  type Margins,
+  xTickMarks,
+  yGrid,
+} from "../reproduce/svg.ts";
 
 /** One point of a band series: the centre (mean over seeds) and the band [lo, hi] if any. */
 export interface BandPoint {
@@ -26,47 +35,21 @@ export interface Bar {
   hi: number;
 }
 
-const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-
 /** A fixed colour per model name, so every chart of a report uses the same one. */
 export function colourOf(name: string, names: readonly string[]): string {
   const i = names.indexOf(name);
   return COLOURS[(i < 0 ? 0 : i) % COLOURS.length];
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-function niceTicks(lo: number, hi: number, n = 5): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) {
-    out.push(+v.toPrecision(12));
-  }
-  return out;
-}
-
 const fin = (x: number | undefined): x is number => typeof x === "number" && Number.isFinite(x);
 
-function frame(w: number, h: number, m: { l: number; r: number; t: number; b: number }, o: {
+/** The chart's frame: head, axes and axis labels. */
+function frame(w: number, h: number, m: Margins, o: {
   title: string;
   xLabel: string;
   yLabel: string;
 }): string[] {
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${w}" height="${h}" fill="white"/>`,
-    `<text x="${w / 2}" y="20" text-anchor="middle" font-size="14">${esc(o.title)}</text>`,
-    `<line x1="${m.l}" y1="${h - m.b}" x2="${w - m.r}" y2="${h - m.b}" stroke="black"/>`,
-    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${h - m.b}" stroke="black"/>`,
-    `<text x="${(m.l + w - m.r) / 2}" y="${h - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`,
-    `<text transform="translate(16 ${(m.t + h - m.b) / 2}) rotate(-90)" text-anchor="middle">${
-      esc(o.yLabel)
-    }</text>`,
-  ];
+  return [...chartHead(w, h, m, o.title), ...axisLabels(w, h, m, o.xLabel, o.yLabel)];
 }
 
 /**
@@ -100,23 +83,8 @@ export function bandChart(
       }</text>`,
     );
   }
-  const xTicks = o.logX
-    ? niceTicks(Math.floor(x0), Math.ceil(x1), Math.max(1, Math.ceil(x1) - Math.floor(x0)))
-      .map((e) => 10 ** e)
-    : niceTicks(x0, x1);
-  for (const t of xTicks) {
-    const x = sx(t);
-    if (x < m.l - 1 || x > w - m.r + 1) continue;
-    parts.push(`<line x1="${x}" y1="${h - m.b}" x2="${x}" y2="${h - m.b + 4}" stroke="black"/>`);
-    parts.push(
-      `<text x="${x}" y="${h - m.b + 16}" text-anchor="middle">${+t.toPrecision(4)}</text>`,
-    );
-  }
-  for (const t of niceTicks(y0, y1)) {
-    const y = sy(t);
-    parts.push(`<line x1="${m.l - 4}" y1="${y}" x2="${w - m.r}" y2="${y}" stroke="#ddd"/>`);
-    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${+t.toPrecision(4)}</text>`);
-  }
+  parts.push(...xTickMarks(x0, x1, o.logX, sx, w, h, m));
+  parts.push(...yGrid(y0, y1, sy, w, m));
   const xy = (x: number, y: number) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
   series.forEach((s, i) => {
     const c = o.colours?.[i] ?? COLOURS[i % COLOURS.length];
@@ -193,11 +161,7 @@ export function barChart(
       }</text>`,
     );
   }
-  for (const t of niceTicks(y0, y1)) {
-    const y = sy(t);
-    parts.push(`<line x1="${m.l - 4}" y1="${y}" x2="${w - m.r}" y2="${y}" stroke="#ddd"/>`);
-    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${+t.toPrecision(4)}</text>`);
-  }
+  parts.push(...yGrid(y0, y1, sy, w, m));
   const slot = (w - m.l - m.r) / Math.max(1, bars.length);
   bars.forEach((b, i) => {
     const c = o.colours?.[i] ?? COLOURS[i % COLOURS.length];

@@ -1,9 +1,9 @@
 /** Test helpers of the study report: a synthetic study (summary.csv and run folders). */
-import { csvText } from "../score/csv.ts";
+import { csvText } from "../../engine/csv.ts";
 import { DIAGNOSTICS_COLUMNS } from "../score/tables.ts";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "../reproduce/summary.ts";
 import { summaryRow } from "../reproduce/testing.ts";
-import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/train.ts";
+import { EVAL_COLUMNS, METRICS_COLUMNS } from "../../recursion/run/record.ts";
 import { runDir } from "./report.ts";
 
 export const SEEDS = [0, 1, 2] as const;

@@ -1,10 +1,11 @@
 /**
- * Attention on the GPU: the scalar kernels (`attention: "simt"`, attention.cu) against the tf32
- * tensor-core flash attention (`attention: "tc"`, attention_tc.cu), forward and forward+backward,
- * non-causal, at the ARC paper shape — seq 916 (900 + 16), 8 heads of headDim 64, batch --batch
- * (default 64: B·H = 512) — and at the Sudoku length 97 (81 + 16, batch --sudoku-batch, default
- * 768). q, k, v are slices of a fused qkv [B, L, 3·H·D] (ld = 3·H·D), as engine/ops_nn.ts passes
- * them; scale 1/√D.
+ * Attention on the GPU: the mainline scalar kernels (`simt`, attention.cu: the cuda backend)
+ * against the kernel lab's tf32 tensor-core flash attention (`tc`: `labBackend("attention-tc")`,
+ * dev/cuda/attention_tc.cu) — the timed benchmark a variant must win to be promoted
+ * (dev/cuda/README.md) — forward and forward+backward, non-causal, at the ARC paper shape — seq
+ * 916 (900 + 16), 8 heads of headDim 64, batch --batch (default 64: B·H = 512) — and at the
+ * Sudoku length 97 (81 + 16, batch --sudoku-batch, default 768). q, k, v are slices of a fused
+ * qkv [B, L, 3·H·D] (ld = 3·H·D), as engine/ops_nn.ts passes them; scale 1/√D.
  *
  * FLOPs (the FlashAttention convention, useful work only): forward 4·B·H·L²·D (Q·Kᵀ and P·V,
  * 2 FLOPs per multiply-add); backward 2.5 × forward (five L² × D products: S again, dP, dV, dK,
@@ -15,7 +16,7 @@
  * Rows appended to `--out` (default $OUT/gpu.csv, else dev/gpu/out/gpu.csv; columns
  * model,check,batch,ok,value,detail; model "attn", batch = the shape's batch), per L:
  * - `attn-tc-vs-simt-L<L>`: value max |tc − simt| over out, lse, dq, dk, dv; ok when within the
- *   tf32 tolerances of kernels.ts (TF32_TOL: out and lse absolute, gradients times their
+ *   tf32 tolerances of dev/cuda/lab.ts (TF32_TOL: out and lse absolute, gradients times their
  *   largest magnitude), the worst ratio to them in the detail;
  * - `attn-fwd-seconds-<k>-L<L>`, `attn-fwd-bwd-seconds-<k>-L<L>` (k = simt, tc): median of
  *   `--reps` timed runs (each ends with sync) after one warm-up;
@@ -30,8 +31,8 @@
  */
 import { cliArgs } from "../../engine/cli.ts";
 import type { Backend, Buf } from "../../engine/backend.ts";
-import { TF32_TOL } from "../../engine/backends/cuda/kernels.ts";
 import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
+import { labBackend, TF32_TOL } from "../cuda/lab.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
 import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
@@ -136,7 +137,8 @@ for (const { B, L } of shapes) {
   const res: Partial<Record<"simt" | "tc", Result>> = {};
   for (const kind of ["simt", "tc"] as const) {
     try {
-      res[kind] = measure(createCudaBackend({ attention: kind }), B, L, host);
+      const be = kind === "simt" ? createCudaBackend() : labBackend("attention-tc");
+      res[kind] = measure(be, B, L, host);
     } catch (e) {
       record(
         `attn-fwd-bwd-seconds-${kind}-L${L}`,

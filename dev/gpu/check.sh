@@ -5,17 +5,20 @@
 # logs beside it, and prints a summary. Every step runs under a time limit, and the whole under
 # BUDGET_S seconds (default 530): a step that would start past the budget is recorded as skipped.
 #
-# Both parts: 1. nvidia-smi;  2. deno;  3. build:cuda and build:native (the cpu oracle).
+# Both parts: 1. nvidia-smi;  2. deno;  3. build:cuda and build:native (the cpu oracle); PART=kernels
+#    also the kernel lab's library (dev/cuda/lab.ts).
 # PART=kernels:
 #   4. the cuda tests: own GEMM (GEMM tests only), then everything with cuBLAS, incl. the tf32 and
-#      bf16 GEMM-math tests and the tensor-core attention test — they must run (not be ignored)
-#      and pass; the operator test suite with TRM_TEST_BACKEND=cuda (each operator's output and
-#      gradients on cuda against ref); then the SSD tests again with TRM_CUDA_SSD=chunked and
-#      =chunked-tc, and the attention tests with TRM_CUDA_ATTN=tc (each as the backend's kernel);
+#      bf16 GEMM-math tests — they must run (not be ignored) and pass; the operator test suite with
+#      TRM_TEST_BACKEND=cuda (each operator's output and gradients on cuda against ref); then the
+#      kernel lab's variants (dev/cuda/lab_test.ts: ssd-chunked, ssd-chunked-tc, attention-tc,
+#      each in a process of its own, each as the backend's kernel against the oracle and the
+#      mainline kernel);
 #   4b. dev/gpu/ssd_bench.ts: SSD forward+backward at the paper shape (16 heads × headDim 64,
 #      dState 128, chunk 256, seq 916, batch $SSD_BATCH, default 32) for the seq, chunked and
-#      chunked-tc kernels vs the memory-bound floor (bytes / 4.8 TB/s), and agreement with seq;
-#   4c. dev/gpu/attn_bench.ts: attention forward and forward+backward, simt vs tensor cores, at
+#      chunked-tc kernels (the last two: lab variants) vs the memory-bound floor (bytes / 4.8 TB/s),
+#      and agreement with seq;
+#   4c. dev/gpu/attn_bench.ts: attention forward and forward+backward, simt vs tensor cores (lab), at
 #      L = 916 (batch $ATTN_BATCH, default 64) and L = 97, against the tf32 peak;
 #   4d. dev/gpu/launch_bench.ts: µs per backend call (launch + FFI), calls per ARC training step at
 #      B=1 and the step's time — the most CUDA graphs could take off a step;
@@ -135,6 +138,10 @@ limited 240 "$DENO" run --allow-all engine/backends/cuda/build.ts 2>&1 | tee "$O
 [ "${PIPESTATUS[0]}" -eq 0 ] || fatal build:cuda "see build.log"
 limited 120 "$DENO" run --allow-all engine/native/build.ts 2>&1 | tee -a "$OUTDIR/build.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fatal build:native "the cpu oracle; see build.log"
+if want kernels; then
+  limited 240 "$DENO" run --allow-all dev/cuda/lab.ts 2>&1 | tee -a "$OUTDIR/build.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || fatal build:lab "the kernel lab (dev/cuda); see build.log"
+fi
 
 # tests LOG CHECK DETAIL ENV... -- ARGS...: runs the deno tests ARGS with ENV under 240 s (or LIMIT);
 # the row says whether they ran (none ignored, at least one passed) and passed
@@ -159,7 +166,7 @@ tests() {
 }
 
 if want kernels; then
-  step "cuda tests: own GEMM (GEMM tests), then all with cuBLAS (incl. tf32/bf16 GEMM math, tc attention)"
+  step "cuda tests: own GEMM (GEMM tests), then all with cuBLAS (incl. tf32/bf16 GEMM math)"
   tests "$OUTDIR/cuda_tests_own.log" cuda-tests-own "TRM_CUDA_GEMM=own" TRM_CUDA_GEMM=own -- \
     --filter "/^cuda vs [^:]+: gemm /" engine/backends/cuda/cuda_test.ts
   tests "$OUTDIR/cuda_tests_auto.log" cuda-tests-auto "TRM_CUDA_GEMM=auto" TRM_CUDA_GEMM=auto -- \
@@ -170,21 +177,19 @@ if want kernels; then
     TRM_TEST_BACKEND=cuda -- operators/attention_test.ts operators/mamba2_test.ts \
     operators/mlp_t_test.ts operators/swiglu_test.ts
 
-  step "SSD: cuda tests with TRM_CUDA_SSD=chunked and chunked-tc; fwd+bwd timing vs the floor"
-  LIMIT=150 tests "$OUTDIR/cuda_tests_ssd_chunked.log" cuda-tests-ssd-chunked \
-    "TRM_CUDA_SSD=chunked, --filter ssdScan" TRM_CUDA_SSD=chunked -- \
-    --filter ssdScan engine/backends/cuda/cuda_test.ts
-  LIMIT=150 tests "$OUTDIR/cuda_tests_ssd_chunked_tc.log" cuda-tests-ssd-chunked-tc \
-    "TRM_CUDA_SSD=chunked-tc, --filter ssdScan" TRM_CUDA_SSD=chunked-tc -- \
-    --filter ssdScan engine/backends/cuda/cuda_test.ts
+  # each variant in a process of its own: a device fault leaves a sticky CUDA error
+  step "kernel lab: SSD variants (dev/cuda/lab_test.ts); fwd+bwd timing vs seq and the floor"
+  for v in ssd-chunked ssd-chunked-tc; do
+    LIMIT=150 tests "$OUTDIR/lab_tests_$v.log" "lab-tests-$v" "dev/cuda/lab_test.ts [$v]" -- \
+      --filter "[$v]" dev/cuda/lab_test.ts
+  done
   limited 180 "$DENO" run --allow-all dev/gpu/ssd_bench.ts --batch "${SSD_BATCH:-32}" --out "$CSV" \
     2>&1 | tee "$OUTDIR/ssd_bench.log"
   outcome "${PIPESTATUS[0]}" ssd ssd-bench "${SSD_BATCH:-32}" 0
 
-  step "attention: cuda tests with TRM_CUDA_ATTN=tc; simt vs tensor cores timing"
-  LIMIT=150 tests "$OUTDIR/cuda_tests_attn_tc.log" cuda-tests-attn-tc \
-    "TRM_CUDA_ATTN=tc, --filter attention" TRM_CUDA_ATTN=tc -- \
-    --filter attention engine/backends/cuda/cuda_test.ts
+  step "kernel lab: attention-tc (dev/cuda/lab_test.ts); simt vs tensor cores timing"
+  LIMIT=150 tests "$OUTDIR/lab_tests_attention-tc.log" lab-tests-attention-tc \
+    "dev/cuda/lab_test.ts [attention-tc]" -- --filter "[attention-tc]" dev/cuda/lab_test.ts
   limited 150 "$DENO" run --allow-all dev/gpu/attn_bench.ts --batch "${ATTN_BATCH:-64}" --out "$CSV" \
     2>&1 | tee "$OUTDIR/attn_bench.log"
   outcome "${PIPESTATUS[0]}" attn attn-bench "${ATTN_BATCH:-64}" 0

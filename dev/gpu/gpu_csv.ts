@@ -5,7 +5,8 @@
  * measured, and printed as `ok|FAIL model check B=batch: value detail`.
  */
 
-import { gitCommit } from "../../benchmarks/provenance.ts";
+import { csvLine } from "../../engine/csv.ts";
+import { gitCommit } from "../../engine/provenance.ts";
 
 /** One gpu.csv row. */
 export interface GpuCsvRow {
@@ -59,8 +60,7 @@ export class GpuCsv {
     console.log(
       `${r.ok ? "ok  " : "FAIL"} ${r.model} ${r.check} B=${r.batch}: ${r.value} ${r.detail}`,
     );
-    const esc = (s: string) => /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-    const line = [
+    const line = csvLine([
       r.model,
       r.check,
       String(r.batch),
@@ -70,14 +70,14 @@ export class GpuCsv {
       this.commit,
       this.device,
       new Date().toISOString(),
-    ].map(esc).join(",");
+    ]);
     Deno.mkdirSync(this.path.replace(/\/[^/]*$/, "") || ".", { recursive: true });
     let fresh = true;
     try {
       fresh = Deno.statSync(this.path).size === 0;
     } catch { /* new file */ }
     const head = fresh ? GPU_CSV_COLUMNS + "\n" : "";
-    Deno.writeTextFileSync(this.path, head + line + "\n", { append: true });
+    Deno.writeTextFileSync(this.path, head + line, { append: true });
   }
 }
 

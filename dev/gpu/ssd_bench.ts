@@ -2,8 +2,10 @@
  * SSD scan on the GPU against its memory-bound floor (run by dev/gpu/check.sh): forward + backward
  * (`ssdScan` then `ssdScanBackward`, no initial or final state, as in training) at the paper's
  * Mamba-2 shape — width 512, expand 2: 16 heads of headDim 64, dState 128, 1 group, chunk 256 —
- * and seq 916 (ARC), for the sequential (`ssd: "seq"`), the chunked (`ssd: "chunked"`) and the
- * chunked tensor-core (`ssd: "chunked-tc"`, tf32 tile products) kernels.
+ * and seq 916 (ARC), for the mainline sequential kernels (`seq`, ssd.cu: the cuda backend) and the
+ * kernel lab's chunked (`chunked`: `labBackend("ssd-chunked")`) and chunked tensor-core
+ * (`chunked-tc`: `labBackend("ssd-chunked-tc")`, tf32 tile products) variants (dev/cuda/): the
+ * timed benchmark a variant must win to be promoted (dev/cuda/README.md).
  *
  * Floor: the bytes the two calls must move at least — every input read once, every output written
  * once: forward x, Δ, B, C in and y out; backward x, dy, Δ, B, C in and dx, dΔ, dB, dC out (A, D,
@@ -15,9 +17,9 @@
  * - `ssd-chunked-vs-seq`: the chunked outputs agree with the seq ones (|Δ| ≤ 1e-4·√(batch·seq·
  *   headDim) + 1e-3·|seq|, as the SSD tests of cuda_test.ts); value: the worst ratio of |Δ| to that
  *   allowance (ok ≤ 1);
- * - `ssd-chunked-tc-vs-seq`: the same for chunked-tc with the tf32 allowance of cuda_test.ts (atol
- *   the larger of the above and SSD_TF32_TOL.atol × max |seq| of that output, rtol
- *   SSD_TF32_TOL.rtol);
+ * - `ssd-chunked-tc-vs-seq`: the same for chunked-tc with the tf32 allowance of
+ *   dev/cuda/lab_test.ts (atol the larger of the above and SSD_TF32_TOL.atol × max |seq| of that
+ *   output, rtol SSD_TF32_TOL.rtol);
  * - `ssd-fwd-bwd-seconds-{seq,chunked,chunked-tc}`: median of `--reps` timed runs (each ends
  *   with sync) after one warm-up;
  * - `ssd-floor-seconds`; `ssd-{seq,chunked,chunked-tc}-over-floor` (time / floor).
@@ -29,7 +31,8 @@
  */
 import { cliArgs } from "../../engine/cli.ts";
 import type { Backend, Buf, SsdDims } from "../../engine/backend.ts";
-import { createCudaBackend, SSD_TF32_TOL } from "../../engine/backends/cuda/cuda.ts";
+import { createCudaBackend } from "../../engine/backends/cuda/cuda.ts";
+import { labBackend, SSD_TF32_TOL } from "../cuda/lab.ts";
 import { Rng } from "../../engine/rng.ts";
 import { randomArray } from "../../engine/testing.ts";
 import { GpuCsv, gpuCsvPath, median, positiveArg } from "./gpu_csv.ts";
@@ -128,7 +131,7 @@ const KERNELS = ["seq", "chunked", "chunked-tc"] as const;
 const res: Record<string, ReturnType<typeof measure>> = {};
 for (const ssd of KERNELS) {
   try {
-    res[ssd] = measure(createCudaBackend({ ssd }));
+    res[ssd] = measure(ssd === "seq" ? createCudaBackend() : labBackend(`ssd-${ssd}`));
   } catch (e) {
     record(`ssd-fwd-bwd-seconds-${ssd}`, false, "", `${shape}: ${String(e).slice(0, 300)}`);
   }

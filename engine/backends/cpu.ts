@@ -29,6 +29,7 @@ import { BLAS_SYMBOLS, I64, SYMBOLS } from "./cpu_symbols.ts";
 import { attnSizes, gatedGroups, need, nonneg, ssdSizes } from "./checks.ts";
 import { cachedChoice, choiceKey, measure, SHAPES } from "./gemm_choice.ts";
 import { dirname } from "node:path";
+import { readIntSwitch, readSwitch } from "../switches.ts";
 
 /** Times our GEMM and OpenBLAS on the choice's shapes through two explicit backends. */
 function measureGemms(threads: number) {
@@ -124,7 +125,7 @@ function loadNative(): { path: string; hash: string; lib: NativeLib } {
 
 /** Loads OpenBLAS: $TRM_OPENBLAS, else libopenblas.so.0, libopenblas.so; null with the errors. */
 function loadBlas(): { path: string; lib: BlasLib } | { errors: string[] } {
-  const env = Deno.env.get("TRM_OPENBLAS");
+  const env = readSwitch("TRM_OPENBLAS");
   const names = env ? [env] : ["libopenblas.so.0", "libopenblas.so"];
   const errors: string[] = [];
   for (const name of names) {
@@ -143,15 +144,7 @@ function loadBlas(): { path: string; lib: BlasLib } | { errors: string[] } {
 }
 
 function defaultThreads(): number {
-  const env = Deno.env.get("TRM_THREADS");
-  if (env !== undefined && env !== "") {
-    const t = Number(env);
-    if (!Number.isInteger(t) || t < 1) {
-      throw new RangeError(`createCpuBackend: TRM_THREADS must be a positive integer: ${env}`);
-    }
-    return t;
-  }
-  return navigator.hardwareConcurrency || 1;
+  return readIntSwitch("TRM_THREADS") ?? (navigator.hardwareConcurrency || 1);
 }
 
 const UNARY: Record<UnaryOp, number> = { silu: 0, softplus: 1, exp: 2, sigmoid: 3 };
@@ -163,7 +156,7 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
   if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(`createCpuBackend: threads must be a positive integer: ${threads}`);
   }
-  const blasMode = opts.blas ?? (Deno.env.get("TRM_BLAS") as CpuOptions["blas"]) ?? "auto";
+  const blasMode = opts.blas ?? (readSwitch("TRM_BLAS") as CpuOptions["blas"]) ?? "auto";
   if (!["auto", "openblas", "own"].includes(blasMode)) {
     throw new RangeError(`createCpuBackend: blas must be auto, openblas or own: ${blasMode}`);
   }

@@ -16,6 +16,7 @@ import { createCpuBackend } from "./cpu.ts";
 import { createCudaBackend, type CudaOptions } from "./cuda/cuda.ts";
 import { createRefBackend } from "./ref.ts";
 import { withPool } from "./pool.ts";
+import { readSwitch } from "../switches.ts";
 
 export type BackendName = "auto" | "ref" | "cpu" | "cuda";
 
@@ -24,7 +25,7 @@ let warned = false;
 
 /** The shared backend instance of that name (created once per process). */
 export function getBackend(name?: BackendName): Backend {
-  const want = name ?? (Deno.env.get("TRM_BACKEND") as BackendName | undefined) ?? "auto";
+  const want = name ?? (readSwitch("TRM_BACKEND") as BackendName | undefined) ?? "auto";
   if (!["auto", "ref", "cpu", "cuda"].includes(want)) {
     throw new RangeError(`getBackend: unknown backend: ${want} (expected auto, ref, cpu or cuda)`);
   }
@@ -61,15 +62,12 @@ export function createPooledCuda(opts: CudaOptions = {}): Backend {
 }
 
 function pooled(be: Backend, defaultMaxBytes = 4 * 2 ** 30): Backend {
-  if (Deno.env.get("TRM_POOL") === "0") return be;
-  const env = Deno.env.get("TRM_POOL_MAX_BYTES");
+  if (readSwitch("TRM_POOL") === "0") return be;
+  const env = readSwitch("TRM_POOL_MAX_BYTES");
   const maxBytes = env === undefined ? defaultMaxBytes : Number(env);
-  if (!Number.isFinite(maxBytes) || maxBytes < 0) {
-    throw new RangeError(`TRM_POOL_MAX_BYTES must be a number of bytes ≥ 0: ${env}`);
-  }
   return withPool(be, {
     maxBytes: Math.floor(maxBytes),
-    poison: Deno.env.get("TRM_POOL_POISON") === "1",
+    poison: readSwitch("TRM_POOL_POISON") === "1",
   });
 }
 

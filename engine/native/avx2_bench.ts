@@ -77,41 +77,18 @@ function attention(B: number, L: number, H: number, D: number) {
   const HD = H * D, n = B * L * HD, scale = 1 / Math.sqrt(D);
   const q = rnd(n, -2, 2), k = rnd(n, -2, 2), v = rnd(n), dout = rnd(n);
   const out = new Float32Array(n), lse = new Float32Array(B * H * L);
-  const f = libs[0].trm_attention as AnyFn;
-  f(BigInt(B), BigInt(L), BigInt(H), BigInt(D), scale, q, k, v, BigInt(HD), out, lse);
+  /** Calls an attention kernel with (B, L, H, D, scale, q, k, v, ld) and then `rest`. */
+  const call = (fn: AnyFn, ...rest: unknown[]) =>
+    fn(BigInt(B), BigInt(L), BigInt(H), BigInt(D), scale, q, k, v, BigInt(HD), ...rest);
+  call(libs[0].trm_attention, out, lse);
   const tag = `B=${B} L=${L} H=${H} D=${D}`;
-  add("attn", `attention fwd ${tag}`, [n, B * H * L], (l, o) =>
-    (l.trm_attention as AnyFn)(
-      BigInt(B),
-      BigInt(L),
-      BigInt(H),
-      BigInt(D),
-      scale,
-      q,
-      k,
-      v,
-      BigInt(HD),
-      o[0],
-      o[1],
-    ));
-  add("attn", `attention bwd ${tag}`, [n, n, n], (l, o) =>
-    (l.trm_attention_backward as AnyFn)(
-      BigInt(B),
-      BigInt(L),
-      BigInt(H),
-      BigInt(D),
-      scale,
-      q,
-      k,
-      v,
-      BigInt(HD),
-      out,
-      lse,
-      dout,
-      o[0],
-      o[1],
-      o[2],
-    ));
+  add("attn", `attention fwd ${tag}`, [n, B * H * L], (l, o) => call(l.trm_attention, o[0], o[1]));
+  add(
+    "attn",
+    `attention bwd ${tag}`,
+    [n, n, n],
+    (l, o) => call(l.trm_attention_backward, out, lse, dout, o[0], o[1], o[2]),
+  );
 }
 attention(1, 916, 8, 64);
 attention(16, 97, 8, 64);

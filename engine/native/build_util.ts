@@ -13,10 +13,11 @@
  */
 import { createHash } from "node:crypto";
 import { cliArgs, permissionMessage } from "../cli.ts";
+import { readSwitch, type SwitchName } from "../switches.ts";
 
 /** The output folder: `$envVar` (absolute, or relative to the working directory) or `fallback`. */
-export function buildDirFrom(envVar: string, fallback: URL): URL {
-  const env = Deno.env.get(envVar);
+export function buildDirFrom(envVar: SwitchName, fallback: URL): URL {
+  const env = readSwitch(envVar);
   if (!env) return fallback;
   return new URL(`file://${env.startsWith("/") ? env : `${Deno.cwd()}/${env}`}/`);
 }

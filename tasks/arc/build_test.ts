@@ -10,6 +10,7 @@ import { type ArcBuildOptions, buildArc, writeArc } from "./build.ts";
 import { ARC_EOS, ARC_SEQ_LEN, cropCanvas } from "./encode.ts";
 import { loadArcSource } from "./load.ts";
 import { prepareArc } from "./prepare.ts";
+import { readSwitch } from "../../engine/switches.ts";
 
 const opts = (o: Partial<ArcBuildOptions> = {}) => arcTestOptions(o);
 
@@ -175,7 +176,7 @@ Deno.test({
   fn: async () => {
     const tmp = await Deno.makeTempDir();
     try {
-      const slow = Deno.env.get("TRM_SLOW_TESTS") === "1";
+      const slow = readSwitch("TRM_SLOW_TESTS") === "1";
       const m = await prepareArc({
         sources: [ARC_AGI_1_DIR, CONCEPTARC_DIR],
         out: `${tmp}/arc`,

@@ -7,7 +7,8 @@
 // and dK, dV with one thread per key row streaming query tiles, each recomputing
 // P = exp(scale·q·k − lse) per tile. No atomics: deterministic.
 // headDim ≤ ATT_MAXD (checked on the TS side). Correctness first: the per-thread row vectors live
-// in local memory; a tensor-core (mma) version is the TODO for speed.
+// in local memory; a tf32 tensor-core flash attention is in the kernel lab
+// (dev/cuda/attention_tc.cu), not yet run on a GPU: promoted only as dev/cuda/README.md says.
 #include <math.h>
 
 #include "trm_cuda.cuh"

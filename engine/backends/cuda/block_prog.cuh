@@ -1,9 +1,13 @@
-// BLOCK PROGRAMS: kernels written once for the device and the host (used by ssd_chunk.cuh,
-// ssd_chunk_bwd.cuh and attention_tc.cuh; the conventions are set out in ssd_chunk.cuh's header).
-// A program is a __host__ __device__ functor `prog(run, blk, sm)` whose work is a sequence of
-// steps run([&](int tid, int nt) {...}), each ending at a barrier. DevRun runs a step as the CUDA
-// block's threads; HostRun runs it thread after thread (forwards or backwards) — exact barrier
-// semantics, so a CPU-only test can run the very code the GPU runs.
+// BLOCK PROGRAMS: kernels written once for the device and the host (used by norm_fused.cu, and by
+// the kernel lab's variants in dev/cuda/: ssd_chunk.cuh, ssd_chunk_bwd.cuh, attention_tc.cuh).
+// A program is a __host__ __device__ functor `prog(run, blk, sm)`: block `blk` of a grid, `sm` its
+// shared memory. Its work is a sequence of STEPS run([&](int tid, int nt) {...}); each step
+// partitions its work over nt threads by tid and ends at a barrier. Nothing survives a step in
+// registers: what later steps read lives in shared or global memory, and all control flow outside
+// the steps is uniform over the block. DevRun runs a step as the CUDA block's threads (tid =
+// threadIdx.x, then __syncthreads()); HostRun runs it thread after thread (forwards or backwards)
+// — exact barrier semantics, so a CPU-only test can run the very code the GPU runs, and a result
+// that changes with the thread order inside a step exposes a race.
 //
 // Also here: the warp-level tensor-core tile product `tile_mm` (tf32 wmma on the device, the same
 // fragments as a scalar loop on the host) and the host model of the tf32 rounding.

@@ -15,6 +15,7 @@
  * GEMMs cuBLAS cannot take (a size above 2³¹−1) or with k = 0 run on our own f32 kernel in every
  * mode (cuda.ts).
  */
+import { readSwitch } from "../../switches.ts";
 
 /** The GEMM precision modes of the cuda backend. */
 export type GemmMath = "f32" | "tf32" | "bf16";
@@ -38,7 +39,7 @@ export const GEMM_MATH_LABEL: Record<GemmMath, string> = {
 
 /** The mode from `TRM_CUDA_MATH` (default f32); RangeError for an unknown value. */
 export function gemmMathFromEnv(): GemmMath {
-  const v = Deno.env.get("TRM_CUDA_MATH") ?? "f32";
+  const v = readSwitch("TRM_CUDA_MATH") ?? "f32";
   if (!(GEMM_MATHS as readonly string[]).includes(v)) {
     throw new RangeError(`TRM_CUDA_MATH must be f32, tf32 or bf16: ${v}`);
   }
@@ -90,7 +91,7 @@ type CublasLib = Deno.DynamicLibrary<typeof CUBLAS_SYMBOLS>;
 /** The places searched for cuBLAS, most specific first. */
 export function cublasCandidates(): string[] {
   const out: string[] = [];
-  const env = Deno.env.get("TRM_CUBLAS");
+  const env = readSwitch("TRM_CUBLAS");
   if (env) return [env];
   const names = ["libcublas.so.13", "libcublas.so.12"];
   out.push(...names); // the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig cache)

@@ -18,12 +18,11 @@
  * the GEMM precision, "f32" (default), "tf32" or "bf16" (`TRM_CUDA_MATH`; see cublas.ts — storage
  * and accumulation stay f32; only the GEMMs change, every other kernel is f32). A non-f32 mode is
  * part of the backend's name ("cuda-bf16") and of `info.gemmMath` / `info.precision`.
- * `TRM_CUBLAS` names the cuBLAS library to load. `ssd`: the SSD scan kernels, "seq" (default; the
- * sequential recurrence of ssd.cu, validated on an H200), "chunked" (ssd_chunked.cu, the chunked
- * SSD algorithm of arXiv:2405.21060) or "chunked-tc" (the same with tf32 tensor-core tile
- * products; `SSD_TF32_TOL`); `TRM_CUDA_SSD` sets it from the environment; the choice is `info.ssd`.
- * `attention`: "simt" (default; attention.cu, validated on an H200) or "tc" (attention_tc.cu, tf32
- * tensor-core flash attention; `TRM_CUDA_ATTN`; see kernels.ts); the choice is `info.attention`.
+ * `TRM_CUBLAS` names the cuBLAS library to load. Attention and the SSD scan run one kernel each:
+ * attention.cu (`info.attention`) and ssd.cu (`info.ssd`), both validated on an H200. `lab`
+ * (kernels.ts, made by dev/cuda/lab.ts) loads a kernel lab library instead and runs its named
+ * variant in place of one of them — for the lab's tests and benchmarks on a GPU; the variant's
+ * label becomes `info.attention` / `info.ssd`, and `info.lab` names the library.
  *
  * @example
  * ```ts
@@ -48,18 +47,12 @@ import {
   openCublas,
 } from "./cublas.ts";
 import { attnSizes, gatedGroups, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
-import {
-  ATTENTION_LABEL,
-  type AttentionKernels,
-  attentionKernelsFrom,
-  SSD_LABEL,
-  type SsdKernels,
-  ssdKernelsFrom,
-} from "./kernels.ts";
-import { SYMBOLS } from "./symbols.ts";
+import { ATTENTION_LABEL, checkLab, type CudaLab, SSD_LABEL } from "./kernels.ts";
+import { ATTN, ATTN_BACKWARD, SSD_SCAN, SSD_SCAN_BACKWARD, SYMBOLS } from "./symbols.ts";
+import { readIntSwitch, readSwitch } from "../../switches.ts";
 
 export { cublasCandidates, type GemmMath } from "./cublas.ts";
-export { type AttentionKernels, SSD_TF32_TOL, type SsdKernels } from "./kernels.ts";
+export type { CudaLab, CudaLabKernel } from "./kernels.ts";
 
 /** NativeUnavailableError for this backend (its message names the cuda backend). */
 export class CudaUnavailableError extends NativeUnavailableError {
@@ -80,13 +73,29 @@ export interface CudaOptions {
    * and f32 storage. tf32/bf16 need cuBLAS (our own GEMM is f32 only).
    */
   math?: GemmMath;
-  /** SSD scan kernels: the sequential recurrence (default) or the chunked algorithm (f32 or tc). */
-  ssd?: SsdKernels;
-  /** Attention kernels: scalar (default) or tf32 tensor cores (kernels.ts). */
-  attention?: AttentionKernels;
+  /**
+   * A kernel lab library and the variants of it to run in place of the mainline attention and / or
+   * SSD scan kernels (kernels.ts; dev/cuda/lab.ts makes these). Not for training runs: a variant
+   * here has not been promoted (dev/cuda/README.md).
+   */
+  lab?: CudaLab;
 }
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+type Fn<K extends keyof typeof SYMBOLS> = Lib["symbols"][K];
+/** The attention and SSD scan entry points a backend calls: the mainline's or a lab's variants. */
+interface OpKernels {
+  attention: Fn<"trm_cuda_attention">;
+  attentionBackward: Fn<"trm_cuda_attention_backward">;
+  ssdScan: Fn<"trm_cuda_ssd_scan">;
+  ssdScanBackward: Fn<"trm_cuda_ssd_scan_backward">;
+}
+interface Loaded {
+  path: string;
+  hash: string;
+  lib: Lib;
+  ops: OpKernels;
+}
 
 /** A device buffer handle: base address, element count, dtype; `view` marks a non-owning view. */
 class CudaBuf implements Buf {
@@ -100,9 +109,16 @@ class CudaBuf implements Buf {
   freed = false;
 }
 
-let loaded: { path: string; hash: string; lib: Lib } | null = null;
+let loaded: Loaded | null = null;
 
-function loadLibrary(): { path: string; hash: string; lib: Lib } {
+const mainlineOps = (L: Lib["symbols"]): OpKernels => ({
+  attention: L.trm_cuda_attention,
+  attentionBackward: L.trm_cuda_attention_backward,
+  ssdScan: L.trm_cuda_ssd_scan,
+  ssdScanBackward: L.trm_cuda_ssd_scan_backward,
+});
+
+function loadLibrary(): Loaded {
   if (loaded) return loaded;
   let r;
   try {
@@ -120,8 +136,65 @@ function loadLibrary(): { path: string; hash: string; lib: Lib } {
       "rebuild with `deno task build:cuda`, and run with --allow-ffi",
     );
   }
-  loaded = { path: r.path, hash: r.hash.slice(0, 16), lib };
+  loaded = { path: r.path, hash: r.hash.slice(0, 16), lib, ops: mainlineOps(lib.symbols) };
   return loaded;
+}
+
+/** Lab libraries opened so far, by library path and variant names. */
+const labLoaded = new Map<string, Loaded>();
+
+/**
+ * Opens a kernel lab library with the mainline symbols plus the named variants (bound to the
+ * mainline kernels' signatures), which replace the mainline attention / SSD scan entry points.
+ * A missing library is a CudaUnavailableError; a library without a named symbol a plain Error.
+ */
+function loadLab(lab: CudaLab): Loaded {
+  const key = JSON.stringify([lab.library, lab.attention ?? null, lab.ssd ?? null]);
+  const hit = labLoaded.get(key);
+  if (hit) return hit;
+  try {
+    Deno.statSync(lab.library);
+  } catch (e) {
+    throw new CudaUnavailableError(
+      `kernel lab library ${lab.library}: ${(e as Error).message}`,
+      "build it with `deno run -A dev/cuda/lab.ts` (dev/cuda/lab.ts's labBackend does)",
+    );
+  }
+  const a = lab.attention, d = lab.ssd;
+  const symbols = {
+    ...SYMBOLS,
+    lab_attention: { ...ATTN, name: a?.forward ?? "trm_cuda_attention" },
+    lab_attention_backward: {
+      ...ATTN_BACKWARD,
+      name: a?.backward ?? "trm_cuda_attention_backward",
+    },
+    lab_ssd_scan: { ...SSD_SCAN, name: d?.forward ?? "trm_cuda_ssd_scan" },
+    lab_ssd_scan_backward: {
+      ...SSD_SCAN_BACKWARD,
+      name: d?.backward ?? "trm_cuda_ssd_scan_backward",
+    },
+  };
+  let lib;
+  try {
+    lib = Deno.dlopen(lab.library, symbols);
+  } catch (e) {
+    throw new Error(
+      `createCudaBackend: dlopen of the kernel lab library ${lab.library} with its variants ` +
+        `(${[a?.forward, a?.backward, d?.forward, d?.backward].filter(Boolean).join(", ")}) ` +
+        `failed: ${(e as Error).message}`,
+    );
+  }
+  const L = lib.symbols;
+  const ops: OpKernels = {
+    attention: L.lab_attention,
+    attentionBackward: L.lab_attention_backward,
+    ssdScan: L.lab_ssd_scan,
+    ssdScanBackward: L.lab_ssd_scan_backward,
+  };
+  const hash = /-([0-9a-f]{16})\.so$/.exec(lab.library)?.[1] ?? "unknown";
+  const r: Loaded = { path: lab.library, hash, lib, ops };
+  labLoaded.set(key, r);
+  return r;
 }
 
 /** The last error text recorded by the library. */
@@ -182,11 +255,11 @@ const I32_MAX = 2147483647;
  * the library, the driver or a device is missing — with the CUDA error string and a fix.
  */
 export function createCudaBackend(opts: CudaOptions = {}): Backend {
-  const device = opts.device ?? Number(Deno.env.get("TRM_CUDA_DEVICE") ?? "0");
+  const device = opts.device ?? readIntSwitch("TRM_CUDA_DEVICE") ?? 0;
   if (!Number.isInteger(device) || device < 0) {
     throw new RangeError(`createCudaBackend: device must be a non-negative integer: ${device}`);
   }
-  const gemmMode = opts.gemm ?? (Deno.env.get("TRM_CUDA_GEMM") as CudaOptions["gemm"]) ?? "auto";
+  const gemmMode = opts.gemm ?? (readSwitch("TRM_CUDA_GEMM") as CudaOptions["gemm"]) ?? "auto";
   if (!["auto", "cublas", "own"].includes(gemmMode)) {
     throw new RangeError(`createCudaBackend: gemm must be auto, cublas or own: ${gemmMode}`);
   }
@@ -194,23 +267,9 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   if (!GEMM_MATHS.includes(math)) {
     throw new RangeError(`createCudaBackend: math must be f32, tf32 or bf16: ${math}`);
   }
-  const ssdKernels = ssdKernelsFrom(opts.ssd);
-  const attnKernels = attentionKernelsFrom(opts.attention);
-  const { path, hash, lib } = loadLibrary();
+  const lab = opts.lab === undefined ? undefined : checkLab(opts.lab);
+  const { path, hash, lib, ops } = lab ? loadLab(lab) : loadLibrary();
   const L = lib.symbols;
-  const tc = attnKernels === "tc";
-  const attnFwd = tc ? L.trm_cuda_attention_tc : L.trm_cuda_attention;
-  const attnBwd = tc ? L.trm_cuda_attention_tc_backward : L.trm_cuda_attention_backward;
-  const ssdFwd = {
-    seq: L.trm_cuda_ssd_scan,
-    chunked: L.trm_cuda_ssd_scan_chunked,
-    "chunked-tc": L.trm_cuda_ssd_scan_chunked_tc,
-  }[ssdKernels];
-  const ssdBwd = {
-    seq: L.trm_cuda_ssd_scan_backward,
-    chunked: L.trm_cuda_ssd_scan_chunked_backward,
-    "chunked-tc": L.trm_cuda_ssd_scan_chunked_tc_backward,
-  }[ssdKernels];
   const count = L.trm_cuda_device_count();
   if (count < 0) {
     throw new CudaUnavailableError(
@@ -351,8 +410,9 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       gemm: cublas ? `cublas (${cublas.path})` : "own",
       gemmMath: math,
       precision: cublas ? GEMM_MATH_LABEL[math] : "f32 (own GEMM), f32 storage",
-      ssd: SSD_LABEL[ssdKernels],
-      attention: ATTENTION_LABEL[attnKernels],
+      ssd: lab?.ssd?.label ?? SSD_LABEL,
+      attention: lab?.attention?.label ?? ATTENTION_LABEL,
+      ...(lab ? { lab: lab.library } : {}),
     },
 
     alloc(dtype: DType, n: number, zero = true): Buf {
@@ -713,7 +773,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       if (!p) return;
       const [Q, Kb, V, O, LS] = p;
       check(
-        attnFwd(B(batch), B(seq), B(heads), B(headDim), scale, Q, Kb, V, B(ld), O, LS),
+        ops.attention(B(batch), B(seq), B(heads), B(headDim), scale, Q, Kb, V, B(ld), O, LS),
         K,
       );
     },
@@ -726,7 +786,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       if (!p) return;
       const [Q, Kb, V, DQ, DK, DV, O, DO, LS] = p;
       check(
-        attnBwd(
+        ops.attentionBackward(
           B(batch),
           B(seq),
           B(heads),
@@ -859,7 +919,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       const I = opt(init, K, "init", z.state, z.sizes);
       const FS = opt(finalState, K, "finalState", z.state, z.sizes);
       const [b, s, h, p, g, n, c] = z.dimArgs;
-      check(ssdFwd(b, s, h, p, g, n, c, X, DT, AA, BB, CC, DD, I, Y, FS), K);
+      check(ops.ssdScan(b, s, h, p, g, n, c, X, DT, AA, BB, CC, DD, I, Y, FS), K);
     },
     ssdScanBackward(dims, x, dt, A, Bm, Cm, D, init, dy, dFinal, dx, ddt, dA, dBm, dCm, dD, dInit) {
       const K = "ssdScanBackward";
@@ -884,7 +944,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       const DI = opt(dInit, K, "dInit", z.state, z.sizes);
       const [b, s, h, p, g, n, c] = z.dimArgs;
       check(
-        ssdBwd(
+        ops.ssdScanBackward(
           ...[b, s, h, p, g, n, c],
           ...[X, DT, AA, BB, CC, DD, I, DY, DF],
           ...[DX, DDT, DA, DBB, DCC, DDD, DI],

@@ -18,20 +18,11 @@
  * - sums of k terms (GEMM, row reductions, attention): atol ∝ √k · 2e-5, rtol 1e-4 (1e-3 at
  *   L = 916, where 916-term float32 sums in a different order than the cpu backend's);
  * - the SSD scan: rtol 1e-3, atol 1e-4 (f32 states over a recurrence of `seq` steps vs the cpu
- *   backend's own f32 chunked form). `cuda` runs the SSD kernels TRM_CUDA_SSD selects (seq by
- *   default); the chunked kernels are also tested on a backend of their own ({ ssd: "chunked" }:
- *   the same shapes, chunk 256 with a ragged tail at headDim 64 / dState 128, Δ·A ≈ −30 … −100
- *   per step, bitwise equal run to run). Their host simulation runs without a GPU in
- *   ssd_chunked_test.ts. Under TRM_CUDA_SSD=chunked-tc both tests run the tensor-core variant,
- *   with SSD_TF32_TOL of kernels.ts (derived there from u = 2⁻¹¹: atol 16u × max |oracle| per
- *   output, rtol 4u; measured ≤ 3.2u × max by the host simulation), and the paper-shape case must
- *   differ from the oracle by more than f32 rounding (proof the tensor cores are in effect);
- * - i32 results: exact;
- * - the tensor-core attention ({ attention: "tc" }, attention_tc.cu; also what `cuda` runs under
- *   TRM_CUDA_ATTN=tc): the tf32 tolerances TF32_TOL of kernels.ts (derived there from the
- *   tf32 unit roundoff u = 2⁻¹¹: atol 8u, rtol 4u; out and lse absolute, gradients relative to
- *   their largest magnitude), measured at ≤ 2u by the host simulation (attention_tc_test.ts); the
- *   L = 97 case must differ from the oracle by more than f32 rounding (proof tf32 is in effect).
+ *   backend's own f32 chunked form);
+ * - i32 results: exact.
+ *
+ * These are the mainline kernels (one per op). The kernel lab's variants (tensor-core attention,
+ * chunked SSD) are tested on a GPU by dev/cuda/lab_test.ts, with the same cases (testing.ts).
  *
  * GEMM math modes (`math: "tf32" | "bf16"`, cuBLAS tensor cores, f32 accumulation and storage) run
  * the same GEMM cases against the f32 oracle with tolerances from the input rounding: with u the
@@ -46,13 +37,26 @@
 import assert from "node:assert/strict";
 import type { Backend, Buf, SsdDims } from "../../backend.ts";
 import { NativeUnavailableError, OutOfMemoryError } from "../../errors.ts";
-import { Rng } from "../../rng.ts";
-import { assertClose, randomArray } from "../../testing.ts";
+import type { Rng } from "../../rng.ts";
 import { withPool } from "../pool.ts";
 import { buildCuda } from "./build.ts";
-import { hostOracle } from "./testing.ts";
-import { createCudaBackend, cudaStatus, type GemmMath, SSD_TF32_TOL } from "./cuda.ts";
-import { TF32_TOL } from "./kernels.ts";
+import { ATTENTION_LABEL, SSD_LABEL } from "./kernels.ts";
+import {
+  attentionCase as attentionOn,
+  bits,
+  compareOn,
+  get,
+  type Host,
+  hostOracle,
+  nans,
+  normal,
+  put,
+  rngFor,
+  ssdCase as ssdOn,
+  type TolFor,
+  uniform,
+} from "./testing.ts";
+import { createCudaBackend, cudaStatus, type GemmMath } from "./cuda.ts";
 
 let nvccMissing = false;
 try {
@@ -64,16 +68,10 @@ try {
 }
 
 let cuda: Backend | null = null;
-let chunkedSsd: Backend | null = null;
-/** The chunked SSD kernels under test: the tensor-core variant when TRM_CUDA_SSD asks for it. */
-const CHUNKED = Deno.env.get("TRM_CUDA_SSD") === "chunked-tc" ? "chunked-tc" : "chunked";
-let tcAttn: Backend | null = null;
 let whyNot = "";
 if (!nvccMissing) {
   try {
     cuda = createCudaBackend();
-    chunkedSsd = createCudaBackend({ ssd: CHUNKED });
-    tcAttn = createCudaBackend({ attention: "tc" });
   } catch (e) {
     if (!(e instanceof NativeUnavailableError)) throw e;
     whyNot = e.message;
@@ -109,6 +107,10 @@ Deno.test({
     if (cuda) {
       assert.equal(st.ok, true);
       assert.equal(cuda.name, "cuda");
+      // one kernel per op: the mainline labels, no lab library
+      assert.equal(cuda.info.attention, ATTENTION_LABEL);
+      assert.equal(cuda.info.ssd, SSD_LABEL);
+      assert.equal(cuda.info.lab, undefined);
       return;
     }
     assert.equal(st.ok, false);
@@ -125,54 +127,19 @@ function test(name: string, fn: () => void) {
   Deno.test({ name: `cuda vs ${oracleName}: ${name}`, ignore: cuda === null, fn });
 }
 
-type Host = Float32Array | Int32Array;
-function put(be: Backend, data: Host): Buf {
-  const b = be.alloc(data instanceof Int32Array ? "i32" : "f32", data.length);
-  be.upload(b, data);
-  return b;
-}
-const get = (be: Backend, b: Buf) => Array.from(be.download(b));
-
-type Tol = { atol?: number; rtol?: number };
-/** Runs `fn` on cuda and on the oracle with the same inputs; compares the buffers in `outs`. */
+/** Runs `fn` on cuda (or `dev`) and on the oracle with the same inputs; compares `outs`. */
 function compare(
   bufs: Record<string, Host>,
   outs: string[],
   fn: (be: Backend, b: Record<string, Buf>) => void,
-  tol: Tol | ((out: string, want: number[]) => Tol) = {},
+  tol: TolFor = {},
   msg = "",
   dev: Backend = cuda!,
 ): number {
-  const mk = (x: Backend) =>
-    Object.fromEntries(Object.entries(bufs).map(([k, v]) => [k, put(x, v)]));
-  const bc = mk(dev), bo = mk(oracle);
-  fn(dev, bc);
-  fn(oracle, bo);
-  let maxDiff = 0;
-  for (const o of outs) {
-    const want = bufs[o] instanceof Int32Array
-      ? get(oracle, bo[o])
-      : Array.from(Float32Array.from(get(oracle, bo[o])));
-    const got = get(dev, bc[o]);
-    assertClose(got, want, {
-      ...(typeof tol === "function" ? tol(o, want) : tol),
-      msg: `${msg} ${o}`,
-    });
-    for (let i = 0; i < got.length; i++) {
-      const d = Math.abs(got[i] - want[i]);
-      if (d > maxDiff) maxDiff = d; // NaN-equal pairs give NaN: never larger
-    }
-  }
-  for (const b of Object.values(bc)) dev.free(b);
-  return maxDiff;
+  return compareOn(dev, oracle, bufs, outs, fn, tol, msg);
 }
 
-const rngFor = (label: string) => new Rng(20261201).fork(label);
-const normal = (rng: Rng, n: number, std = 1) => randomArray(rng, n, { std });
-const uniform = (rng: Rng, n: number, lo: number, hi: number) => randomArray(rng, n, { lo, hi });
 const ints = (rng: Rng, n: number, hi: number) => Int32Array.from({ length: n }, () => rng.int(hi));
-const nans = (n: number) => new Float32Array(n).fill(NaN);
-const bits = (be: Backend, b: Buf) => new Uint8Array(be.download(b).slice().buffer);
 
 // ------------------------------------------------------------------------------------ buffers
 
@@ -570,51 +537,11 @@ test("embedding (+ deterministic backward), signSgdRows, rope; bad ids raise at 
 
 // ------------------------------------------------------------------------------------ attention
 
-/** TF32_TOL per output: out and lse absolute, the gradients times their largest magnitude. */
-function tf32Tol(o: string, want: number[]): Tol {
-  if (o !== "dqkv") return TF32_TOL[o as "out" | "lse"];
-  const m = want.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
-  return { atol: TF32_TOL.grad.atol * m, rtol: TF32_TOL.grad.rtol };
-}
-/** `tol`, or the tf32 tolerances when `cuda` runs the tc kernels (TRM_CUDA_ATTN=tc). */
-const attnTol = (tol: Tol) => String(cuda?.info.attention).startsWith("tc") ? tf32Tol : tol;
-
-function attentionCase(
-  B: number,
-  L: number,
-  H: number,
-  D: number,
-  tol: Tol | typeof tf32Tol,
-  dev: Backend = cuda!,
-): number {
-  const rng = rngFor(`attn ${B} ${L} ${H} ${D}`);
-  const ld = 3 * H * D, span = (B * L - 1) * ld + H * D;
-  return compare(
-    {
-      qkv: normal(rng, B * L * ld),
-      out: nans(B * L * H * D),
-      lse: nans(B * H * L),
-      dout: normal(rng, B * L * H * D),
-      dqkv: normal(rng, B * L * ld), // the gaps between the heads' columns must stay untouched
-    },
-    ["out", "lse", "dqkv"],
-    (be, b) => {
-      const part = (buf: Buf, i: number) => be.view(buf, i * H * D, span);
-      const s = 1 / Math.sqrt(D);
-      be.attention(B, L, H, D, s, part(b.qkv, 0), part(b.qkv, 1), part(b.qkv, 2), ld, b.out, b.lse);
-      be.attentionBackward(
-        ...[B, L, H, D, s, part(b.qkv, 0), part(b.qkv, 1), part(b.qkv, 2), ld] as const,
-        ...[b.out, b.lse, b.dout, part(b.dqkv, 0), part(b.dqkv, 1), part(b.dqkv, 2)] as const,
-      );
-    },
-    tol,
-    `attention B=${B} L=${L} H=${H} D=${D} (${String(dev.info.attention).split(" ")[0]})`,
-    dev,
-  );
-}
+const attentionCase = (B: number, L: number, H: number, D: number, tol: TolFor) =>
+  attentionOn(cuda!, oracle, [B, L, H, D], tol);
 
 test("attention: small odd shapes (seq 1, 7, 97; headDim 4, 20, 64, 80)", () => {
-  const tol = attnTol({ atol: 2e-5, rtol: 1e-4 });
+  const tol = { atol: 2e-5, rtol: 1e-4 };
   attentionCase(1, 1, 1, 4, tol);
   attentionCase(2, 7, 3, 8, tol);
   attentionCase(2, 33, 2, 20, tol);
@@ -624,7 +551,7 @@ test("attention: small odd shapes (seq 1, 7, 97; headDim 4, 20, 64, 80)", () => 
 });
 
 test("attention: seq 916, 8 heads, headDim 64", () => {
-  attentionCase(2, 916, 8, 64, attnTol({ atol: 5e-5, rtol: 1e-3 })); // 916-term sums, other order
+  attentionCase(2, 916, 8, 64, { atol: 5e-5, rtol: 1e-3 }); // 916-term sums, other order
 });
 
 // ------------------------------------------------------------------------------------ losses
@@ -675,93 +602,16 @@ test("conv1dCausal and backward (k 1, 4; seq shorter than k)", () => {
   }
 });
 
-/** SSD_TF32_TOL for an output whose oracle values are `want` (atol × max |want|), at least `f32`. */
-function tcTol(want: number[], f32: { atol: number; rtol: number }): Tol {
-  const m = want.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
-  return {
-    atol: Math.max(f32.atol, SSD_TF32_TOL.atol * m),
-    rtol: Math.max(f32.rtol, SSD_TF32_TOL.rtol),
-  };
-}
+const ssdCase = (d: SsdDims, withState: boolean) => ssdOn(cuda!, oracle, d, withState);
 
-/**
- * ssdScan + ssdScanBackward on `dev` vs the oracle. stress: Δ ≈ 3–5 (every 7th step small) and
- * |A| ≈ 8–20, so Δ·A ≈ −30 … −100 per step. Returns the largest |dev − oracle|.
- */
-function ssdCase(d: SsdDims, withState: boolean, dev: Backend = cuda!, stress = false): number {
-  const rng = rngFor(`ssd ${JSON.stringify(d)} ${withState}${stress ? " stress" : ""}`);
-  const f32Tol = { rtol: 1e-3, atol: 1e-4 * Math.sqrt(d.batch * d.seq * d.headDim) };
-  const nx = d.batch * d.seq * d.heads * d.headDim, ndt = d.batch * d.seq * d.heads;
-  const nbc = d.batch * d.seq * d.groups * d.dState, ns = d.batch * d.heads * d.headDim * d.dState;
-  const dt = Float32Array.from(
-    normal(rng, ndt),
-    (v, i) => Math.log1p(Math.exp(stress && i % 7 !== 0 ? v + 4 : v - 2)),
-  );
-  const A = Float32Array.from(uniform(rng, d.heads, 0, 1), (v) => -Math.exp(v) * (stress ? 8 : 1));
-  return compare(
-    {
-      x: normal(rng, nx),
-      dt,
-      A,
-      Bm: normal(rng, nbc),
-      Cm: normal(rng, nbc),
-      D: normal(rng, d.heads),
-      init: normal(rng, ns),
-      dy: normal(rng, nx),
-      dfin: normal(rng, ns),
-      y: nans(nx),
-      fin: nans(ns),
-      dx: nans(nx),
-      ddt: nans(ndt),
-      dA: nans(d.heads),
-      dBm: nans(nbc),
-      dCm: nans(nbc),
-      dD: nans(d.heads),
-      dInit: nans(ns),
-    },
-    withState
-      ? ["y", "fin", "dx", "ddt", "dA", "dBm", "dCm", "dD", "dInit"]
-      : ["y", "dx", "ddt", "dA", "dBm", "dCm", "dD"],
-    (be, b) => {
-      const s = withState;
-      be.ssdScan(d, b.x, b.dt, b.A, b.Bm, b.Cm, b.D, s ? b.init : null, b.y, s ? b.fin : null);
-      be.ssdScanBackward(
-        ...[
-          d,
-          b.x,
-          b.dt,
-          b.A,
-          b.Bm,
-          b.Cm,
-          b.D,
-          s ? b.init : null,
-          b.dy,
-          s ? b.dfin : null,
-        ] as const,
-        ...[b.dx, b.ddt, b.dA, b.dBm, b.dCm, b.dD, s ? b.dInit : null] as const,
-      );
-    },
-    // f32 recurrence over seq steps vs the oracle's order; dA/dD sum batch·seq·headDim terms;
-    // chunked-tc: SSD_TF32_TOL (tf32 tile products; derived in kernels.ts), atol ≥ the f32 one
-    String(dev.info.ssd).startsWith("chunked-tc") ? (_o, want) => tcTol(want, f32Tol) : f32Tol,
-    `ssd ${JSON.stringify(d)} state=${withState} (${dev.info.ssd})`,
-    dev,
-  );
-}
-
-test(
-  `ssdScan and backward (chunk not dividing seq, groups, with/without states; ${
-    String(cuda?.info.ssd ?? "TRM_CUDA_SSD").split(" ")[0]
-  } kernels)`,
-  () => {
-    const base = { batch: 2, seq: 37, heads: 4, headDim: 8, groups: 2, dState: 5, chunk: 16 };
-    ssdCase(base, true);
-    ssdCase(base, false);
-    ssdCase({ batch: 1, seq: 1, heads: 1, headDim: 1, groups: 1, dState: 1, chunk: 1 }, true);
-    ssdCase({ batch: 2, seq: 130, heads: 2, headDim: 64, groups: 1, dState: 128, chunk: 64 }, true);
-    ssdCase({ batch: 3, seq: 33, heads: 6, headDim: 40, groups: 3, dState: 16, chunk: 64 }, true);
-  },
-);
+test("ssdScan and backward (chunk not dividing seq, groups, with/without states)", () => {
+  const base = { batch: 2, seq: 37, heads: 4, headDim: 8, groups: 2, dState: 5, chunk: 16 };
+  ssdCase(base, true);
+  ssdCase(base, false);
+  ssdCase({ batch: 1, seq: 1, heads: 1, headDim: 1, groups: 1, dState: 1, chunk: 1 }, true);
+  ssdCase({ batch: 2, seq: 130, heads: 2, headDim: 64, groups: 1, dState: 128, chunk: 64 }, true);
+  ssdCase({ batch: 3, seq: 33, heads: 6, headDim: 40, groups: 3, dState: 16, chunk: 64 }, true);
+});
 
 // ------------------------------------------------------------------------------------ determinism
 
@@ -803,86 +653,4 @@ test("size checks: RangeError naming the kernel and sizes; foreign buffers are a
     (e: Error) => e instanceof RangeError && /gemm: a has 5 elements, needs 6/.test(e.message),
   );
   assert.throws(() => be.sum(1, new Float32Array(1), c), TypeError);
-});
-
-// Last in the file: a device fault in these kernels (not yet run on a GPU) leaves a sticky CUDA
-// error that would fail every later test of this process.
-test(`ssdScan and backward, ${CHUNKED} kernels: shapes above, chunk 256, Δ·A stress, bitwise reruns`, () => {
-  const be = chunkedSsd!;
-  assert.match(String(be.info.ssd), CHUNKED === "chunked" ? /^chunked \(/ : /^chunked-tc/);
-  const base = { batch: 2, seq: 37, heads: 4, headDim: 8, groups: 2, dState: 5, chunk: 16 };
-  ssdCase(base, true, be);
-  ssdCase(base, false, be);
-  ssdCase({ batch: 1, seq: 1, heads: 1, headDim: 1, groups: 1, dState: 1, chunk: 1 }, true, be);
-  ssdCase(
-    { batch: 2, seq: 130, heads: 2, headDim: 64, groups: 1, dState: 128, chunk: 64 },
-    true,
-    be,
-  );
-  ssdCase({ batch: 3, seq: 33, heads: 6, headDim: 40, groups: 3, dState: 16, chunk: 64 }, true, be);
-  ssdCase({ batch: 2, seq: 45, heads: 4, headDim: 16, groups: 1, dState: 16, chunk: 64 }, true, be);
-  const paper = { batch: 2, seq: 300, heads: 4, headDim: 64, groups: 1, dState: 128, chunk: 256 };
-  const dPaper = ssdCase(paper, true, be);
-  if (CHUNKED === "chunked-tc") {
-    // f32 kernels: ≤ 3e-4 here (host simulation, max |oracle| ≈ 700); tf32 products: ≈ u·700
-    assert.ok(dPaper > 1e-2, `max |Δ| ${dPaper} at the paper shape: are the tensor cores in use?`);
-  }
-  ssdCase({ ...paper, seq: 270, groups: 2 }, true, be, true);
-  // determinism: the chunked backward reduces dA, dD, dB, dC in a fixed order
-  const d = paper, rng = rngFor("ssd chunked det");
-  const nx = d.batch * d.seq * d.heads * d.headDim, ndt = d.batch * d.seq * d.heads;
-  const nbc = d.batch * d.seq * d.groups * d.dState;
-  const x = put(be, normal(rng, nx)), dy = put(be, normal(rng, nx));
-  const dt = put(be, uniform(rng, ndt, 0.01, 0.5)), A = put(be, uniform(rng, d.heads, -4, -0.5));
-  const Bm = put(be, normal(rng, nbc)), Cm = put(be, normal(rng, nbc));
-  const D = put(be, normal(rng, d.heads));
-  const runs = [0, 1].map(() => {
-    const o = [nx, nx, ndt, d.heads, nbc, nbc, d.heads].map((n) => be.alloc("f32", n));
-    be.ssdScan(d, x, dt, A, Bm, Cm, D, null, o[0], null);
-    be.ssdScanBackward(
-      ...[d, x, dt, A, Bm, Cm, D, null, dy, null] as const,
-      ...[o[1], o[2], o[3], o[4], o[5], o[6], null] as const,
-    );
-    return o.map((b) => bits(be, b));
-  });
-  runs[0].forEach((b, j) => assert.deepEqual(b, runs[1][j], `chunked SSD output ${j} differs`));
-});
-
-// After the chunked SSD, last: the tc attention kernels have not run on a GPU yet either.
-Deno.test({
-  name:
-    `cuda vs ${oracleName}: attention, tc kernels (tf32): odd shapes, L = 916, fallbacks, reruns`,
-  ignore: tcAttn === null,
-  fn() {
-    const be = tcAttn!;
-    assert.match(String(be.info.attention), /^tc/);
-    const shapes = [[1, 1, 1, 16], [2, 37, 3, 16], [3, 65, 1, 64], [2, 130, 2, 32], [
-      2,
-      916,
-      8,
-      64,
-    ]];
-    for (const [B, L, H, D] of shapes) attentionCase(B, L, H, D, tf32Tol, be);
-    // headDim 80 (not a multiple of 16: simt), 128 (forward tc, backward simt: shared memory)
-    attentionCase(1, 9, 2, 80, tf32Tol, be);
-    attentionCase(1, 70, 1, 128, tf32Tol, be);
-    const d = attentionCase(1, 97, 2, 64, tf32Tol, be);
-    assert.ok(d > 2e-5, `max |Δ| ${d} at L=97, D=64: are the tf32 tensor-core kernels in effect?`);
-    // bitwise equal run to run (no atomics)
-    const [B, L, H, D] = [2, 130, 3, 64], rng = rngFor("tc det");
-    const ld = 3 * H * D, span = (B * L - 1) * ld + H * D;
-    const qkv = put(be, normal(rng, B * L * ld)), dout = put(be, normal(rng, B * L * H * D));
-    const part = (buf: Buf, i: number) => be.view(buf, i * H * D, span);
-    const runs = [0, 1].map(() => {
-      const out = be.alloc("f32", B * L * H * D), lse = be.alloc("f32", B * H * L);
-      const dqkv = be.alloc("f32", B * L * ld);
-      be.attention(B, L, H, D, 0.125, part(qkv, 0), part(qkv, 1), part(qkv, 2), ld, out, lse);
-      be.attentionBackward(
-        ...[B, L, H, D, 0.125, part(qkv, 0), part(qkv, 1), part(qkv, 2), ld, out, lse] as const,
-        ...[dout, part(dqkv, 0), part(dqkv, 1), part(dqkv, 2)] as const,
-      );
-      return [out, lse, dqkv].map((b) => bits(be, b));
-    });
-    runs[0].forEach((b, j) => assert.deepEqual(b, runs[1][j], `tc attention output ${j} differs`));
-  },
 });

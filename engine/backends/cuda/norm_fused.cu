@@ -1,7 +1,7 @@
 // CUDA backend: the fused row norms of engine/backend.ts — addRmsnorm / addRmsnormBackward
 // (residual + RMSNorm without weight, the post-norm sub-layer) and gatedRmsnorm /
 // gatedRmsnormBackward (Mamba-2's gated RMSNorm, norm_before_gate = false) — as BLOCK PROGRAMS
-// (block_prog.cuh; conventions in ssd_chunk.cuh's header), so trm_cuda_*_host run the very code
+// (block_prog.cuh, which sets out their conventions), so trm_cuda_*_host run the very code
 // the GPU runs on host arrays (norm_fused_test.ts). The arithmetic is the cpu backend's
 // (engine/native/rows.c trm_add_rmsnorm*, kernels.c trm_gated_rmsnorm*) with f32 accumulation.
 //

@@ -7,8 +7,9 @@
 // backward is the exact adjoint of the recurrence (a reverse scan of ∂L/∂S) with the states
 // recomputed from checkpoints every K = ⌈√seq⌉ steps, run in waves of batches so that scratch
 // memory stays bounded; dA, dD and the group sums of dB, dC are reduced in a fixed order.
-// TODO(perf): the chunked SSD of arXiv:2405.21060 §6 (chunk-local quadratic form on tensor
-// cores, chunk-boundary states only) — this kernel is latency-bound over seq.
+// TODO(perf): this kernel is latency-bound over seq. The chunked SSD of arXiv:2405.21060 §6
+// (chunk-local quadratic form, f32 or on tf32 tensor cores) is in the kernel lab
+// (dev/cuda/ssd_chunked.cu), not yet run on a GPU: promoted only as dev/cuda/README.md says.
 #include <math.h>
 
 #include "trm_cuda.cuh"

@@ -2,15 +2,20 @@
  * The FFI symbol table of the CUDA library (engine/backends/cuda/*.cu, declared in trm_cuda.cuh):
  * every exported function's parameter and result types, as `Deno.dlopen` takes them. Device
  * pointers travel as u64, sizes as i64; every kernel entry point returns an i32 status.
+ *
+ * The signatures of the attention and SSD scan kernels are exported on their own: a kernel lab
+ * variant (dev/cuda/) that the backend runs in place of the mainline kernel has the same one.
  */
 const I64 = "i64" as const, U64 = "u64" as const, F32 = "f32" as const, F64 = "f64" as const;
 const I32 = "i32" as const, U32 = "u32" as const, BUF = "buffer" as const;
 
-const SSD_SCAN = {
+/** The signature of trm_cuda_ssd_scan (and of a lab variant of it). */
+export const SSD_SCAN = {
   parameters: [I64, I64, I64, I64, I64, I64, I64, U64, U64, U64, U64, U64, U64, U64, U64, U64],
   result: I32,
 } as const;
-const SSD_SCAN_BACKWARD = {
+/** The signature of trm_cuda_ssd_scan_backward (and of a lab variant of it). */
+export const SSD_SCAN_BACKWARD = {
   parameters: [
     ...[I64, I64, I64, I64, I64, I64, I64],
     ...[U64, U64, U64, U64, U64, U64, U64, U64, U64],
@@ -18,14 +23,17 @@ const SSD_SCAN_BACKWARD = {
   ],
   result: I32,
 } as const;
-const ATTN = {
+/** The signature of trm_cuda_attention (and of a lab variant of it). */
+export const ATTN = {
   parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64],
   result: I32,
 } as const;
-const ATTN_BACKWARD = {
+/** The signature of trm_cuda_attention_backward (and of a lab variant of it). */
+export const ATTN_BACKWARD = {
   parameters: [I64, I64, I64, I64, F32, U64, U64, U64, I64, U64, U64, U64, U64, U64, U64],
   result: I32,
 } as const;
+/** Every export of the mainline library (the lab library exports these too). */
 export const SYMBOLS = {
   trm_cuda_last_error: { parameters: [BUF, I32], result: I32 },
   trm_cuda_device_count: { parameters: [], result: I32 },
@@ -97,11 +105,8 @@ export const SYMBOLS = {
     result: I32,
   },
   trm_cuda_attention_max_head_dim: { parameters: [], result: I32 },
-  // The simt and tc attention kernels share one signature (selected by TRM_CUDA_ATTN).
   trm_cuda_attention: ATTN,
   trm_cuda_attention_backward: ATTN_BACKWARD,
-  trm_cuda_attention_tc: ATTN,
-  trm_cuda_attention_tc_backward: ATTN_BACKWARD,
   trm_cuda_stablemax_xent: { parameters: [I64, I64, I64, U64, U64, I32, U64], result: I32 },
   trm_cuda_stablemax_xent_backward: {
     parameters: [I64, I64, I64, U64, U64, I32, U64, U64],
@@ -122,11 +127,6 @@ export const SYMBOLS = {
     parameters: [I64, I64, I64, I64, U64, U64, U64, U64, U64, U64],
     result: I32,
   },
-  // The sequential and chunked SSD kernels share one signature (selected by TRM_CUDA_SSD).
   trm_cuda_ssd_scan: SSD_SCAN,
   trm_cuda_ssd_scan_backward: SSD_SCAN_BACKWARD,
-  trm_cuda_ssd_scan_chunked: SSD_SCAN,
-  trm_cuda_ssd_scan_chunked_backward: SSD_SCAN_BACKWARD,
-  trm_cuda_ssd_scan_chunked_tc: SSD_SCAN,
-  trm_cuda_ssd_scan_chunked_tc_backward: SSD_SCAN_BACKWARD,
 } as const;

@@ -113,18 +113,12 @@ static __global__ void reduce_segments_kernel(i64 nseg, i64 cols, const float *p
   }
 }
 
-// The SSD scan entry points (ssd.cu: sequential recurrence; ssd_chunked.cu: chunked, which falls
-// back to the sequential ones for shapes it does not take). Arguments: engine/backend.ts.
+// The SSD scan entry points (ssd.cu: the sequential recurrence; the kernel lab's chunked variants,
+// dev/cuda/ssd_chunked.cu, fall back to them for shapes they do not take). Arguments:
+// engine/backend.ts.
 TRM_API int trm_cuda_ssd_scan(i64 batch, i64 seq, i64 H, i64 P, i64 G, i64 N, i64 chunk, u64 x,
                               u64 dt, u64 A, u64 Bm, u64 Cm, u64 D, u64 init, u64 y, u64 fin);
 TRM_API int trm_cuda_ssd_scan_backward(i64 batch, i64 seq, i64 H, i64 P, i64 G, i64 N, i64 chunk,
                                        u64 x, u64 dt, u64 A, u64 Bm, u64 Cm, u64 D, u64 init,
                                        u64 dy, u64 dfin, u64 dx, u64 ddt, u64 dA, u64 dBm,
                                        u64 dCm, u64 dD, u64 dinit);
-TRM_API int trm_cuda_ssd_scan_chunked(i64 batch, i64 seq, i64 H, i64 P, i64 G, i64 N, i64 chunk,
-                                      u64 x, u64 dt, u64 A, u64 Bm, u64 Cm, u64 D, u64 init,
-                                      u64 y, u64 fin);
-TRM_API int trm_cuda_ssd_scan_chunked_backward(i64 batch, i64 seq, i64 H, i64 P, i64 G, i64 N,
-                                               i64 chunk, u64 x, u64 dt, u64 A, u64 Bm, u64 Cm,
-                                               u64 D, u64 init, u64 dy, u64 dfin, u64 dx, u64 ddt,
-                                               u64 dA, u64 dBm, u64 dCm, u64 dD, u64 dinit);

@@ -119,7 +119,7 @@ HD void stage(const X &run, int rows, int cols, const float *src, i64 lds, float
 
 // ------------------------------------------------------------------ tensor-core variant
 //
-// With p.tc set (TRM_CUDA_SSD=chunked-tc), the tile products of the programs run on tensor cores:
+// With p.tc set (the lab variant ssd-chunked-tc), the tile products of the programs run on tensor cores:
 // tile_mm (block_prog.cuh), tf32 operands, f32 accumulation, fragments of 16 × 16 outputs spread
 // over the block's warps. Everything else — decays, masks, exponent clamps, segment sums, the f64
 // dA / dD / ⟨R, Hst⟩ reductions — is the scalar code of the chunked kernels, unchanged. Taken only

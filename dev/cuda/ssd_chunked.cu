@@ -1,6 +1,7 @@
-// CUDA backend, part 5: the CHUNKED SSD scan, forward and backward (arXiv:2405.21060 §6), chosen
-// over the sequential kernels of ssd.cu by TRM_CUDA_SSD=chunked (cuda.ts). Same entry-point
-// arguments and results as trm_cuda_ssd_scan / trm_cuda_ssd_scan_backward.
+// KERNEL LAB (dev/cuda/README.md: not run on a GPU yet, not in the mainline library): the CHUNKED
+// SSD scan, forward and backward (arXiv:2405.21060 §6), a variant of the sequential kernels of
+// engine/backends/cuda/ssd.cu that the backend runs in their place under labBackend("ssd-chunked")
+// (lab.ts). Same entry-point arguments and results as trm_cuda_ssd_scan / _backward.
 //
 // The kernels are the block programs of ssd_chunk.cuh / ssd_chunk_bwd.cuh, launched with SSD_NT
 // threads per block:
@@ -16,9 +17,9 @@
 //
 // trm_cuda_ssd_chunked_host_scan / _backward run the SAME programs on the host (HostRun: the
 // threads of a block one after another, step by step) on host arrays: a CPU-only test of the
-// kernels' arithmetic and of their partition of work over threads (ssd_chunked_test.ts).
+// kernels' arithmetic and of their partition of work over threads (ssd_chunked_test.ts, here).
 //
-// TENSOR-CORE VARIANT (TRM_CUDA_SSD=chunked-tc: trm_cuda_ssd_scan_chunked_tc / _backward): the
+// TENSOR-CORE VARIANT (labBackend("ssd-chunked-tc"): trm_cuda_ssd_scan_chunked_tc / _backward): the
 // same programs and launches with SsdP::tc set, so their tile products run as tf32 wmma with f32
 // accumulation (ssd_chunk.cuh, "Tensor-core variant"). Taken when headDim and dState are
 // multiples of 16, min(chunk, seq) ≥ 16, the device has compute capability ≥ 8.0 and every block's

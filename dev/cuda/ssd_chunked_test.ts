@@ -1,5 +1,6 @@
 /**
- * The chunked CUDA SSD (ssd_chunked.cu) WITHOUT a GPU: the library's host entry points
+ * The kernel lab's chunked CUDA SSD (ssd_chunked.cu, labBackend("ssd-chunked")) WITHOUT a GPU: the
+ * lab library's host entry points
  * `trm_cuda_ssd_chunked_host_scan` / `_backward` run the very block programs the GPU runs
  * (ssd_chunk.cuh, ssd_chunk_bwd.cuh), each block's threads one after another with barrier
  * semantics, on host arrays. Checked here against the cpu backend's ssdScan / ssdScanBackward (or,
@@ -10,30 +11,36 @@
  *
  * Each case runs with 256 threads per block in order and in reverse order (results must be
  * bitwise equal: a step whose result depends on the order of its threads has a race) and with 37
- * threads (a partition that divides nothing). Tolerances as the GPU SSD tests of cuda_test.ts:
- * rtol 1e-3, atol 1e-4·√(batch·seq·headDim). What this cannot show: device-only behaviour —
- * __syncthreads placement is emulated, not executed; shared-memory limits, launch configuration,
- * CUDA's expf and FMA contraction — those need the GPU tests (cuda_test.ts, TRM_CUDA_SSD=chunked).
+ * threads (a partition that divides nothing). Tolerances as the GPU SSD tests of
+ * engine/backends/cuda/cuda_test.ts and lab_test.ts: rtol 1e-3, atol 1e-4·√(batch·seq·headDim).
+ * What this cannot show: device-only behaviour — __syncthreads placement is emulated, not
+ * executed; shared-memory limits, launch configuration, CUDA's expf and FMA contraction — those
+ * need the GPU test (lab_test.ts, `[ssd-chunked]`).
  *
- * The tensor-core variant (TRM_CUDA_SSD=chunked-tc) runs on every case too, its tile products as
+ * The tensor-core variant (labBackend("ssd-chunked-tc")) runs on every case too, its tile products as
  * the host side of tile_mm (block_prog.cuh: per 16 × 16 fragment, k ascending): with f32 operands
  * (in order, reversed, 37 threads: bitwise equal; within the f32 tolerance above) and with
- * operands rounded to tf32 as the device does (within SSD_TF32_TOL of kernels.ts, relative to each
+ * operands rounded to tf32 as the device does (within SSD_TF32_TOL of lab.ts, relative to each
  * output's largest magnitude; the log reports the error in units of u = 2⁻¹¹). Where it does not
  * take the shape (headDim or dState not a multiple of 16, min(chunk, seq) < 16) it must give the
  * scalar chunked results bitwise. Every tc product is checked against wmma's rules (dims, ldm,
  * 32-byte alignment: the host entry points return 3), and each block starts on NaN-filled shared
  * memory, so a padded tile row that is not zeroed shows. The wmma calls themselves (fragment
- * layouts, the tf32 conversion, loads from global memory) run only on a GPU: cuda_test.ts under
- * TRM_CUDA_SSD=chunked-tc.
+ * layouts, the tf32 conversion, loads from global memory) run only on a GPU: lab_test.ts,
+ * `[ssd-chunked-tc]`.
  */
 import assert from "node:assert/strict";
-import type { SsdDims } from "../../backend.ts";
-import { Rng } from "../../rng.ts";
-import { assertClose, randomArray } from "../../testing.ts";
-import { bitsEqual, hostOracle, hostSimTest, maxDiff, openCudaLibrary } from "./testing.ts";
-import { TF32_U } from "./kernels.ts";
-import { SSD_TF32_TOL } from "./cuda.ts";
+import type { SsdDims } from "../../engine/backend.ts";
+import { Rng } from "../../engine/rng.ts";
+import { assertClose, randomArray } from "../../engine/testing.ts";
+import {
+  bitsEqual,
+  hostOracle,
+  hostSimTest,
+  maxDiff,
+  openCudaLibrary,
+} from "../../engine/backends/cuda/testing.ts";
+import { buildLab, SSD_TF32_TOL, TF32_U } from "./lab.ts";
 
 const I64 = "i64" as const, BUF = "buffer" as const;
 const SYMBOLS = {
@@ -48,7 +55,7 @@ const SYMBOLS = {
   trm_cuda_ssd_chunked_smem: { parameters: Array(9).fill(I64), result: I64 },
 } as const;
 
-const lib = openCudaLibrary(SYMBOLS, "ssd_chunked_test");
+const lib = openCudaLibrary(SYMBOLS, "ssd_chunked_test", () => buildLab());
 const { oracle, oracleName } = hostOracle();
 
 const OUTS = ["y", "fin", "dx", "ddt", "dA", "dBm", "dCm", "dD", "dInit"] as const;
@@ -70,7 +77,8 @@ function inputs(d: SsdDims, withState: boolean, stress: boolean): Inputs {
   const nx = d.batch * d.seq * d.heads * d.headDim, ndt = d.batch * d.seq * d.heads;
   const nbc = d.batch * d.seq * d.groups * d.dState, ns = d.batch * d.heads * d.headDim * d.dState;
   const normal = (n: number) => randomArray(rng, n, { std: 1 });
-  // as cuda_test.ts; stress: Δ ≈ 3–5 with every 7th tiny, |A| ≈ 8–20 (Δ·A ≈ −30 … −100)
+  // as ssdCase of engine/backends/cuda/testing.ts; stress: Δ ≈ 3–5 with every 7th tiny,
+  // |A| ≈ 8–20 (Δ·A ≈ −30 … −100)
   const dt = Float32Array.from(
     normal(ndt),
     (v, i) => stress && i % 7 !== 0 ? Math.log1p(Math.exp(v + 4)) : Math.log1p(Math.exp(v - 2)),
@@ -317,7 +325,7 @@ test("tensor-core variant: Δ·A stress at dims it takes (headDim 16, 64); seq 9
     true,
     true,
   );
-  // the stress case of cuda_test.ts's GPU test (there with batch 2)
+  // the stress case of lab_test.ts's GPU test (there with batch 2)
   const paper = { batch: 1, seq: 270, heads: 4, headDim: 64, groups: 2, dState: 128, chunk: 256 };
   check(paper, true, true);
   check({ batch: 1, seq: 916, heads: 2, headDim: 64, groups: 1, dState: 128, chunk: 256 }, true);

@@ -9,7 +9,8 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, extname, relative, resolve } from "node:path";
-import { readSystemFile } from "../engine/proc.ts";
+import { readSystemFile } from "./proc.ts";
+import { switchesLabel } from "./switches.ts";
 
 /** The repository root (the folder holding deno.json). */
 export const REPO_ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -202,7 +203,7 @@ export function cpuFeatures(): string {
   }
 }
 
-/** CPU model, core count, OS and runtime versions. */
+/** CPU model, core count, OS and runtime versions, and the environment switches set. */
 export function machineInfo(): Record<string, string | number> {
   let cpu = "";
   let family = "";
@@ -222,5 +223,7 @@ export function machineInfo(): Record<string, string | number> {
     cores: navigator.hardwareConcurrency,
     os: `${Deno.build.os}-${Deno.build.arch}`,
     deno: Deno.version.deno,
+    // The TRM_* environment switches set (engine/switches.ts): they may change numbers or speed.
+    switches: switchesLabel(),
   };
 }

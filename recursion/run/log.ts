@@ -5,12 +5,15 @@
  */
 import process from "node:process";
 import cliProgress from "cli-progress";
-import { exists } from "../tasks/io.ts";
+import { csvLine, parseCsv } from "../../engine/csv.ts";
+import { exists } from "../../tasks/io.ts";
+import type { StepMetrics } from "../trainer.ts";
 
 type Cell = number | string;
 
+/** A logged value: NaN empty, non-integers to 7 significant digits (engine/csv.ts quotes). */
 function cell(v: Cell): string {
-  if (typeof v === "string") return /[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
+  if (typeof v === "string") return v;
   if (Number.isNaN(v)) return "";
   return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)));
 }
@@ -36,17 +39,14 @@ export class CsvLog {
     columns: readonly string[],
     opts: { keepUpToStep?: number; flushMs?: number } = {},
   ): Promise<CsvLog> {
-    const header = columns.join(",") + "\n";
+    const header = csvLine(columns);
     if (opts.keepUpToStep !== undefined && await exists(path)) {
-      const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.length);
-      if (lines[0] !== columns.join(",")) {
-        throw new TypeError(`${path}: header differs from ${columns.join(",")}: ${lines[0]}`);
-      }
-      const stepCol = columns.indexOf("step");
-      const kept = lines.slice(1).filter((l) =>
-        Number(l.split(",")[stepCol]) <= opts.keepUpToStep!
+      const rows = parseCsv(await Deno.readTextFile(path), columns, path);
+      const kept = rows.filter((r) => Number(r.step) <= opts.keepUpToStep!);
+      await Deno.writeTextFile(
+        path,
+        header + kept.map((r) => csvLine(columns.map((c) => r[c]))).join(""),
       );
-      await Deno.writeTextFile(path, header + kept.map((l) => l + "\n").join(""));
     } else {
       await Deno.writeTextFile(path, header);
     }
@@ -57,7 +57,7 @@ export class CsvLog {
   add(row: Record<string, Cell>): void {
     const missing = this.columns.filter((c) => !(c in row));
     if (missing.length) throw new TypeError(`${this.path}: row lacks columns ${missing}`);
-    this.#pending.push(this.columns.map((c) => cell(row[c])).join(",") + "\n");
+    this.#pending.push(csvLine(this.columns.map((c) => cell(row[c]))));
     if (performance.now() - this.#last >= this.flushMs) this.flush();
   }
 
@@ -172,4 +172,37 @@ export function createProgress(
     },
     stop: () => started && bar.stop(),
   };
+}
+
+/** Window means of the step metrics for the progress display. */
+export class Window {
+  steps = 0;
+  loss = 0;
+  halted = 0;
+  tok = 0;
+  exact = 0;
+  act = 0;
+  t0 = performance.now();
+  add(m: StepMetrics) {
+    this.steps++;
+    this.loss += m.lmLoss;
+    if (m.halted) {
+      this.halted += m.halted;
+      this.tok += m.tokenAcc * m.halted;
+      this.exact += m.exactAcc * m.halted;
+      this.act += m.meanSteps * m.halted;
+    }
+  }
+  fields(step: number, total: number): ProgressFields {
+    const sps = this.steps / ((performance.now() - this.t0) / 1000);
+    return {
+      step,
+      loss: this.loss / this.steps,
+      tokenAcc: this.tok / this.halted,
+      exactAcc: this.exact / this.halted,
+      actSteps: this.act / this.halted,
+      stepsPerSec: sps,
+      etaSec: (total - step) / sps,
+    };
+  }
 }

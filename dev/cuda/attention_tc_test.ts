@@ -1,5 +1,6 @@
 /**
- * The tensor-core CUDA attention (attention_tc.cu, TRM_CUDA_ATTN=tc) WITHOUT a GPU: the library's
+ * The kernel lab's tensor-core CUDA attention (attention_tc.cu, labBackend("attention-tc")) WITHOUT
+ * a GPU: the lab library's
  * host entry points `trm_cuda_attention_tc_host` / `_host_backward` run the very block programs
  * the GPU runs (attention_tc.cuh), each block's threads one after another with barrier semantics,
  * on host arrays. Checked against the cpu backend's attention / attentionBackward (or, without
@@ -14,21 +15,27 @@
  *
  * Two arithmetic modes of the host's tile products:
  * - f32 (exact products, f32 sums): checks the tiling, masking, online softmax and backward
- *   algebra tightly — f32 tolerances as cuda_test.ts's attention tests: atol 2e-5, rtol 1e-4
- *   (L = 916: atol 5e-5, rtol 1e-3), relative to the output's scale (max |oracle|, ≥ 1);
+ *   algebra tightly — f32 tolerances as engine/backends/cuda/cuda_test.ts's attention tests:
+ *   atol 2e-5, rtol 1e-4 (L = 916: atol 5e-5, rtol 1e-3), relative to the output's scale
+ *   (max |oracle|, ≥ 1);
  * - tf32 (operands rounded as cvt.rna.tf32.f32 does on the device, f32 sums): the numbers the GPU
- *   should give up to f32 summation order, checked with the tf32 tolerances of `TF32_TOL` below,
- *   which cuda_test.ts's tc tests use on the GPU.
+ *   should give up to f32 summation order, checked with the tf32 tolerances `TF32_TOL` of lab.ts,
+ *   which lab_test.ts's tc attention test uses on the GPU.
  * What this cannot show: the wmma calls (fragment layouts, ldm and alignment rules, the tf32
- * conversion), shared-memory limits and the launch configuration — device-only; the GPU tests
- * in cuda_test.ts (`attention: tc kernels`) and dev/gpu/attn_bench.ts cover them.
+ * conversion), shared-memory limits and the launch configuration — device-only; the GPU test in
+ * lab_test.ts (`[attention-tc]`) and dev/gpu/attn_bench.ts cover them.
  */
 import assert from "node:assert/strict";
-import { Rng } from "../../rng.ts";
-import { assertClose, randomArray } from "../../testing.ts";
-import { attentionKernelsFrom, TF32_TOL, TF32_U } from "./kernels.ts";
-import { createCudaBackend } from "./cuda.ts";
-import { bitsEqual, hostOracle, hostSimTest, maxDiff, openCudaLibrary } from "./testing.ts";
+import { Rng } from "../../engine/rng.ts";
+import { assertClose, randomArray } from "../../engine/testing.ts";
+import {
+  bitsEqual,
+  hostOracle,
+  hostSimTest,
+  maxDiff,
+  openCudaLibrary,
+} from "../../engine/backends/cuda/testing.ts";
+import { buildLab, TF32_TOL, TF32_U } from "./lab.ts";
 
 const I64 = "i64" as const, F32 = "f32" as const, BUF = "buffer" as const;
 const SYMBOLS = {
@@ -44,7 +51,7 @@ const SYMBOLS = {
   trm_cuda_attention_tc_smem: { parameters: [I64, I64], result: I64 },
 } as const;
 
-const lib = openCudaLibrary(SYMBOLS, "attention_tc_test");
+const lib = openCudaLibrary(SYMBOLS, "attention_tc_test", () => buildLab());
 const { oracle, oracleName } = hostOracle();
 
 interface Shape {
@@ -202,23 +209,4 @@ test("shapes the tc kernels do not take are refused (the device falls back to at
     `  shared memory per block at headDim 64: fwd ${smem[0]}, dQ ${smem[1]}, dK/dV ${smem[2]} B`,
   );
   assert.ok(smem.every((b) => b <= 227 * 1024), "each block fits an H100/H200 (227 KB opt-in)");
-});
-
-Deno.test("cuda attention kernels: option, then TRM_CUDA_ATTN, then simt; anything else a RangeError", () => {
-  assert.equal(attentionKernelsFrom("tc"), "tc");
-  const saved = Deno.env.get("TRM_CUDA_ATTN");
-  try {
-    Deno.env.delete("TRM_CUDA_ATTN");
-    assert.equal(attentionKernelsFrom(undefined), "simt");
-    Deno.env.set("TRM_CUDA_ATTN", "tc");
-    assert.equal(attentionKernelsFrom(undefined), "tc");
-    assert.equal(attentionKernelsFrom("simt"), "simt");
-    Deno.env.set("TRM_CUDA_ATTN", "wmma");
-    assert.throws(() => attentionKernelsFrom(undefined), /must be simt or tc: wmma/);
-    // checked before the library or a device is needed
-    assert.throws(() => createCudaBackend({ attention: "x" as "tc" }), RangeError);
-  } finally {
-    if (saved === undefined) Deno.env.delete("TRM_CUDA_ATTN");
-    else Deno.env.set("TRM_CUDA_ATTN", saved);
-  }
 });

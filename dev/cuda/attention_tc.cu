@@ -1,5 +1,7 @@
-// CUDA backend: tensor-core flash attention (attention_tc.cuh), chosen over the scalar kernels of
-// attention.cu by TRM_CUDA_ATTN=tc (cuda.ts). Same arguments and results as trm_cuda_attention /
+// KERNEL LAB (dev/cuda/README.md: not run on a GPU yet, not in the mainline library): tensor-core
+// flash attention (attention_tc.cuh), a variant of the scalar kernels of
+// engine/backends/cuda/attention.cu that the backend runs in their place under
+// labBackend("attention-tc") (lab.ts). Same arguments and results as trm_cuda_attention /
 // trm_cuda_attention_backward, which these fall back to for a shape the tc kernels do not take:
 // headDim not a multiple of 16 or above ATC_MAXD, a block needing more shared memory than the
 // device grants (at headDim 128 the dK/dV block does: its backward runs the scalar kernels), a
