@@ -1,8 +1,8 @@
 /**
  * A paper-width model, its Trainer with the fixed benchmark hyperparameters, and a random batch at a
- * task's shapes: the setup shared by the train-step benchmark (`benchmarks/train_step_bench.ts`)
- * and the GPU training check (`dev/gpu/train_check.ts`). The same backend-independent seed gives
- * the same weights and data on every backend.
+ * task's shapes: the setup shared by the train-step benchmark
+ * (`benchmarks/speed/train_step_bench.ts`) and the GPU training check (`dev/gpu/train_check.ts`).
+ * The same backend-independent seed gives the same weights and data on every backend.
  *
  * @example
  * ```ts

@@ -11,7 +11,7 @@
  * of a later micro-batch before they are added to the parameters' (≈ the trainable bytes). Four
  * measurements — F(1), F(P), and F(P), F(P+1) in micro-batches of one — give the four terms
  * exactly, on the assumption that every buffer of a step is independent of the batch or
- * proportional to it (benchmarks/memory_plan.ts `--check-batch` measures how well that holds:
+ * proportional to it (benchmarks/speed/memory_plan.ts `--check-batch` measures how well that holds:
  * within 1.2 % at B = 4 on ARC). Each measurement also reports the growth of held bytes from step 1
  * to step 2: a step must release all it allocates, or a long run on a device runs out.
  *

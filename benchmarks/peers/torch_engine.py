@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU peer of benchmarks/engine_bench.ts: the same shapes, the same metrics.
+"""PyTorch CPU peer of benchmarks/speed/engine_bench.ts: the same shapes, the same metrics.
 
 Run by the engine benchmark (or by hand) with Debian's python3-torch:
     /usr/bin/python3 benchmarks/peers/torch_engine.py --threads 2 --reps 5

@@ -13,7 +13,7 @@ Run with Debian's python3-torch (/usr/bin/python3):
         *.torch.safetensors beside it; prints max abs / rel error per tensor (rel = max abs error /
         max |torch|); exit 1 on any failure.
     /usr/bin/python3 benchmarks/peers/torch_ops.py bench [--threads N] [--reps N] [--shapes 8x916,64x97]
-        forward+backward time of each operator at D = 512 (benchmarks/operators_bench.ts reads
+        forward+backward time of each operator at D = 512 (benchmarks/speed/operators_bench.ts reads
         the JSON lines it prints: first the peer_info line of peer_info.py, then one per
         operator and shape with its measured_at).
 

@@ -1,10 +1,11 @@
 /**
- * Regression baselines of the reduced presets: `results/baselines/<preset>/baseline.csv`, one row
- * per checked (task, model, metric, K) with the mean and sample sd over seeds, the tolerance
- * derived from that spread, the metric's floor (floors.ts) and the failure threshold
- * mean − tolerance; beside it `summary.csv` (the per-seed rows it was computed from) and
- * `reasons.csv` (why each re-baseline was made). Written only by `deno task rebaseline`, never by
- * hand and never by widening a tolerance after seeing a result.
+ * Regression baselines of the reduced presets:
+ * `benchmarks/reproduce/expected/baselines/<preset>/baseline.csv`, one row per checked (task,
+ * model, metric, K) with the mean and sample sd over seeds, the tolerance derived from that spread,
+ * the metric's floor (floors.ts) and the failure threshold mean − tolerance; beside it
+ * `summary.csv` (the per-seed rows it was computed from) and `reasons.csv` (why each re-baseline
+ * was made). Written only by `deno task rebaseline`, never by hand and never by widening a
+ * tolerance after seeing a result.
  *
  * Tolerance (one rule for every row, stated in its `derivation` cell):
  *   tolerance = max(Z · sd, resolution), Z = 3,

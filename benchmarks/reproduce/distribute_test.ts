@@ -106,7 +106,7 @@ async function runFiles(runs: string): Promise<Record<string, string>> {
 
 async function cli(args: string[], env: Record<string, string> = {}) {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--no-check", `${ROOT}/benchmarks/reproduce.ts`, ...args],
+    args: ["run", "--allow-all", "--no-check", `${ROOT}/benchmarks/reproduce/cli.ts`, ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",

@@ -65,7 +65,7 @@ export interface ReproduceOptions {
   out: string;
   /** Checkpoints, predictions, score files and markers (gitignored; runs/reproduce/<preset>). */
   runs: string;
-  /** Committed baselines root (results/baselines). */
+  /** Committed baselines root (benchmarks/reproduce/expected/baselines). */
   baselines: string;
   verify: boolean;
   progress: boolean;
@@ -112,7 +112,8 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
 }]
          [--models ${MODEL_NAMES.join(",")}] [--backend ${BACKEND_NAMES.join("|")}]
          [--seeds 0,1,2] [--out results/<preset>] [--runs runs/reproduce/<preset>]
-         [--baselines results/baselines] [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
+         [--baselines benchmarks/reproduce/expected/baselines]
+         [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
          [--micro-batches N|auto] [--recompute] [--memory-gib G] [--config FILE.json]
          [--no-baseline] [--allow-dirty] [--progress | --no-progress]
          [--workers N] [--threads-per-run T] [--shard i/n | --merge]
@@ -266,7 +267,7 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
     seeds: [...new Set(seeds)],
     out: (v.out ?? `results/${preset}`).replace(/\/+$/, ""),
     runs: (v.runs ?? `runs/reproduce/${preset}`).replace(/\/+$/, ""),
-    baselines: (v.baselines ?? "results/baselines").replace(/\/+$/, ""),
+    baselines: (v.baselines ?? "benchmarks/reproduce/expected/baselines").replace(/\/+$/, ""),
     verify: !v["skip-verify"],
     pooling,
     memory: micro === "auto" ? "auto" : { microBatches, recompute: v.recompute ?? false },

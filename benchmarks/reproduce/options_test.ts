@@ -86,7 +86,7 @@ Deno.test("reproduce options: negative, zero, NaN and infinite numbers are refus
 
 Deno.test("deno task reproduce: --help exits 0, a bad value exits 2 with one line + usage", async () => {
   const run = (...args: string[]) =>
-    runScript(new URL("../reproduce.ts", import.meta.url).pathname, ...args);
+    runScript(new URL("./cli.ts", import.meta.url).pathname, ...args);
   const help = await run("--help");
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /^usage: deno task reproduce/);

@@ -92,7 +92,7 @@ for (const c of CASES) {
         );
         const t0 = performance.now();
         const r = await deno([
-          "benchmarks/reproduce.ts",
+          "benchmarks/reproduce/cli.ts",
           ...["--preset", "paper", "--tasks", c.task, "--models", c.models.join(",")],
           ...["--backend", BACKEND, "--config", patch, "--no-progress", "--no-baseline"],
           ...["--out", `${root}/results`, "--runs", `${root}/runs`],

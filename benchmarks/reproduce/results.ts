@@ -186,21 +186,23 @@ function fmt(v: Cell, unit: Cell): string {
 
 /** What the README says about a preset's scale. */
 const SCALE_NOTE: Record<PresetName, string> = {
-  paper: "The paper's setting (TRM's README); compared with results/reference by verify.",
+  paper: "The paper's setting (TRM's README); compared with " +
+    "benchmarks/reproduce/expected/reference by verify.",
   "cpu-mini": "A reduced scale for 2 CPU cores: small generated 4×4 Sudoku and 8×8 Maze, 16 " +
     "ARC-AGI-1 evaluation tasks whose grids fit a 10×10 canvas × 16 versions, width 64, " +
     "T = n = 2, 8 ACT steps (recursion/presets.ts); ARC votes pooled over the run's 6 " +
     "evaluations. It shows that the pipeline trains, evaluates and votes and that the models " +
     "learn; its numbers are NOT comparable with the paper's and are checked only against " +
-    "results/baselines/cpu-mini.",
+    "benchmarks/reproduce/expected/baselines/cpu-mini.",
   "cpu-study": "A reduced scale for 2 CPU cores built to compare the four models over seeds " +
     "(recursion/presets.ts `cpu-study`; `deno task study`): small generated 4×4 Sudoku and Maze, " +
     "16 ARC-AGI-1 evaluation tasks on a 10×10 canvas, width 64. Its numbers are NOT comparable " +
     "with the paper's; the study report (benchmarks/study) compares the models with each other, " +
-    "with intervals over seeds, and is checked against results/baselines/cpu-study.",
+    "with intervals over seeds, and is checked against " +
+    "benchmarks/reproduce/expected/baselines/cpu-study.",
   smoke: "A tiny CI check (a few hundred steps on tiny tasks): it shows that every step runs and " +
     "that the models learn above chance; its numbers are NOT comparable with the paper's and " +
-    "are checked only against results/baselines/smoke.",
+    "are checked only against benchmarks/reproduce/expected/baselines/smoke.",
 };
 
 /** README.md of the result folder, generated from summary.csv and verify.csv rows. */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { reproduce } from "./pipeline.ts";
 import { parseReproduceArgs } from "./options.ts";
 
-const BASELINES = new URL("../../results/baselines", import.meta.url).pathname;
+const BASELINES = new URL("./expected/baselines", import.meta.url).pathname;
 
 Deno.test("verify fails the smoke pipeline of a model that never learns (lr 0)", async () => {
   const root = await Deno.makeTempDir({ prefix: "trm-sabotage-test-" });

@@ -1,8 +1,9 @@
 /**
  * The smoke preset's ARC dataset is built from three tasks of the shipped ARC-AGI-1 copy
- * (tasks/arc/data); it must stay the dataset the committed baseline (results/baselines/smoke) was
- * trained on. Its content hash and the checksum of the three task files read are those of the
- * build made when the three files were a separate folder.
+ * (tasks/arc/data); it must stay the dataset the committed baseline
+ * (benchmarks/reproduce/expected/baselines/smoke) was trained on. Its content hash and the checksum
+ * of the three task files read are those of the build made when the three files were a separate
+ * folder.
  */
 import assert from "node:assert/strict";
 import { presetDataRecipe } from "../../recursion/presets.ts";

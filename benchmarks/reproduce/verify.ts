@@ -1,15 +1,16 @@
 /**
  * The verify step. At the `paper` preset every checked number (mean over seeds) must lie within
- * its tolerance of a published value (results/reference). At the reduced presets (cpu-mini,
- * smoke) every seed's checked metrics are compared with the committed baseline
- * results/baselines/<preset>/baseline.csv (baseline.ts: mean over seeds − a tolerance derived from
- * their spread, above the floor of a model that learned nothing) as a regression guard; a metric
- * of the baseline missing from the run, or a missing baseline file, fails too. Reduced-scale
- * numbers are not comparable with the paper's, and verify says so. At `paper`, besides the absolute
- * values, the paper's claims about differences between models (benchmarks/study/claims.ts: pass@1
- * parity, the pass@2 and pass@100 gaps, the Sudoku and Maze orderings) are checked over seeds with
- * intervals, as `claim-*` rows; a contradicted claim (`claim-disagrees`) fails. Writes verify.csv
- * (explicit columns) and returns how many checks failed.
+ * its tolerance of a published value (benchmarks/reproduce/expected/reference). At the reduced
+ * presets (cpu-mini, smoke) every seed's checked metrics are compared with the committed baseline
+ * benchmarks/reproduce/expected/baselines/<preset>/baseline.csv (baseline.ts: mean over seeds − a
+ * tolerance derived from their spread, above the floor of a model that learned nothing) as a
+ * regression guard; a metric of the baseline missing from the run, or a missing baseline file,
+ * fails too. Reduced-scale numbers are not comparable with the paper's, and verify says so. At
+ * `paper`, besides the absolute values, the paper's claims about differences between models
+ * (benchmarks/study/claims.ts: pass@1 parity, the pass@2 and pass@100 gaps, the Sudoku and Maze
+ * orderings) are checked over seeds with intervals, as `claim-*` rows; a contradicted claim
+ * (`claim-disagrees`) fails. Writes verify.csv (explicit columns) and returns how many checks
+ * failed.
  */
 import { type Cell, csvText, readCsv } from "../../engine/csv.ts";
 import { findReference, loadReference, type ReferenceRow } from "../score/reference.ts";
@@ -27,7 +28,7 @@ export interface Check {
   note: string;
 }
 
-/** Reference checks at the paper preset (mean over seeds vs results/reference). */
+/** Reference checks at the paper preset (mean over seeds vs the published values, expected/). */
 export const PAPER_CHECKS: readonly (Check & { refTask: string })[] = [
   {
     task: "arc",
@@ -253,7 +254,7 @@ export function compareWithReference(
           ...common,
           expected: null,
           status: "no-baseline",
-          against: "results/reference",
+          against: "benchmarks/reproduce/expected/reference",
           note: "no published value",
         });
         continue;
@@ -305,7 +306,10 @@ export async function verify(
     );
   }
   if (preset === "paper") {
-    lines.push("verify: paper preset — comparing with results/reference (mean over seeds)");
+    lines.push(
+      "verify: paper preset — comparing with benchmarks/reproduce/expected/reference " +
+        "(mean over seeds)",
+    );
     const reference = await loadReference();
     result = compareWithReference(rows, reference);
     const claims = claimVerifyRows(rows, reference);

@@ -142,7 +142,7 @@ Deno.test("verify: regression below the threshold, missing metric, missing basel
 
 Deno.test("committed baselines: every checked threshold lies above its floor and follows from the seeds beside it", async () => {
   for (const preset of ["smoke", "cpu-mini"] as const) {
-    const dir = new URL(`../../results/baselines/${preset}`, import.meta.url).pathname;
+    const dir = new URL(`./expected/baselines/${preset}`, import.meta.url).pathname;
     const base = await readBaseline(`${dir}/baseline.csv`);
     const seeds = await readSummary(`${dir}/summary.csv`);
     assert.ok(base.some((b) => b.check === CHECKED), `${preset}: some metric is checked`);
@@ -165,7 +165,7 @@ Deno.test("committed baselines: every checked threshold lies above its floor and
   }
   // The CI preset's baseline: at least 3 seeds and clean commits.
   const smoke = await readBaseline(
-    new URL("../../results/baselines/smoke/baseline.csv", import.meta.url).pathname,
+    new URL("./expected/baselines/smoke/baseline.csv", import.meta.url).pathname,
   );
   for (const b of smoke) {
     assert.ok((b.n_seeds as number) >= MIN_SEEDS, `${b.task}/${b.model} ${b.metric}`);

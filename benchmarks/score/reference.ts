@@ -1,7 +1,7 @@
 /**
- * The published numbers in `results/reference/*.csv` (Wang & Reid 2026; the TRM paper,
- * arXiv:2510.04871, and its README; parameter counts computed from the layer formulas), typed for
- * the verify step. Every file has the same columns:
+ * The published numbers in `benchmarks/reproduce/expected/reference/*.csv` (Wang & Reid 2026; the
+ * TRM paper, arXiv:2510.04871, and its README; parameter counts computed from the layer formulas),
+ * typed for the verify step. Every file has the same columns:
  *
  * | column | meaning |
  * | --- | --- |
@@ -92,8 +92,8 @@ export interface ReferenceRow {
   readonly where: string;
 }
 
-/** The committed folder `results/reference/`. */
-export const REFERENCE_DIR = new URL("../../results/reference/", import.meta.url).pathname;
+/** The committed folder `benchmarks/reproduce/expected/reference/`. */
+export const REFERENCE_DIR = new URL("../reproduce/expected/reference/", import.meta.url).pathname;
 
 function oneOf<T extends string>(v: string, allowed: readonly T[], where: string, col: string): T {
   if (!(allowed as readonly string[]).includes(v)) {

@@ -16,8 +16,9 @@
  * difference b − a (compare.ts): directional claims (±1) as they are; parity claims (0) with an
  * equivalence margin; "parity or better" (non-inferiority) as the directional rule applied to the
  * interval shifted by the margin (b − a + m > 0: not worse than a by more than m). The published
- * values come from results/reference (score/reference.ts) where it has them; the values written
- * here are used only where it does not (pass@1000) and are checked against it by the tests.
+ * values come from benchmarks/reproduce/expected/reference (score/reference.ts) where it has them;
+ * the values written here are used only where it does not (pass@1000) and are checked against it by
+ * the tests.
  *
  * `claimVerifyRows` turns the claims marked `verify` into verify.csv rows at the paper preset
  * (verify.ts). Sudoku and Maze train on our generators' stand-ins for Sudoku-Extreme and
@@ -60,9 +61,12 @@ export interface Claim {
   margin?: number;
   /** "Parity or better": non-inferiority with `margin`. */
   atLeastParity?: boolean;
-  /** Reference ids (results/reference) of a's and b's published values and of the difference. */
+  /**
+   * Reference ids (benchmarks/reproduce/expected/reference) of a's and b's published values and of
+   * the difference.
+   */
   ref: { a?: string; b?: string; diff?: string };
-  /** Published values where results/reference lacks them. */
+  /** Published values where benchmarks/reproduce/expected/reference lacks them. */
   paper: { a: number; b: number };
   /** Checked by verify at the paper preset. */
   verify: boolean;
@@ -237,7 +241,9 @@ export const CLAIM_RULE = `${VERDICT_RULE} Here the interval is the 95% Student-
   `AGREES when the lower bound > −${PARITY_MARGIN_POINTS} points, DISAGREES when the upper bound ` +
   `< −${PARITY_MARGIN_POINTS}.`;
 
-/** The published values of a claim: from results/reference where it has them. */
+/**
+ * The published values of a claim: from benchmarks/reproduce/expected/reference where it has them.
+ */
 export function paperValues(
   c: Claim,
   reference: readonly ReferenceRow[],
@@ -253,7 +259,9 @@ export function paperValues(
     b,
     diff,
     ids,
-    source: ids.length ? "results/reference" : "the paper (not in results/reference)",
+    source: ids.length
+      ? "benchmarks/reproduce/expected/reference"
+      : "the paper (not in benchmarks/reproduce/expected/reference)",
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * `deno task study`: the CPU-scale study of the paper's questions — the reproduce pipeline
- * (benchmarks/reproduce.ts: prepare → parity → train → evaluate → score → tables → verify) at
+ * (benchmarks/reproduce/cli.ts: prepare → parity → train → evaluate → score → tables → verify) at
  * preset `cpu-study` (recursion/presets.ts, calibrated so that TRM-attn is neither saturated nor
  * at zero on Sudoku and Maze), with all four models on Sudoku and Maze and TRM-attn vs
  * TR-mamba2attn on ARC, over seeds 0, 1, 2 by default; then the study report
@@ -26,7 +26,8 @@
  * task the same step count. A budget other than 1 changes the configuration hashes and the scale
  * label (`cpu-study ×X steps …`), so its runs never mix with budget-1 runs.
  *
- * Verify runs with --no-baseline: it checks against results/baselines/cpu-study when that exists
+ * Verify runs with --no-baseline: it checks against
+ * benchmarks/reproduce/expected/baselines/cpu-study when that exists
  * (`deno task rebaseline --preset cpu-study` makes it from a study's summary) and otherwise
  * reports that there is none instead of failing (a budget other than 1 is another configuration:
  * verify names the baseline as another configuration's).
@@ -113,7 +114,8 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
   --budget X (default 1): every run's steps × X (${STUDY.steps} at X = 1; the evaluation and
   checkpoint cadence scale with them, so each run evaluates as often); data, models and optimiser
   settings stay. The other flags go to deno task reproduce (deno task reproduce --help). Verify
-  checks results/baselines/cpu-study when it exists, and otherwise says so (--no-baseline).
+  checks benchmarks/reproduce/expected/baselines/cpu-study when it exists, and otherwise says so
+  (--no-baseline).
   --ablations: instead of the study, its ablations (benchmarks/study/ablations.ts; all, or those
   --ablation-names lists), each a configuration patch run on ${
   ABLATION_TASKS.join(" and ")

@@ -1,6 +1,7 @@
 /**
  * The study's regression guard: verify at preset cpu-study compares every seed's checked metrics
- * (exact and cell accuracy) with the committed baseline results/baselines/cpu-study/baseline.csv
+ * (exact and cell accuracy) with the committed baseline
+ * benchmarks/reproduce/expected/baselines/cpu-study/baseline.csv
  * (baseline.ts: fails below mean − max(3 sd, resolution) over the baseline's seeds; rows whose
  * threshold is at or below the trivial floor are report-only). Synthetic summary and baseline
  * CSVs: the unchanged summary passes, one model whose mean drops by several sds fails, and a

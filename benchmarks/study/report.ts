@@ -10,8 +10,8 @@
  *   over seeds and a bootstrap interval (over seeds and, for ARC, the test items of the score
  *   step's diagnostics.csv);
  * - `rq.csv` — one row per research question and claim (claims.ts), with the paper's values
- *   (results/reference where present), ours (mean difference [95 % interval]) and the verdict of
- *   stats.ts `verdict`;
+ *   (benchmarks/reproduce/expected/reference where present), ours (mean difference [95 %
+ *   interval]) and the verdict of stats.ts `verdict`;
  * - `README.md` — in bold at the top the scale (reduced, our generated Sudoku/Maze data, not the
  *   paper's numbers), the measured wall time when given, the RQ table with the verdict rule next
  *   to it, over-seed tables, the plots and the provenance (commits, config hashes, backend,
@@ -73,7 +73,7 @@ export interface StudyReportOptions {
   allowDirty?: boolean;
   /** The command that produced the study, quoted in the README. */
   command?: string;
-  /** results/reference folder (tests). */
+  /** benchmarks/reproduce/expected/reference folder (tests). */
   referenceDir?: string;
   /** Bootstrap resamples (default 2000). */
   resamples?: number;
@@ -462,7 +462,8 @@ export function studyReadme(
     .filter((n) => n);
   if (notes.length) L.push("Notes:", "", ...notes.map((n) => `- ${n}`), "");
   L.push(
-    "Paper values: results/reference/hybrid_paper.csv where present (ids in `rq.csv`); the " +
+    "Paper values: benchmarks/reproduce/expected/reference/hybrid_paper.csv where present " +
+      "(ids in `rq.csv`); the " +
       "pass@1 sources conflict (40.75/40.50 vs 29.50/29.25), the first pair is used.",
     "",
     "## Differences between models (`differences.csv`)",

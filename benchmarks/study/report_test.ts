@@ -46,7 +46,7 @@ async function study(): Promise<{ root: string; summary: string; runs: string }>
   return { root, summary, runs: `${root}/runs` };
 }
 
-Deno.test("claims: the published values written in claims.ts match results/reference", async () => {
+Deno.test("claims: the published values in claims.ts match expected/reference", async () => {
   const ref = await loadReference();
   for (const c of CLAIMS) {
     for (const side of ["a", "b"] as const) {
@@ -172,7 +172,7 @@ Deno.test("writeStudyReport: files, intervals, differences, RQ table with verdic
     assert.match(dc.bootstrap, /^seeds × test items \(4 items per seed/);
     assert.ok(Number(dc.boot95_lo) <= Number(dc.mean_diff));
     assert.ok(Number(dc.mean_diff) <= Number(dc.boot95_hi));
-    // rq.csv: the expected verdicts; paper values from results/reference.
+    // rq.csv: the expected verdicts; paper values from benchmarks/reproduce/expected/reference.
     const rq = await readCsv(`${out}/rq.csv`, RQ_COLUMNS);
     assert.deepEqual(Object.fromEntries(rq.map((r) => [r.claim_id, r.verdict])), EXPECTED);
     const pass2 = rq.find((r) => r.claim_id === "rq2.pass2")!;

@@ -25,8 +25,9 @@
 # PART=steps:
 #   5. train_check.ts loss: trm-attn and tr-mamba2attn at ARC shapes, B=4, two steps, loss on cuda
 #      (f32, tf32, bf16 GEMMs; and f32 with 2 micro-batches + recomputation) vs cpu;
-#   6. benchmarks/memory_plan.ts --backend cuda: each model's footprint from small batches and the
-#      plans (micro-batches, recomputation) that fit B = $STEP_BATCH (default 768) and $TIME_BATCH;
+#   6. benchmarks/speed/memory_plan.ts --backend cuda: each model's footprint from small batches
+#      and the plans (micro-batches, recomputation) that fit B = $STEP_BATCH (default 768) and
+#      $TIME_BATCH;
 #   7. per model: one paper-batch step (B = $STEP_BATCH with that plan, $STEP_MATH GEMMs, default
 #      bf16 as the reference trains; a plan that still runs out of memory is retried with twice the
 #      micro-batches) — its losses must be finite, its time is recorded; then the timed
@@ -210,7 +211,7 @@ if want steps; then
 
   # memory plans for the paper batch and the timed batch: "plan MODEL B M RECOMPUTE ..." lines
   step "memory plan on cuda for B=$STEP_BATCH and B=$TIME_BATCH"
-  limited 200 "$DENO" run --allow-all benchmarks/memory_plan.ts --backend cuda --task arc \
+  limited 200 "$DENO" run --allow-all benchmarks/speed/memory_plan.ts --backend cuda --task arc \
     --models "${MODELS// /,}" --probe 2 --check-batch 8 --batch "$STEP_BATCH,$TIME_BATCH" \
     --out "$OUTDIR/memory_plan.csv" 2>&1 | tee "$OUTDIR/memory_plan.log"
   rc=${PIPESTATUS[0]}
@@ -287,7 +288,7 @@ if want steps; then
   done
 
   step "the smoke pipeline on cuda (train, evaluate, score, verify against the cpu baselines)"
-  limited 180 "$DENO" run --allow-all benchmarks/reproduce.ts --preset smoke --backend cuda \
+  limited 180 "$DENO" run --allow-all benchmarks/reproduce/cli.ts --preset smoke --backend cuda \
     --out "$OUTDIR/smoke-cuda" --runs "$OUTDIR/smoke-cuda-runs" --no-progress \
     > "$OUTDIR/smoke-cuda.log" 2>&1
   rc=$?

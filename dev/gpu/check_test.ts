@@ -16,7 +16,8 @@ case "$args" in
   *summary.ts*) exec "$REAL_DENO" "$@" ;;
   *build.ts* | *dev/cuda/lab.ts*) echo "built (fake)" ;;
   test*) echo "ok | 7 passed | 0 failed (1s)"; echo "$args" >> "$LOG" ;;
-  *reproduce.ts*) echo "verify: passed — 8 ok, 0 failed"; echo "reproduce: finished in 0.1 min; x" ;;
+  *reproduce/cli.ts*)
+    echo "verify: passed — 8 ok, 0 failed"; echo "reproduce: finished in 0.1 min; x" ;;
   *memory_plan.ts*)
     for b in $(arg batch | tr , ' '); do
       echo "plan trm-attn $b 4 false (100 GiB of 120)"

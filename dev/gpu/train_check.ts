@@ -13,8 +13,8 @@
  * 2. the same two steps on cuda (f32) with 2 micro-batches and recomputation (recursion/trainer.ts
  *    MemoryPlan, the plans the paper batch needs on one device) against the cpu's whole-batch
  *    steps, at the f32 tolerance.
- * (The memory a batch needs, and the plan that fits B = 768, come from benchmarks/memory_plan.ts
- * --backend cuda, run by check.sh.)
+ * (The memory a batch needs, and the plan that fits B = 768, come from
+ * benchmarks/speed/memory_plan.ts --backend cuda, run by check.sh.)
  *
  * `time` — the step time of one model at one batch and GEMM math, in a fresh process (a failed
  * allocation must not leave memory behind for the next attempt): one warm-up step (its losses

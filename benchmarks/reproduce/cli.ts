@@ -16,9 +16,9 @@ import {
   parseCli,
   printCliResult,
   runMain,
-} from "../engine/cli.ts";
-import { OPTIONS, parseReproduceArgs, USAGE } from "./reproduce/options.ts";
-import { reproduce } from "./reproduce/pipeline.ts";
+} from "../../engine/cli.ts";
+import { OPTIONS, parseReproduceArgs, USAGE } from "./options.ts";
+import { reproduce } from "./pipeline.ts";
 
 /** --help (exit 0) and command-line mistakes (exit 2) before anything runs; then the pipeline. */
 export async function main(args: string[]): Promise<number> {

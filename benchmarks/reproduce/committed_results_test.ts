@@ -1,15 +1,19 @@
 /**
- * The committed results/ stay true to the code: a CSV whose columns or parity rows disagree with
- * the code that would write it fails here, and no committed number comes from uncommitted code
- * without its diff beside it (engine/provenance.ts guardResultsWrite).
+ * The committed results/ (outputs) and expected/baselines (the pipeline's regression baselines)
+ * stay true to the code: a CSV whose columns or parity rows disagree with the code that would write
+ * it fails here, and no committed number comes from uncommitted code without its diff beside it
+ * (engine/provenance.ts guardResultsWrite).
  */
 import assert from "node:assert/strict";
 import { parse } from "csv-parse/sync";
-import { PARITY_COLUMNS, parityTable } from "../recursion/parity.ts";
-import { REPRO_SUMMARY_COLUMNS } from "./reproduce/summary.ts";
-import { BASELINE_COLUMNS } from "./reproduce/baseline.ts";
+import { PARITY_COLUMNS, parityTable } from "../../recursion/parity.ts";
+import { REPRO_SUMMARY_COLUMNS } from "./summary.ts";
+import { BASELINE_COLUMNS } from "./baseline.ts";
 
-const RESULTS = new URL("../results/", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
+const RESULTS = `${ROOT}results/`;
+/** The committed baselines verify checks reduced presets against (rebaseline writes them). */
+const BASELINES = new URL("./expected/baselines/", import.meta.url).pathname;
 
 function readRows(path: string): Record<string, string>[] {
   return parse(Deno.readTextFileSync(path), { columns: true, skip_empty_lines: true });
@@ -19,7 +23,7 @@ function header(path: string): string[] {
   return (parse(Deno.readTextFileSync(path), { to: 1 }) as string[][])[0];
 }
 
-/** Every CSV under results/ (recursively). */
+/** Every CSV under `dir` (recursively; default results/). */
 function csvFiles(dir = RESULTS): string[] {
   const out: string[] = [];
   for (const e of Deno.readDirSync(dir)) {
@@ -49,9 +53,11 @@ Deno.test("results/parity.csv holds the parameter counts the code computes", () 
 });
 
 Deno.test("committed reproduce summaries and baselines follow the code's column contracts", () => {
-  for (const path of csvFiles()) {
-    const name = path.slice(RESULTS.length);
-    if (name === "summary.csv" || name.endsWith("/summary.csv")) {
+  const files = [...csvFiles(), ...csvFiles(BASELINES)];
+  assert.ok(files.some((f) => f.endsWith("/baseline.csv")), "no committed baseline.csv found");
+  for (const path of files) {
+    const name = path.slice(ROOT.length);
+    if (name.endsWith("/summary.csv")) {
       assert.deepEqual(header(path), [...REPRO_SUMMARY_COLUMNS], name);
     }
     if (name.endsWith("baseline.csv")) assert.deepEqual(header(path), [...BASELINE_COLUMNS], name);

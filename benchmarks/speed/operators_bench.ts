@@ -24,14 +24,14 @@
  * projection's shape), timed interleaved with each operator (A, B, A, B, best of N) so a change of
  * machine load hits both alike.
  */
-import { backward, zeroGrad } from "../engine/autograd.ts";
-import type { Backend } from "../engine/backend.ts";
-import { getBackend } from "../engine/backends/mod.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
-import { Rng } from "../engine/rng.ts";
-import { createOperator, type OperatorSpec } from "../operators/mod.ts";
-import { operatorForwardFlops } from "../recursion/flops.ts";
-import { assertBackendsAgree } from "../operators/testing.ts";
+import { backward, zeroGrad } from "../../engine/autograd.ts";
+import type { Backend } from "../../engine/backend.ts";
+import { getBackend } from "../../engine/backends/mod.ts";
+import { createRefBackend } from "../../engine/backends/ref.ts";
+import { Rng } from "../../engine/rng.ts";
+import { createOperator, type OperatorSpec } from "../../operators/mod.ts";
+import { operatorForwardFlops } from "../../recursion/flops.ts";
+import { assertBackendsAgree } from "../../operators/testing.ts";
 import {
   benchArgs,
   bestTimes,

@@ -54,10 +54,10 @@
  * `--torch-json FILE` reuses torch_trm.py bench output from a separate run on the same machine
  * instead of the interleaved peer (recorded in `torch_source`; `measured_at` is the file's time).
  */
-import { getBackend } from "../engine/backends/mod.ts";
-import type { ModelName } from "../recursion/config.ts";
-import { trainStepFlops } from "../recursion/flops.ts";
-import { benchSetup } from "../recursion/bench_setup.ts";
+import { getBackend } from "../../engine/backends/mod.ts";
+import type { ModelName } from "../../recursion/config.ts";
+import { trainStepFlops } from "../../recursion/flops.ts";
+import { benchSetup } from "../../recursion/bench_setup.ts";
 import {
   benchArgs,
   describePeer,
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   const liveTorch = !args["no-torch"] && !args["torch-json"];
   const be = getBackend("cpu");
   const threads = Number(be.info.threads);
-  const torchScript = new URL("./peers/torch_trm.py", import.meta.url).pathname;
+  const torchScript = new URL("../peers/torch_trm.py", import.meta.url).pathname;
 
   const rows: Row[] = [];
   const versus: string[] = [];

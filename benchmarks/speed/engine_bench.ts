@@ -9,14 +9,14 @@
  *
  *   deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE] [--help]
  */
-import { createCpuBackend } from "../engine/backends/cpu.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
-import { withPool } from "../engine/backends/pool.ts";
-import { backward, zeroGrad } from "../engine/autograd.ts";
-import { linear, rmsnorm, swiglu } from "../engine/ops.ts";
-import { attention } from "../engine/ops_nn.ts";
-import { Rng } from "../engine/rng.ts";
-import { type Tensor, tensor } from "../engine/tensor.ts";
+import { createCpuBackend } from "../../engine/backends/cpu.ts";
+import { createRefBackend } from "../../engine/backends/ref.ts";
+import { withPool } from "../../engine/backends/pool.ts";
+import { backward, zeroGrad } from "../../engine/autograd.ts";
+import { linear, rmsnorm, swiglu } from "../../engine/ops.ts";
+import { attention } from "../../engine/ops_nn.ts";
+import { Rng } from "../../engine/rng.ts";
+import { type Tensor, tensor } from "../../engine/tensor.ts";
 import {
   benchArgs,
   bestTimes as timeInterleaved,
@@ -28,7 +28,7 @@ import {
   runPeer,
   writeBenchCsv,
 } from "./bench_util.ts";
-import { readSwitch } from "../engine/switches.ts";
+import { readSwitch } from "../../engine/switches.ts";
 
 const USAGE =
   `Engine benchmark: raw sgemm vs our linear fwd+bwd, RMSNorm, SwiGLU, attention; PyTorch peer.

@@ -5,7 +5,7 @@
  * largest difference of each kernel's outputs between the first library and the others, so a
  * vector path can be checked against the portable C one.
  *
- *   deno run --allow-all engine/native/avx2_bench.ts [--libs A.so,B.so] [--names a,b]
+ *   deno run --allow-all benchmarks/speed/avx2_bench.ts [--libs A.so,B.so] [--names a,b]
  *        [--reps N] [--threads T] [--only attn,unary,swiglu,softmax,ssd,gemm] [--min-ms M]
  *
  * Without --libs it times the library of the current sources (built if needed) alone. A build of
@@ -15,8 +15,8 @@
  *      -fvisibility=hidden -o /tmp/libscalar.so engine/native/*.c -lm -Wl,-z,nodelete
  */
 import { parseArgs } from "node:util";
-import { SYMBOLS } from "../backends/cpu_symbols.ts";
-import { ensureNativeLibrary } from "./build.ts";
+import { SYMBOLS } from "../../engine/backends/cpu_symbols.ts";
+import { ensureNativeLibrary } from "../../engine/native/build.ts";
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 // deno-lint-ignore no-explicit-any

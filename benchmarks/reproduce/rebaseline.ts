@@ -1,25 +1,27 @@
 /**
  * `deno task rebaseline`: makes the regression baseline of a reduced preset from the per-seed
  * summary.csv of reproduce runs — deliberately, with a reason — and writes
- * `results/baselines/<preset>/`: baseline.csv (mean, sd, tolerance, floor, threshold and their
- * derivation per checked metric; benchmarks/reproduce/baseline.ts), summary.csv (the per-seed rows
- * it came from) and reasons.csv (one line per re-baseline: date, commit, seeds, reason).
+ * `benchmarks/reproduce/expected/baselines/<preset>/`: baseline.csv (mean, sd, tolerance, floor,
+ * threshold and their derivation per checked metric; benchmarks/reproduce/baseline.ts), summary.csv
+ * (the per-seed rows it came from) and reasons.csv (one line per re-baseline: date, commit, seeds,
+ * reason).
  *
  *   deno task rebaseline --preset smoke|cpu-mini|cpu-study --summary FILE [--summary FILE …]
- *                        --reason "why the numbers changed" [--baselines results/baselines]
- *                        [--min-seeds 3] [--allow-dirty]
+ *                        --reason "why the numbers changed"
+ *                        [--baselines benchmarks/reproduce/expected/baselines] [--min-seeds 3]
+ *                        [--allow-dirty]
  *
  * Rows produced by uncommitted code (commit "…-dirty") are refused unless --allow-dirty.
  * Exit status: 0 written; 1 refused or failed; 2 usage error.
  */
-import { parseCli, runMain } from "./bench_util.ts";
-import { csvText, readCsv } from "../engine/csv.ts";
-import { exists } from "../tasks/io.ts";
-import { openRunData } from "../recursion/data.ts";
-import { presetDataRecipe } from "../recursion/presets.ts";
-import { PRESET_NAMES, type PresetName, type TaskName } from "../recursion/run/config.ts";
-import { main as prepareMain } from "../tasks/prepare.ts";
-import { gitCommit, guardResultsWrite } from "../engine/provenance.ts";
+import { parseCli, runMain } from "../speed/bench_util.ts";
+import { csvText, readCsv } from "../../engine/csv.ts";
+import { exists } from "../../tasks/io.ts";
+import { openRunData } from "../../recursion/data.ts";
+import { presetDataRecipe } from "../../recursion/presets.ts";
+import { PRESET_NAMES, type PresetName, type TaskName } from "../../recursion/run/config.ts";
+import { main as prepareMain } from "../../tasks/prepare.ts";
+import { gitCommit, guardResultsWrite } from "../../engine/provenance.ts";
 import {
   baselineText,
   buildBaseline,
@@ -27,19 +29,21 @@ import {
   isReducedPreset,
   MIN_SEEDS,
   REASONS_COLUMNS,
-} from "./reproduce/baseline.ts";
-import { type FloorTable, trivialFloors } from "./reproduce/floors.ts";
-import { runConfig } from "./reproduce/steps.ts";
-import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./reproduce/summary.ts";
-import { readSummary } from "./reproduce/verify.ts";
+} from "./baseline.ts";
+import { type FloorTable, trivialFloors } from "./floors.ts";
+import { runConfig } from "./steps.ts";
+import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
+import { readSummary } from "./verify.ts";
 
 export const USAGE =
   `usage: deno task rebaseline --preset smoke|cpu-mini|cpu-study --summary FILE [--summary FILE ...]
-         --reason "why" [--baselines results/baselines] [--min-seeds ${MIN_SEEDS}] [--allow-dirty]
-  Writes results/baselines/<preset>/baseline.csv from the per-seed rows of one or more reproduce
-  summaries: per checked metric the mean and sd over seeds, tolerance = max(3 sd, resolution), the
-  floor a model that learned nothing reaches (measured on the preset's test split) and the
-  threshold; a metric whose threshold is at or below its floor is stored report-only.`;
+         --reason "why" [--baselines benchmarks/reproduce/expected/baselines]
+         [--min-seeds ${MIN_SEEDS}] [--allow-dirty]
+  Writes benchmarks/reproduce/expected/baselines/<preset>/baseline.csv from the per-seed rows of
+  one or more reproduce summaries: per checked metric the mean and sd over seeds, tolerance =
+  max(3 sd, resolution), the floor a model that learned nothing reaches (measured on the preset's
+  test split) and the threshold; a metric whose threshold is at or below its floor is stored
+  report-only.`;
 
 /** Floors of each task of a preset, measured on its prepared test split. */
 export async function presetFloors(
@@ -62,7 +66,7 @@ export async function main(args: string[], log = console.log): Promise<number> {
     preset: { type: "string" },
     summary: { type: "string", multiple: true },
     reason: { type: "string" },
-    baselines: { type: "string", default: "results/baselines" },
+    baselines: { type: "string", default: "benchmarks/reproduce/expected/baselines" },
     "min-seeds": { type: "string", default: String(MIN_SEEDS) },
   }, args);
   if ("exit" in r) {

@@ -11,9 +11,9 @@
  *       [--probe 2] [--batch 768[,192…]] [--memory-gib G (default: the device's)] [--headroom 0.9]
  *       [--check-batch N] [--out results/bench/memory_plan.csv] [--allow-dirty]
  */
-import { getBackend } from "../engine/backends/mod.ts";
-import type { ModelName } from "../recursion/config.ts";
-import { benchSetup } from "../recursion/bench_setup.ts";
+import { getBackend } from "../../engine/backends/mod.ts";
+import type { ModelName } from "../../recursion/config.ts";
+import { benchSetup } from "../../recursion/bench_setup.ts";
 import {
   choosePlan,
   deviceMemoryBytes,
@@ -24,8 +24,8 @@ import {
   measureStep,
   predict,
   type StepMaker,
-} from "../recursion/memory_plan.ts";
-import type { TaskName } from "../recursion/parity.ts";
+} from "../../recursion/memory_plan.ts";
+import type { TaskName } from "../../recursion/parity.ts";
 import { benchArgs, writeBenchCsv } from "./bench_util.ts";
 
 const USAGE = `usage: deno task bench:memory [--backend cpu|cuda] [--models trm-attn,tr-mamba2attn]

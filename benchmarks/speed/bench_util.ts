@@ -5,18 +5,18 @@
  * provenance.
  */
 import type { ParseArgsOptionsConfig } from "node:util";
-import { type Cell, csvText } from "../engine/csv.ts";
-import type { Backend } from "../engine/backend.ts";
-import type { Rng } from "../engine/rng.ts";
-import { type Tensor, tensor } from "../engine/tensor.ts";
+import { type Cell, csvText } from "../../engine/csv.ts";
+import type { Backend } from "../../engine/backend.ts";
+import type { Rng } from "../../engine/rng.ts";
+import { type Tensor, tensor } from "../../engine/tensor.ts";
 import {
   dirtyRefusal,
   guardResultsWrite,
   insideResults,
   machineInfo,
   treeState,
-} from "../engine/provenance.ts";
-import { writeFileAtomic } from "../tasks/io.ts";
+} from "../../engine/provenance.ts";
+import { writeFileAtomic } from "../../tasks/io.ts";
 import {
   assertWritable,
   type CliValues as SharedCliValues,
@@ -26,7 +26,7 @@ import {
   parseCli as sharedParseCli,
   printCliResult,
   runMain,
-} from "../engine/cli.ts";
+} from "../../engine/cli.ts";
 
 // ----------------------------------------------------------------------------- command line
 
@@ -380,7 +380,7 @@ export async function runPeer(
   args: string[],
   // deno-lint-ignore no-explicit-any
 ): Promise<{ info: PeerInfo; rows: Record<string, any>[] } | null> {
-  const path = new URL(`./peers/${script}`, import.meta.url).pathname;
+  const path = new URL(`../peers/${script}`, import.meta.url).pathname;
   const run = await spawnPeer("/usr/bin/python3", [path, ...args]);
   if (!run.success) {
     console.warn(`PyTorch peer skipped: ${peerError(run, 1)} (apt-get install python3-torch)`);
