@@ -3,9 +3,10 @@
  * (`cblas_sgemm`) when it is installed, else through our own blocked C GEMM.
  *
  * Buffers are Float32Array ("f32") and Int32Array ("i32"); a view is a `subarray`, which FFI passes
- * at its byte offset, so q/k/v may be views into one fused qkv buffer. Every kernel checks its
- * buffers' lengths against the stated sizes before calling C (RangeError naming the kernel and the
- * sizes), and the kernels that take indices check them in C and report the first bad one.
+ * at its byte offset, so q/k/v may be views into one fused qkv buffer. Sizes, dtypes and buffer
+ * lengths are checked by the kernel table (engine/kernels.ts `withKernelChecks`) before a kernel
+ * runs; this file marshals, and the kernels that take indices check them in C and report the
+ * first bad one.
  *
  * Options: `threads` (default `TRM_THREADS`, else `navigator.hardwareConcurrency`) and `blas`:
  * "auto" (the faster of our GEMM and OpenBLAS as measured once on this machine and setting,
@@ -26,10 +27,11 @@ import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../backen
 import { NativeUnavailableError } from "../errors.ts";
 import { ensureNativeLibrary, NATIVE_CFLAGS, nativeSourceHash } from "../native/build.ts";
 import { BLAS_SYMBOLS, I64, SYMBOLS } from "./cpu_symbols.ts";
-import { attnSizes, gatedGroups, need, nonneg, ssdSizes } from "./checks.ts";
+import { gatedGroups, ssdSizes } from "./checks.ts";
 import { cachedChoice, choiceKey, measure, SHAPES } from "./gemm_choice.ts";
 import { dirname } from "node:path";
 import { readIntSwitch, readSwitch } from "../switches.ts";
+import { withKernelChecks } from "../kernels.ts";
 
 /** Times our GEMM and OpenBLAS on the choice's shapes through two explicit backends. */
 function measureGemms(threads: number) {
@@ -216,29 +218,18 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     }
     return b;
   };
-  /** Checks n-element f32 buffers; returns them typed. */
-  const flat = (kernel: string, n: number, bufs: Record<string, Buf>): Float32Array[] => {
-    nonneg(kernel, { n });
-    return Object.entries(bufs).map(([name, b]) => {
-      const a = f(b, kernel, name);
-      need(kernel, name, a, n, `n=${n}`);
-      return a;
-    });
-  };
-  /** Checks rows × cols f32 buffers (each given with its own length factor). */
+  // Sizes and lengths are checked by the kernel table (engine/kernels.ts) before a kernel runs:
+  // the helpers below only type the buffers for FFI.
+  /** The f32 buffers typed (`n` only documents the call). */
+  const flat = (kernel: string, _n: number, bufs: Record<string, Buf>): Float32Array[] =>
+    Object.entries(bufs).map(([name, b]) => f(b, kernel, name));
+  /** The f32 buffers typed (the sizes only document the call). */
   const grid = (
     kernel: string,
-    rows: number,
-    cols: number,
+    _rows: number,
+    _cols: number,
     bufs: [string, Buf, number][],
-  ): Float32Array[] => {
-    nonneg(kernel, { rows, cols });
-    return bufs.map(([name, b, len]) => {
-      const a = f(b, kernel, name);
-      need(kernel, name, a, len, `rows=${rows}, cols=${cols}`);
-      return a;
-    });
-  };
+  ): Float32Array[] => bufs.map(([name, b]) => f(b, kernel, name));
   const badIndex = (r: number | bigint) => Number(r);
 
   const be: Backend = {
@@ -289,56 +280,29 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       return (src as Float32Array | Int32Array).slice();
     },
     copy(n: number, src: Buf, dst: Buf) {
-      nonneg("copy", { n });
-      need("copy", "src", src, n, `n=${n}`);
-      need("copy", "dst", dst, n, `n=${n}`);
       const s = src as Float32Array | Int32Array, d = dst as Float32Array | Int32Array;
       if (s.constructor !== d.constructor) throw new TypeError("copy: src and dst dtypes differ");
       d.set(s.subarray(0, n) as Float32Array & Int32Array);
     },
     copy2d(rows: number, cols: number, src: Buf, lds: number, dst: Buf, ldd: number) {
       const K = "copy2d";
-      nonneg(K, { rows, cols, lds, ldd });
       const s = src as Float32Array | Int32Array, d = dst as Float32Array | Int32Array;
       if (s.constructor !== d.constructor) throw new TypeError(`${K}: src and dst dtypes differ`);
       if (rows === 0 || cols === 0) return;
-      const sizes = `rows=${rows}, cols=${cols}, lds=${lds}, ldd=${ldd}`;
-      // lds = 0 broadcasts one source row; otherwise rows must not overlap.
-      if ((lds !== 0 && lds < cols) || ldd < cols) {
-        throw new RangeError(`${K}: row stride below cols: ${sizes}`);
-      }
-      need(K, "src", s, (rows - 1) * lds + cols, sizes);
-      need(K, "dst", d, (rows - 1) * ldd + cols, sizes);
       // i32 and f32 are both 4-byte elements: the C copy moves bits
       const bytes = (a: Float32Array | Int32Array) =>
         a instanceof Float32Array ? a : new Float32Array(a.buffer, a.byteOffset, a.length);
       nat().trm_copy2d(rows, cols, bytes(s), lds, bytes(d), ldd);
     },
     fill(n: number, value: number, dst: Buf) {
-      nonneg("fill", { n });
-      need("fill", "dst", dst, n, `n=${n}`);
       (dst as Float32Array | Int32Array).fill(value, 0, n);
     },
     sync() {},
 
     gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, batch, sa, sb, sc) {
       const K = "gemm";
-      nonneg(K, { m, n, k, lda, ldb, ldc, batch, strideA: sa, strideB: sb, strideC: sc });
       const A = f(a, K, "a"), B = f(b, K, "b"), C = f(c, K, "c");
       if (m === 0 || n === 0 || batch === 0) return;
-      const [ar, ac] = ta ? [k, m] : [m, k];
-      const [br, bc] = tb ? [n, k] : [k, n];
-      const sizes =
-        `transA=${ta}, transB=${tb}, m=${m}, n=${n}, k=${k}, lda=${lda}, ldb=${ldb}, ldc=${ldc}, ` +
-        `batch=${batch}, strides=${sa}/${sb}/${sc}`;
-      if (lda < Math.max(1, ac) || ldb < Math.max(1, bc) || ldc < n) {
-        throw new RangeError(`gemm: leading dimension below the row length: ${sizes}`);
-      }
-      if (k > 0) {
-        need(K, "a", A, (batch - 1) * sa + (ar - 1) * lda + ac, sizes);
-        need(K, "b", B, (batch - 1) * sb + (br - 1) * ldb + bc, sizes);
-      }
-      need(K, "c", C, (batch - 1) * sc + (m - 1) * ldc + n, sizes);
       const fits = Math.max(m, n, k, lda, ldb, ldc) <= I32_MAX;
       if (blas && k > 0 && fits) {
         if (blasThreads !== threads) {
@@ -433,11 +397,9 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
         ["dgu", dgu, rows * 2 * inter],
       ]);
       const O = out ? f(out, "swigluBackward", "out") : null;
-      if (O) need("swigluBackward", "out", O, rows * inter, `rows=${rows}, inter=${inter}`);
       nat().trm_swiglu_backward(rows, inter, G, DY, DG, O);
     },
     transpose(batch, rows, cols, x, out) {
-      nonneg("transpose", { batch });
       const n = batch * rows * cols;
       const [X, O] = grid("transpose", rows, cols, [["x", x, n], ["out", out, n]]);
       nat().trm_transpose(batch, rows, cols, X, O);
@@ -451,7 +413,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
         ["rstd", rstd, rows],
       ]);
       const W = weight ? f(weight, K, "weight") : null;
-      if (W) need(K, "weight", W, cols, `rows=${rows}, cols=${cols}`);
       nat().trm_rmsnorm(rows, cols, X, W, eps, O, R);
     },
     rmsnormBackward(rows, cols, x, weight, rstd, dy, dx, dweight) {
@@ -467,8 +428,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       }
       const W = weight ? f(weight, K, "weight") : null;
       const DW = dweight ? f(dweight, K, "dweight") : null;
-      if (W) need(K, "weight", W, cols, `rows=${rows}, cols=${cols}`);
-      if (DW) need(K, "dweight", DW, cols, `rows=${rows}, cols=${cols}`);
       nat().trm_rmsnorm_backward(rows, cols, X, W, R, DY, DX, DW);
     },
     addRmsnorm(rows, cols, x, y, eps, out, rstd) {
@@ -500,7 +459,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
         ["rstd", rstd, rows * g],
       ]);
       const W = f(weight, K, "weight");
-      need(K, "weight", W, cols, `rows=${rows}, cols=${cols}, group=${group}`);
       nat().trm_gated_rmsnorm(rows, cols, group, Y, Z, W, eps, O, R);
     },
     gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
@@ -513,10 +471,7 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
         ["dy", dy, n],
         ["dz", dz, n],
       ]);
-      const sizes = `rows=${rows}, cols=${cols}, group=${group}`;
       const W = f(weight, K, "weight"), DW = f(dweight, K, "dweight");
-      need(K, "weight", W, cols, sizes);
-      need(K, "dweight", DW, cols, sizes);
       nat().trm_gated_rmsnorm_backward(rows, cols, group, Y, Z, W, R, DO, DY, DZ, DW);
     },
     softmax(rows, cols, x, out) {
@@ -540,7 +495,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       const K = "embedding";
       const [T, O] = grid(K, n, dim, [["table", table, dim], ["out", out, n * dim]]);
       const ID = i(ids, K, "ids");
-      need(K, "ids", ID, n, `n=${n}, dim=${dim}`);
       const rows = dim > 0 ? Math.floor(T.length / dim) : 0;
       const bad = badIndex(nat().trm_embedding(n, dim, ID, T, rows, O));
       if (bad >= 0) {
@@ -551,7 +505,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       const K = "embeddingBackward";
       const [DY, DT] = grid(K, n, dim, [["dy", dy, n * dim], ["dtable", dtable, dim]]);
       const ID = i(ids, K, "ids");
-      need(K, "ids", ID, n, `n=${n}, dim=${dim}`);
       const rows = dim > 0 ? Math.floor(DT.length / dim) : 0;
       const bad = badIndex(nat().trm_embedding_backward(n, dim, ID, DY, DT, rows));
       if (bad >= 0) {
@@ -560,20 +513,9 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     },
     rope(batch, seq, heads, headDim, x, ldx, cos, sin, inverse, out, ldo) {
       const K = "rope";
-      nonneg(K, { batch, seq, heads, headDim, ldx, ldo });
-      if (headDim % 2 !== 0) throw new TypeError(`${K}: headDim must be even: ${headDim}`);
       const X = f(x, K, "x"), C = f(cos, K, "cos"), S = f(sin, K, "sin"), O = f(out, K, "out");
       const hd = heads * headDim, tokens = batch * seq;
       if (tokens === 0 || hd === 0) return;
-      const sizes =
-        `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ldx=${ldx}, ldo=${ldo}`;
-      if (ldx < hd || ldo < hd) {
-        throw new RangeError(`${K}: token stride below heads·headDim: ${sizes}`);
-      }
-      need(K, "x", X, (tokens - 1) * ldx + hd, sizes);
-      need(K, "out", O, (tokens - 1) * ldo + hd, sizes);
-      need(K, "cos", C, seq * headDim, sizes);
-      need(K, "sin", S, seq * headDim, sizes);
       nat().trm_rope(batch, seq, heads, headDim, X, ldx, C, S, inverse ? 1 : 0, O, ldo);
     },
 
@@ -620,12 +562,7 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
 
     stablemaxXent(batch, seq, vocab, logits, labels, ignore, loss) {
       const K = "stablemaxXent";
-      nonneg(K, { batch, seq, vocab });
       const X = f(logits, K, "logits"), LB = i(labels, K, "labels"), O = f(loss, K, "loss");
-      const sizes = `batch=${batch}, seq=${seq}, vocab=${vocab}`;
-      need(K, "logits", X, batch * seq * vocab, sizes);
-      need(K, "labels", LB, batch * seq, sizes);
-      need(K, "loss", O, batch, sizes);
       const bad = badIndex(nat().trm_stablemax_xent(batch, seq, vocab, X, LB, ignore, O));
       if (bad >= 0) {
         throw new RangeError(`${K}: label ${LB[bad]} at row ${bad} outside vocab ${vocab}`);
@@ -633,14 +570,8 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     },
     stablemaxXentBackward(batch, seq, vocab, logits, labels, ignore, dloss, dlogits) {
       const K = "stablemaxXentBackward";
-      nonneg(K, { batch, seq, vocab });
       const X = f(logits, K, "logits"), LB = i(labels, K, "labels");
       const DL = f(dloss, K, "dloss"), DX = f(dlogits, K, "dlogits");
-      const sizes = `batch=${batch}, seq=${seq}, vocab=${vocab}`;
-      need(K, "logits", X, batch * seq * vocab, sizes);
-      need(K, "labels", LB, batch * seq, sizes);
-      need(K, "dloss", DL, batch, sizes);
-      need(K, "dlogits", DX, batch * seq * vocab, sizes);
       const bad = badIndex(
         nat().trm_stablemax_xent_backward(batch, seq, vocab, X, LB, ignore, DL, DX),
       );
@@ -659,14 +590,12 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     sum(n, x, out) {
       const [X] = flat("sum", n, { x });
       const O = f(out, "sum", "out");
-      need("sum", "out", O, 1, `n=${n}`);
       nat().trm_sum(n, X, O);
     },
     argmax(rows, cols, x, out) {
       const K = "argmax";
       const [X] = grid(K, rows, cols, [["x", x, rows * cols]]);
       const O = i(out, K, "out");
-      need(K, "out", O, rows, `rows=${rows}, cols=${cols}`);
       if (cols === 0 && rows > 0) throw new RangeError(`${K}: cols must be positive: ${cols}`);
       nat().trm_argmax(rows, cols, X, O);
     },
@@ -679,7 +608,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
       const K = "signSgdRows";
       const [G, T] = grid(K, n, dim, [["grads", grads, n * dim], ["table", table, dim]]);
       const ID = i(ids, K, "ids");
-      need(K, "ids", ID, n, `n=${n}, dim=${dim}`);
       const rows = dim > 0 ? Math.floor(T.length / dim) : 0;
       const bad = badIndex(nat().trm_sign_sgd_rows(n, dim, ID, G, T, rows, lr, wd));
       if (bad >= 0) {
@@ -693,7 +621,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
 
     conv1dCausal(batch, seq, ch, k, x, w, bias, out) {
       const K = "conv1dCausal";
-      nonneg(K, { batch, seq, ch, k });
       const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
       const [X, W, Bv, O] = sized(K, sizes, [
         ["x", x, n],
@@ -705,7 +632,6 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     },
     conv1dCausalBackward(batch, seq, ch, k, x, w, dy, dx, dw, dbias) {
       const K = "conv1dCausalBackward";
-      nonneg(K, { batch, seq, ch, k });
       const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
       const [X, W, DY, DX, DW, DB] = sized(K, sizes, [
         ["x", x, n],
@@ -746,13 +672,9 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     },
   };
 
-  /** Checks f32 buffers against their needed lengths (one sizes string for the messages). */
-  function sized(kernel: string, sizes: string, bufs: [string, Buf, number][]): Float32Array[] {
-    return bufs.map(([name, b, len]) => {
-      const a = f(b, kernel, name);
-      need(kernel, name, a, len, sizes);
-      return a;
-    });
+  /** The f32 buffers typed (lengths: the kernel table). */
+  function sized(kernel: string, _sizes: string, bufs: [string, Buf, number][]): Float32Array[] {
+    return bufs.map(([name, b]) => f(b, kernel, name));
   }
 
   /**
@@ -792,7 +714,7 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
   }
 
   /**
-   * Checks attention buffers: `strided` ones are [batch, seq, heads, headDim] with token stride
+   * Types attention buffers: `strided` ones are [batch, seq, heads, headDim] with token stride
    * `ld`, `dense` ones [batch, seq, heads·headDim]; lse is [batch, heads, seq]. Returns them typed
    * (strided, dense, lse), or all null when there is nothing to compute.
    */
@@ -802,29 +724,20 @@ export function createCpuBackend(opts: CpuOptions = {}): Backend {
     seq: number,
     heads: number,
     headDim: number,
-    ld: number,
+    _ld: number,
     strided: Record<string, Buf>,
     dense: Record<string, Buf>,
     lse: Buf,
   ): Float32Array[] {
-    const { hd, tokens, sizes } = attnSizes(K, batch, seq, heads, headDim, ld);
+    const hd = heads * headDim, tokens = batch * seq;
     const typed: Float32Array[] = [];
-    for (const [name, b] of Object.entries(strided)) {
-      const a = f(b, K, name);
-      if (tokens > 0 && hd > 0) need(K, name, a, (tokens - 1) * ld + hd, sizes);
-      typed.push(a);
-    }
-    for (const [name, b] of Object.entries(dense)) {
-      const a = f(b, K, name);
-      need(K, name, a, tokens * hd, sizes);
-      typed.push(a);
-    }
+    for (const [name, b] of Object.entries({ ...strided, ...dense })) typed.push(f(b, K, name));
     const LS = f(lse, K, "lse");
-    need(K, "lse", LS, batch * heads * seq, sizes);
     typed.push(LS);
     if (tokens === 0 || hd === 0) return typed.map(() => null as unknown as Float32Array);
     return typed;
   }
 
-  return be;
+  // Sizes, dtypes and constraints of every kernel: the kernel table (engine/kernels.ts).
+  return withKernelChecks(be);
 }

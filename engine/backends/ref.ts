@@ -7,6 +7,7 @@
  */
 import type { Backend, Buf, DType, HostArray, SsdDims, UnaryOp } from "../backend.ts";
 import { gatedGroups } from "./checks.ts";
+import { withKernelChecks } from "../kernels.ts";
 
 type F = Float32Array | Float64Array;
 type I = Int32Array;
@@ -583,7 +584,8 @@ export function createRefBackend(opts: RefOptions = {}): Backend {
       );
     },
   };
-  return be;
+  // Sizes, dtypes and constraints of every kernel: the kernel table (engine/kernels.ts).
+  return withKernelChecks(be);
 }
 
 // ------------------------------------------------------------------ Mamba-2 scan (reference)

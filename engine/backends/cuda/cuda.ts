@@ -46,10 +46,11 @@ import {
   gemmMathFromEnv,
   openCublas,
 } from "./cublas.ts";
-import { attnSizes, gatedGroups, need, nonneg, ssdSizes as ssdCounts } from "../checks.ts";
+import { gatedGroups, ssdSizes as ssdCounts } from "../checks.ts";
 import { ATTENTION_LABEL, checkLab, type CudaLab, SSD_LABEL } from "./kernels.ts";
 import { ATTN, ATTN_BACKWARD, SSD_SCAN, SSD_SCAN_BACKWARD, SYMBOLS } from "./symbols.ts";
 import { readIntSwitch, readSwitch } from "../../switches.ts";
+import { withKernelChecks } from "../../kernels.ts";
 
 export { cublasCandidates, type GemmMath } from "./cublas.ts";
 export type { CudaLab, CudaLabKernel } from "./kernels.ts";
@@ -333,23 +334,15 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     return b;
   };
   const B = BigInt;
-  /** Checks named f32 buffers against needed lengths; returns their device addresses. */
-  const ptrs = (kernel: string, sizes: string, bufs: [string, Buf, number][]): bigint[] =>
-    bufs.map(([name, b, len]) => {
-      const c = cb(b, kernel, name);
-      need(kernel, name, c, len, sizes);
-      return c.ptr;
-    });
-  const flat = (kernel: string, n: number, bufs: Record<string, Buf>): bigint[] => {
-    nonneg(kernel, { n });
-    return ptrs(kernel, `n=${n}`, Object.entries(bufs).map(([k, b]) => [k, b, n]));
-  };
-  const opt = (b: Buf | null, kernel: string, name: string, n: number, sizes: string): bigint => {
-    if (!b) return 0n;
-    const c = cb(b, kernel, name);
-    need(kernel, name, c, n, sizes);
-    return c.ptr;
-  };
+  // Sizes and lengths are checked by the kernel table (engine/kernels.ts) before a kernel runs;
+  // these helpers check that a buffer is this backend's and live, and pass its device address.
+  /** Device addresses of named f32 buffers (the lengths document the call). */
+  const ptrs = (kernel: string, _sizes: string, bufs: [string, Buf, number][]): bigint[] =>
+    bufs.map(([name, b]) => cb(b, kernel, name).ptr);
+  const flat = (kernel: string, _n: number, bufs: Record<string, Buf>): bigint[] =>
+    Object.entries(bufs).map(([name, b]) => cb(b, kernel, name).ptr);
+  const opt = (b: Buf | null, kernel: string, name: string, _n: number, _sizes: string): bigint =>
+    b ? cb(b, kernel, name).ptr : 0n;
 
   /** The shared SSD checks, plus the kernel's headDim limit; adds the dims as BigInt args. */
   function ssdSizes(kernel: string, dims: SsdDims) {
@@ -371,25 +364,15 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     dense: Record<string, Buf>,
     lse: Buf,
   ): bigint[] | null {
-    const { hd, tokens, sizes } = attnSizes(K, batch, seq, heads, headDim, ld);
+    const hd = heads * headDim, tokens = batch * seq;
+    const sizes = `batch=${batch}, seq=${seq}, heads=${heads}, headDim=${headDim}, ld=${ld}`;
     if (headDim > maxHeadDim) {
       throw new RangeError(`${K}: headDim above ${maxHeadDim} (the kernel's limit): ${sizes}`);
     }
     if (batch * heads > 65535) throw new RangeError(`${K}: batch·heads above 65535: ${sizes}`);
     const out: bigint[] = [];
-    for (const [name, b] of Object.entries(strided)) {
-      const c = cb(b, K, name);
-      if (tokens > 0 && hd > 0) need(K, name, c, (tokens - 1) * ld + hd, sizes);
-      out.push(c.ptr);
-    }
-    for (const [name, b] of Object.entries(dense)) {
-      const c = cb(b, K, name);
-      need(K, name, c, tokens * hd, sizes);
-      out.push(c.ptr);
-    }
-    const l = cb(lse, K, "lse");
-    need(K, "lse", l, batch * heads * seq, sizes);
-    out.push(l.ptr);
+    for (const [name, b] of Object.entries({ ...strided, ...dense })) out.push(cb(b, K, name).ptr);
+    out.push(cb(lse, K, "lse").ptr);
     return tokens === 0 || hd === 0 ? null : out;
   }
 
@@ -458,27 +441,18 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       return out;
     },
     copy(n, src, dst) {
-      nonneg("copy", { n });
       const s = cb(src, "copy", "src", (src as CudaBuf).dtype);
       const d = cb(dst, "copy", "dst", s.dtype);
-      need("copy", "src", s, n, `n=${n}`);
-      need("copy", "dst", d, n, `n=${n}`);
       check(L.trm_cuda_copy(s.ptr, d.ptr, B(n * 4)), "copy");
     },
     copy2d(rows, cols, src, lds, dst, ldd) {
       const K = "copy2d";
-      nonneg(K, { rows, cols, lds, ldd });
       const s = cb(src, K, "src", (src as CudaBuf).dtype), d = cb(dst, K, "dst", s.dtype);
       if (rows === 0 || cols === 0) return;
-      const sizes = `rows=${rows}, cols=${cols}, lds=${lds}, ldd=${ldd}`;
-      need(K, "src", s, (rows - 1) * lds + cols, sizes);
-      need(K, "dst", d, (rows - 1) * ldd + cols, sizes);
       check(L.trm_cuda_copy2d(B(rows), B(cols), s.ptr, B(lds), d.ptr, B(ldd)), K);
     },
     fill(n, value, dst) {
-      nonneg("fill", { n });
       const d = cb(dst, "fill", "dst", (dst as CudaBuf).dtype);
-      need("fill", "dst", d, n, `n=${n}`);
       const bits = d.dtype === "f32"
         ? new Uint32Array(Float32Array.of(value).buffer)[0]
         : (value | 0) >>> 0;
@@ -491,20 +465,9 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
 
     gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, batch, sA, sB, sC) {
       const K = "gemm";
-      nonneg(K, { m, n, k, lda, ldb, ldc, batch, strideA: sA, strideB: sB, strideC: sC });
       const sizes = `m=${m}, n=${n}, k=${k}, lda=${lda}, ldb=${ldb}, ldc=${ldc}, batch=${batch}`;
-      const [ar, ac] = tA ? [k, m] : [m, k];
-      const [br, bc] = tB ? [n, k] : [k, n];
-      if (ac > 0 && lda < ac) throw new RangeError(`${K}: lda below ${ac}: ${sizes}`);
-      if (bc > 0 && ldb < bc) throw new RangeError(`${K}: ldb below ${bc}: ${sizes}`);
-      if (n > 0 && ldc < n) throw new RangeError(`${K}: ldc below ${n}: ${sizes}`);
       const A = cb(a, K, "a"), Bb = cb(b, K, "b"), C = cb(c, K, "c");
       if (m === 0 || n === 0 || batch === 0) return;
-      if (k > 0) {
-        need(K, "a", A, (batch - 1) * sA + (ar - 1) * lda + ac, sizes);
-        need(K, "b", Bb, (batch - 1) * sB + (br - 1) * ldb + bc, sizes);
-      }
-      need(K, "c", C, (batch - 1) * sC + (m - 1) * ldc + n, sizes);
       const fits = [m, n, k, lda, ldb, ldc, batch].every((v) => v <= I32_MAX);
       if (cublas && k > 0 && fits) {
         const st = cublas.gemm(
@@ -555,7 +518,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     addRowVector(rows, cols, x, bias, out) {
       const K = "addRowVector";
-      nonneg(K, { rows, cols });
       const [X, Bv, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [
         ["x", x, rows * cols],
         ["bias", bias, cols],
@@ -565,7 +527,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     sumRows(rows, cols, x, out) {
       const K = "sumRows";
-      nonneg(K, { rows, cols });
       const [X, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [["x", x, rows * cols], [
         "out",
         out,
@@ -587,7 +548,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     swiglu(rows, inter, gu, out) {
       const K = "swiglu";
-      nonneg(K, { rows, inter });
       const [G, O] = ptrs(K, `rows=${rows}, inter=${inter}`, [
         ["gu", gu, rows * 2 * inter],
         ["out", out, rows * inter],
@@ -596,7 +556,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     swigluBackward(rows, inter, gu, dy, dgu, out) {
       const K = "swigluBackward", sizes = `rows=${rows}, inter=${inter}`;
-      nonneg(K, { rows, inter });
       const [G, DY, DG] = ptrs(K, sizes, [
         ["gu", gu, rows * 2 * inter],
         ["dy", dy, rows * inter],
@@ -607,7 +566,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     transpose(batch, rows, cols, x, out) {
       const K = "transpose";
-      nonneg(K, { batch, rows, cols });
       const n = batch * rows * cols;
       const [X, O] = ptrs(K, `batch=${batch}, rows=${rows}, cols=${cols}`, [["x", x, n], [
         "out",
@@ -619,7 +577,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
 
     rmsnorm(rows, cols, x, weight, eps, out, rstd) {
       const K = "rmsnorm", sizes = `rows=${rows}, cols=${cols}`;
-      nonneg(K, { rows, cols });
       const [X, O, R] = ptrs(K, sizes, [
         ["x", x, rows * cols],
         ["out", out, rows * cols],
@@ -630,7 +587,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     rmsnormBackward(rows, cols, x, weight, rstd, dy, dx, dweight) {
       const K = "rmsnormBackward", sizes = `rows=${rows}, cols=${cols}`;
-      nonneg(K, { rows, cols });
       if (!weight !== !dweight) throw new TypeError(`${K}: dweight must be given iff weight is`);
       const [X, R, DY, DX] = ptrs(K, sizes, [
         ["x", x, rows * cols],
@@ -644,7 +600,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     addRmsnorm(rows, cols, x, y, eps, out, rstd) {
       const K = "addRmsnorm", sizes = `rows=${rows}, cols=${cols}`, n = rows * cols;
-      nonneg(K, { rows, cols });
       const [X, Y, O, R] = ptrs(K, sizes, [
         ["x", x, n],
         ["y", y, n],
@@ -655,7 +610,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     addRmsnormBackward(rows, cols, out, rstd, dy, ds) {
       const K = "addRmsnormBackward", sizes = `rows=${rows}, cols=${cols}`, n = rows * cols;
-      nonneg(K, { rows, cols });
       const [O, R, DY, DS] = ptrs(K, sizes, [
         ["out", out, n],
         ["rstd", rstd, rows],
@@ -666,7 +620,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
       const K = "gatedRmsnorm", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
-      nonneg(K, { rows });
       const n = rows * cols, g = gatedGroups(K, cols, group);
       const [Y, Z, W, O, R] = ptrs(K, sizes, [
         ["y", y, n],
@@ -679,7 +632,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
       const K = "gatedRmsnormBackward", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
-      nonneg(K, { rows });
       const n = rows * cols, g = gatedGroups(K, cols, group);
       const [Y, Z, W, R, DO, DY, DZ, DW] = ptrs(K, sizes, [
         ["y", y, n],
@@ -696,7 +648,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     softmax(rows, cols, x, out) {
       const K = "softmax";
-      nonneg(K, { rows, cols });
       const [X, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [["x", x, rows * cols], [
         "out",
         out,
@@ -706,7 +657,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     softmaxBackward(rows, cols, y, dy, dx) {
       const K = "softmaxBackward";
-      nonneg(K, { rows, cols });
       const [Y, DY, DX] = ptrs(K, `rows=${rows}, cols=${cols}`, [
         ["y", y, rows * cols],
         ["dy", dy, rows * cols],
@@ -717,25 +667,20 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
 
     embedding(n, dim, ids, table, out) {
       const K = "embedding", sizes = `n=${n}, dim=${dim}`;
-      nonneg(K, { n, dim });
       const [T, O] = ptrs(K, sizes, [["table", table, dim], ["out", out, n * dim]]);
       const ID = cb(ids, K, "ids", "i32");
-      need(K, "ids", ID, n, sizes);
       const rows = dim > 0 ? Math.floor(table.length / dim) : 0;
       check(L.trm_cuda_embedding(B(n), B(dim), ID.ptr, T, B(rows), O), K);
     },
     embeddingBackward(n, dim, ids, dy, dtable) {
       const K = "embeddingBackward", sizes = `n=${n}, dim=${dim}`;
-      nonneg(K, { n, dim });
       const [DY, DT] = ptrs(K, sizes, [["dy", dy, n * dim], ["dtable", dtable, dim]]);
       const ID = cb(ids, K, "ids", "i32");
-      need(K, "ids", ID, n, sizes);
       const rows = dim > 0 ? Math.floor(dtable.length / dim) : 0;
       check(L.trm_cuda_embedding_backward(B(n), B(dim), ID.ptr, DY, DT, B(rows)), K);
     },
     rope(batch, seq, heads, headDim, x, ldx, cos, sin, inverse, out, ldo) {
       const K = "rope";
-      nonneg(K, { batch, seq, heads, headDim, ldx, ldo });
       if (headDim % 2 !== 0) throw new TypeError(`${K}: headDim must be even: ${headDim}`);
       const hd = heads * headDim, tokens = batch * seq;
       const sizes =
@@ -745,10 +690,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       if (ldx < hd || ldo < hd) {
         throw new RangeError(`${K}: token stride below heads·headDim: ${sizes}`);
       }
-      need(K, "x", X, (tokens - 1) * ldx + hd, sizes);
-      need(K, "out", O, (tokens - 1) * ldo + hd, sizes);
-      need(K, "cos", C, seq * headDim, sizes);
-      need(K, "sin", S, seq * headDim, sizes);
       check(
         L.trm_cuda_rope(
           B(batch),
@@ -809,26 +750,22 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
 
     stablemaxXent(batch, seq, vocab, logits, labels, ignore, loss) {
       const K = "stablemaxXent", sizes = `batch=${batch}, seq=${seq}, vocab=${vocab}`;
-      nonneg(K, { batch, seq, vocab });
       const [X, O] = ptrs(K, sizes, [["logits", logits, batch * seq * vocab], [
         "loss",
         loss,
         batch,
       ]]);
       const LB = cb(labels, K, "labels", "i32");
-      need(K, "labels", LB, batch * seq, sizes);
       check(L.trm_cuda_stablemax_xent(B(batch), B(seq), B(vocab), X, LB.ptr, ignore, O), K);
     },
     stablemaxXentBackward(batch, seq, vocab, logits, labels, ignore, dloss, dlogits) {
       const K = "stablemaxXentBackward", sizes = `batch=${batch}, seq=${seq}, vocab=${vocab}`;
-      nonneg(K, { batch, seq, vocab });
       const [X, DL, DX] = ptrs(K, sizes, [
         ["logits", logits, batch * seq * vocab],
         ["dloss", dloss, batch],
         ["dlogits", dlogits, batch * seq * vocab],
       ]);
       const LB = cb(labels, K, "labels", "i32");
-      need(K, "labels", LB, batch * seq, sizes);
       check(
         L.trm_cuda_stablemax_xent_backward(B(batch), B(seq), B(vocab), X, LB.ptr, ignore, DL, DX),
         K,
@@ -849,10 +786,8 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     argmax(rows, cols, x, out) {
       const K = "argmax", sizes = `rows=${rows}, cols=${cols}`;
-      nonneg(K, { rows, cols });
       const [X] = ptrs(K, sizes, [["x", x, rows * cols]]);
       const O = cb(out, K, "out", "i32");
-      need(K, "out", O, rows, sizes);
       if (cols === 0 && rows > 0) throw new RangeError(`${K}: cols must be positive: ${cols}`);
       check(L.trm_cuda_argmax(B(rows), B(cols), X, O.ptr), K);
     },
@@ -863,10 +798,8 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     signSgdRows(n, dim, ids, grads, table, lr, wd) {
       const K = "signSgdRows", sizes = `n=${n}, dim=${dim}`;
-      nonneg(K, { n, dim });
       const [G, T] = ptrs(K, sizes, [["grads", grads, n * dim], ["table", table, dim]]);
       const ID = cb(ids, K, "ids", "i32");
-      need(K, "ids", ID, n, sizes);
       const rows = dim > 0 ? Math.floor(table.length / dim) : 0;
       check(L.trm_cuda_sign_sgd_rows(B(n), B(dim), ID.ptr, G, T, B(rows), lr, wd), K);
     },
@@ -877,7 +810,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
 
     conv1dCausal(batch, seq, ch, k, x, w, bias, out) {
       const K = "conv1dCausal";
-      nonneg(K, { batch, seq, ch, k });
       const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
       const [X, W, Bv, O] = ptrs(K, sizes, [
         ["x", x, n],
@@ -889,7 +821,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     },
     conv1dCausalBackward(batch, seq, ch, k, x, w, dy, dx, dw, dbias) {
       const K = "conv1dCausalBackward";
-      nonneg(K, { batch, seq, ch, k });
       const n = batch * seq * ch, sizes = `batch=${batch}, seq=${seq}, ch=${ch}, k=${k}`;
       const [X, W, DY, DX, DW, DB] = ptrs(K, sizes, [
         ["x", x, n],
@@ -953,5 +884,6 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
       );
     },
   };
-  return be;
+  // Sizes, dtypes and constraints of every kernel: the kernel table (engine/kernels.ts).
+  return withKernelChecks(be);
 }
