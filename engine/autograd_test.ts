@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { backward, isGradEnabled, noGrad, zeroGrad } from "./autograd.ts";
 import { tensor } from "./tensor.ts";
 import { add, linear, mul, reshape, scale } from "./ops.ts";

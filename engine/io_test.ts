@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { loadTensors, saveTensors } from "./io.ts";
 import { tensor } from "./tensor.ts";
 

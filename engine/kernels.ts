@@ -6,11 +6,12 @@
  * backend (ref, cpu, cuda alike): sizes must be non-negative integers, buffers of the right dtype
  * and at least as long as the sizes need, with one wording of every message; the backends then
  * only marshal. The cross-backend test (engine/backends/kernels_test.ts) draws its cases from the
- * same declarations.
+ * same declarations. Each kernel belongs to one family (KERNEL_FAMILIES); every backend implements
+ * a family in one module of its folder (engine/backends/families_test.ts checks they match).
  *
  * @example
  * ```ts
- * import { createRefBackend } from "./backends/ref.ts";
+ * import { createRefBackend } from "./backends/ref/mod.ts";
  * import { KERNELS, withKernelChecks } from "./kernels.ts";
  * const be = withKernelChecks(createRefBackend());
  * KERNELS.mul.bufs.out.out; // true: mul writes `out`
@@ -54,7 +55,29 @@ export interface BufDecl {
   optional?: boolean;
 }
 
+/**
+ * The kernel families, in table order: each backend implements a family in one module
+ * (`backends/ref/<family>.ts`, `backends/cpu/<family>.ts`, `backends/cuda/<family>.ts`) that
+ * returns exactly the table's kernels of that family.
+ */
+export const KERNEL_FAMILIES = [
+  "buffers",
+  "gemm",
+  "elementwise",
+  "norm",
+  "embedding",
+  "attention",
+  "loss",
+  "optim",
+  "ssm",
+] as const;
+
+/** A kernel family: the module of every backend that implements its kernels. */
+export type KernelFamily = (typeof KERNEL_FAMILIES)[number];
+
 export interface KernelDecl {
+  /** The family whose backend module implements it. */
+  family: KernelFamily;
   /** Parameter names in call order (as in backend.ts). */
   params: readonly string[];
   /** Size parameters: non-negative integers (SSD: the fields of `dims`). */
@@ -127,12 +150,14 @@ const ssdIn: Record<string, BufDecl> = {
 /** Every kernel of the backend contract (backend.ts), by method name. */
 export const KERNELS = {
   copy: {
+    family: "buffers",
     params: ["n", "src", "dst"],
     ints: ["n"],
     bufs: { src: { dtype: "any", len: n }, dst: { dtype: "any", len: n, out: true } },
     tol: "exact",
   },
   copy2d: {
+    family: "buffers",
     params: ["rows", "cols", "src", "lds", "dst", "ldd"],
     ints: ["rows", "cols", "lds", "ldd"],
     bufs: {
@@ -147,12 +172,14 @@ export const KERNELS = {
     tol: "exact",
   },
   fill: {
+    family: "buffers",
     params: ["n", "value", "dst"],
     ints: ["n"],
     bufs: { dst: { dtype: "any", len: n, out: true } },
     tol: "exact",
   },
   gemm: {
+    family: "gemm",
     params: [
       "transA",
       "transB",
@@ -197,6 +224,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   axpby: {
+    family: "elementwise",
     params: ["n", "alpha", "x", "beta", "y", "out"],
     ints: ["n"],
     bufs: { x: f32(n), y: f32(n), out: f32(n, out) },
@@ -204,6 +232,7 @@ export const KERNELS = {
     tol: "elementwise",
   },
   mul: {
+    family: "elementwise",
     params: ["n", "x", "y", "out"],
     ints: ["n"],
     bufs: { x: f32(n), y: f32(n), out: f32(n, out) },
@@ -211,6 +240,7 @@ export const KERNELS = {
     tol: "elementwise",
   },
   addRowVector: {
+    family: "elementwise",
     params: ["rows", "cols", "x", "bias", "out"],
     ints: ["rows", "cols"],
     bufs: { x: f32(rc), bias: f32(cols), out: f32(rc, out) },
@@ -218,12 +248,14 @@ export const KERNELS = {
     tol: "elementwise",
   },
   sumRows: {
+    family: "elementwise",
     params: ["rows", "cols", "x", "out"],
     ints: ["rows", "cols"],
     bufs: { x: f32(rc), out: f32(cols, out) },
     tol: "reduction",
   },
   unary: {
+    family: "elementwise",
     params: ["op", "n", "x", "out"],
     ints: ["n"],
     bufs: { x: f32(n), out: f32(n, out) },
@@ -232,6 +264,7 @@ export const KERNELS = {
     tol: "elementwise",
   },
   unaryBackward: {
+    family: "elementwise",
     params: ["op", "n", "x", "dy", "dx"],
     ints: ["n"],
     bufs: { x: f32(n), dy: f32(n), dx: f32(n, out) },
@@ -240,12 +273,14 @@ export const KERNELS = {
     tol: "elementwise",
   },
   swiglu: {
+    family: "elementwise",
     params: ["rows", "inter", "gu", "out"],
     ints: ["rows", "inter"],
     bufs: { gu: f32((a) => 2 * a.rows * a.inter), out: f32((a) => a.rows * a.inter, out) },
     tol: "elementwise",
   },
   swigluBackward: {
+    family: "elementwise",
     params: ["rows", "inter", "gu", "dy", "dgu", "out"],
     ints: ["rows", "inter"],
     bufs: {
@@ -257,12 +292,14 @@ export const KERNELS = {
     tol: "elementwise",
   },
   transpose: {
+    family: "elementwise",
     params: ["batch", "rows", "cols", "x", "out"],
     ints: ["batch", "rows", "cols"],
     bufs: { x: f32((a) => a.batch * rc(a)), out: f32((a) => a.batch * rc(a), out) },
     tol: "exact",
   },
   rmsnorm: {
+    family: "norm",
     params: ["rows", "cols", "x", "weight", "eps", "out", "rstd"],
     ints: ["rows", "cols"],
     bufs: {
@@ -274,6 +311,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   rmsnormBackward: {
+    family: "norm",
     params: ["rows", "cols", "x", "weight", "rstd", "dy", "dx", "dweight"],
     ints: ["rows", "cols"],
     bufs: {
@@ -288,12 +326,14 @@ export const KERNELS = {
     tol: "reduction",
   },
   addRmsnorm: {
+    family: "norm",
     params: ["rows", "cols", "x", "y", "eps", "out", "rstd"],
     ints: ["rows", "cols"],
     bufs: { x: f32(rc), y: f32(rc), out: f32(rc, out), rstd: f32(rows, out) },
     tol: "reduction",
   },
   addRmsnormBackward: {
+    family: "norm",
     params: ["rows", "cols", "out", "rstd", "dy", "ds"],
     ints: ["rows", "cols"],
     bufs: { out: f32(rc), rstd: f32(rows), dy: f32(rc), ds: f32(rc, out) },
@@ -301,6 +341,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   gatedRmsnorm: {
+    family: "norm",
     params: ["rows", "cols", "group", "y", "z", "weight", "eps", "out", "rstd"],
     ints: ["rows", "cols", "group"],
     bufs: {
@@ -314,6 +355,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   gatedRmsnormBackward: {
+    family: "norm",
     params: [
       "rows",
       "cols",
@@ -342,30 +384,35 @@ export const KERNELS = {
     tol: "reduction",
   },
   softmax: {
+    family: "norm",
     params: ["rows", "cols", "x", "out"],
     ints: ["rows", "cols"],
     bufs: { x: f32(rc), out: f32(rc, out) },
     tol: "reduction",
   },
   softmaxBackward: {
+    family: "norm",
     params: ["rows", "cols", "y", "dy", "dx"],
     ints: ["rows", "cols"],
     bufs: { y: f32(rc), dy: f32(rc), dx: f32(rc, out) },
     tol: "reduction",
   },
   embedding: {
+    family: "embedding",
     params: ["n", "dim", "ids", "table", "out"],
     ints: ["n", "dim"],
     bufs: { ids: i32(n), table: f32((a) => a.dim), out: f32((a) => a.n * a.dim, out) },
     tol: "exact",
   },
   embeddingBackward: {
+    family: "embedding",
     params: ["n", "dim", "ids", "dy", "dtable"],
     ints: ["n", "dim"],
     bufs: { ids: i32(n), dy: f32((a) => a.n * a.dim), dtable: f32((a) => a.dim, out) },
     tol: "reduction",
   },
   rope: {
+    family: "embedding",
     params: [
       "batch",
       "seq",
@@ -397,6 +444,7 @@ export const KERNELS = {
     tol: "elementwise",
   },
   attention: {
+    family: "attention",
     params: ["batch", "seq", "heads", "headDim", "scale", "q", "k", "v", "ld", "out", "lse"],
     ints: ATTN_INTS,
     bufs: {
@@ -411,6 +459,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   attentionBackward: {
+    family: "attention",
     params: [
       "batch",
       "seq",
@@ -445,6 +494,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   stablemaxXent: {
+    family: "loss",
     params: ["batch", "seq", "vocab", "logits", "labels", "ignoreLabel", "loss"],
     ints: ["batch", "seq", "vocab"],
     bufs: {
@@ -455,6 +505,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   stablemaxXentBackward: {
+    family: "loss",
     params: ["batch", "seq", "vocab", "logits", "labels", "ignoreLabel", "dloss", "dlogits"],
     ints: ["batch", "seq", "vocab"],
     bufs: {
@@ -466,24 +517,28 @@ export const KERNELS = {
     tol: "reduction",
   },
   bceWithLogits: {
+    family: "loss",
     params: ["n", "x", "target", "out"],
     ints: ["n"],
     bufs: { x: f32(n), target: f32(n), out: f32(n, out) },
     tol: "elementwise",
   },
   bceWithLogitsBackward: {
+    family: "loss",
     params: ["n", "x", "target", "dy", "dx"],
     ints: ["n"],
     bufs: { x: f32(n), target: f32(n), dy: f32(n), dx: f32(n, out) },
     tol: "elementwise",
   },
   sum: {
+    family: "loss",
     params: ["n", "x", "out"],
     ints: ["n"],
     bufs: { x: f32(n), out: f32(() => 1, out) },
     tol: "reduction",
   },
   argmax: {
+    family: "loss",
     params: ["rows", "cols", "x", "out"],
     ints: ["rows", "cols"],
     bufs: { x: f32(rc), out: i32(rows, out) },
@@ -491,24 +546,28 @@ export const KERNELS = {
     tol: "exact",
   },
   adamAtan2: {
+    family: "optim",
     params: ["n", "p", "g", "m", "v", "lr", "wd", "beta1", "beta2", "bc1", "bc2"],
     ints: ["n"],
     bufs: { p: f32(n, out), g: f32(n), m: f32(n, out), v: f32(n, out) },
     tol: "elementwise",
   },
   signSgdRows: {
+    family: "optim",
     params: ["n", "dim", "ids", "grads", "table", "lr", "wd"],
     ints: ["n", "dim"],
     bufs: { ids: i32(n), grads: f32((a) => a.n * a.dim), table: f32((a) => a.dim, out) },
     tol: "elementwise",
   },
   ema: {
+    family: "optim",
     params: ["n", "shadow", "p", "decay"],
     ints: ["n"],
     bufs: { shadow: f32(n, out), p: f32(n) },
     tol: "elementwise",
   },
   conv1dCausal: {
+    family: "ssm",
     params: ["batch", "seq", "ch", "k", "x", "w", "bias", "out"],
     ints: ["batch", "seq", "ch", "k"],
     bufs: {
@@ -520,6 +579,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   conv1dCausalBackward: {
+    family: "ssm",
     params: ["batch", "seq", "ch", "k", "x", "w", "dy", "dx", "dw", "dbias"],
     ints: ["batch", "seq", "ch", "k"],
     bufs: {
@@ -533,6 +593,7 @@ export const KERNELS = {
     tol: "reduction",
   },
   ssdScan: {
+    family: "ssm",
     params: ["dims", "x", "dt", "A", "Bm", "Cm", "D", "init", "y", "finalState"],
     ints: SSD_INTS,
     bufs: {
@@ -544,6 +605,7 @@ export const KERNELS = {
     tol: "scan",
   },
   ssdScanBackward: {
+    family: "ssm",
     params: [
       "dims",
       "x",
@@ -584,6 +646,19 @@ export const KERNELS = {
 export type KernelName = keyof typeof KERNELS;
 export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 
+/** The names of the kernels of family `F` (a type). */
+export type FamilyKernelName<F extends KernelFamily> = {
+  [K in KernelName]: (typeof KERNELS)[K]["family"] extends F ? K : never;
+}[KernelName];
+
+/** What a backend's module of family `F` returns: exactly that family's kernel methods. */
+export type FamilyMethods<F extends KernelFamily> = Pick<Backend, FamilyKernelName<F>>;
+
+/** The kernels of one family, in table order. */
+export function familyKernels(family: KernelFamily): KernelName[] {
+  return KERNEL_NAMES.filter((k) => KERNELS[k].family === family);
+}
+
 const UNARY_OPS: readonly string[] = ["silu", "softplus", "exp", "sigmoid"];
 
 /** The dtype of a buffer when it can be told without the backend (host arrays, device handles). */
@@ -593,6 +668,11 @@ function dtypeOf(b: Buf): DType | null {
   const d = (b as { dtype?: unknown }).dtype;
   return d === "f32" || d === "i32" ? d : null;
 }
+
+/** Each kernel's operands as [name, declaration] pairs (computed once: checks run per call). */
+const BUF_ENTRIES = Object.fromEntries(
+  KERNEL_NAMES.map((k) => [k, Object.entries((KERNELS[k] as KernelDecl).bufs)]),
+) as Record<KernelName, [string, BufDecl][]>;
 
 /** The named arguments of a call (SSD dims spread in). */
 export function namedArgs(kernel: KernelName, args: readonly unknown[]): Args {
@@ -616,6 +696,7 @@ function sizesText(d: KernelDecl, a: Args): string {
 export function checkKernelCall(kernel: KernelName, args: readonly unknown[]): void {
   const d: KernelDecl = KERNELS[kernel];
   const a = namedArgs(kernel, args);
+  const bufs = BUF_ENTRIES[kernel];
   for (const k of d.ints) {
     const v = a[k];
     if (!Number.isInteger(v) || v < 0) {
@@ -626,7 +707,7 @@ export function checkKernelCall(kernel: KernelName, args: readonly unknown[]): v
   if (why) throw new RangeError(`${kernel}: ${why}: ${sizesText(d, a)}`);
   let anyType: DType | null = null;
   const empty = d.empty?.(a) ?? false;
-  for (const [name, b] of Object.entries(d.bufs)) {
+  for (const [name, b] of bufs) {
     const buf = a[name] as Buf | null | undefined;
     if (buf === null || buf === undefined) {
       if (b.optional) continue;

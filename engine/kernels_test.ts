@@ -4,7 +4,7 @@
  * backend available here refuses a bad call with the table's one message.
  */
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { cpuOrSkip } from "./testing.ts";
 import { checkKernelCall, KERNEL_NAMES, type KernelDecl, KERNELS } from "./kernels.ts";
 import type { Backend } from "./backend.ts";

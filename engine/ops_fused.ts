@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { createRefBackend } from "./backends/ref.ts";
+ * import { createRefBackend } from "./backends/ref/mod.ts";
  * import { tensor } from "./tensor.ts";
  * import { addRmsnorm } from "./ops_fused.ts";
  * const be = createRefBackend();

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "./backend.ts";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { assertGradients } from "./gradcheck.ts";
 import { add, linear, mul, rmsnorm, swiglu } from "./ops.ts";
 import { addRmsnorm, swigluLinear } from "./ops_fused.ts";

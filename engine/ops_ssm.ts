@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { createRefBackend } from "./backends/ref.ts";
+ * import { createRefBackend } from "./backends/ref/mod.ts";
  * import { tensor } from "./tensor.ts";
  * import { conv1dCausal } from "./ops_ssm.ts";
  * const be = createRefBackend();

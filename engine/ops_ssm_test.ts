@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import type { Backend, Buf, SsdDims } from "./backend.ts";
-import { createCpuBackend } from "./backends/cpu.ts";
-import { createRefBackend } from "./backends/ref.ts";
+import { createCpuBackend } from "./backends/cpu/mod.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { assertGradients } from "./gradcheck.ts";
 import { mul, reshape, rmsnorm, silu, sliceLastAxis } from "./ops.ts";
 import {

@@ -4,7 +4,7 @@
  * formulas where one is short.
  */
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { assertGradients, gradcheck } from "./gradcheck.ts";
 import { Rng } from "./rng.ts";
 import { type Tensor, tensor } from "./tensor.ts";

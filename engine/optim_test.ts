@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { AdamATan2, Ema, signSgdRows } from "./optim.ts";
 import { tensor } from "./tensor.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { withPool } from "./backends/pool.ts";
 import type { Backend } from "./backend.ts";
 import { backward, noGrad, zeroGrad } from "./autograd.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { withPool } from "./backends/pool.ts";
 import { noGrad } from "./autograd.ts";
 import { add, reshape, scale } from "./ops.ts";

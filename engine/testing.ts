@@ -16,7 +16,7 @@
 import { AssertionError } from "node:assert";
 import { backward } from "./autograd.ts";
 import type { Backend } from "./backend.ts";
-import { createCpuBackend } from "./backends/cpu.ts";
+import { createCpuBackend } from "./backends/cpu/mod.ts";
 import { NativeUnavailableError } from "./errors.ts";
 import { mul } from "./ops.ts";
 import { sum } from "./ops_nn.ts";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "./backend.ts";
-import { createRefBackend } from "./backends/ref.ts";
+import { createRefBackend } from "./backends/ref/mod.ts";
 import { getBackend, nativeStatus } from "./backends/mod.ts";
 import { backward } from "./autograd.ts";
 import { lecunNormal } from "./init.ts";

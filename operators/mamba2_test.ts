@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "../engine/backend.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import { noGrad } from "../engine/autograd.ts";

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { readSafetensors, type SafeTensor, writeSafetensors } from "../engine/safetensors.ts";
 import { main, parseOpCase, runOpCheck } from "./op_check.ts";
 import { assertCloseScaled, TOL_OPS_F32 } from "./testing.ts";

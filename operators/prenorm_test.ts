@@ -4,7 +4,7 @@
  * axis; the sequence axis for MLP-t), and its gradients match finite differences in f64.
  */
 import assert from "node:assert/strict";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor } from "../engine/tensor.ts";
 import { transpose } from "../engine/ops.ts";

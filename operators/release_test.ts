@@ -7,7 +7,7 @@
  * gradient must agree to the bit.
  */
 import { withPool } from "../engine/backends/pool.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import type { Backend } from "../engine/backend.ts";
 import type { Rng } from "../engine/rng.ts";
 import { createAttention } from "./attention.ts";

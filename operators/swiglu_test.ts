@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import type { Backend } from "../engine/backend.ts";
 import { Rng } from "../engine/rng.ts";
 import { tensor } from "../engine/tensor.ts";

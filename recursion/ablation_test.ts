@@ -4,7 +4,7 @@
  * they name, and a pre-norm model differs from the post-norm one with the same parameters.
  */
 import assert from "node:assert/strict";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { tensor } from "../engine/tensor.ts";
 import { defaultStack, operatorStack, paperConfig, stackError } from "./config.ts";

@@ -4,7 +4,7 @@
  * previous one; a full disk names the file and leaves the previous checkpoint and no temporary.
  */
 import assert from "node:assert/strict";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { WriteError } from "../engine/atomic_write.ts";
 import { Rng } from "../engine/rng.ts";
 import { createTrm } from "./model.ts";

@@ -6,7 +6,7 @@
  *   /usr/bin/python3 benchmarks/peers/torch_trm.py golden fixtures/trm/MODEL
  */
 import { assertClose } from "../engine/testing.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
 import { readSafetensors } from "../engine/safetensors.ts";
 import { MODEL_NAMES } from "./config.ts";

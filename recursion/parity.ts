@@ -5,7 +5,7 @@
  * per-module breakdown when a count with a published figure differs.
  */
 import { csvText } from "../engine/csv.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { assertWritable, parseCli, printCliResult, runMain } from "../engine/cli.ts";
 import { dirname } from "node:path";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
 import { type PooledBackend, withPool } from "../engine/backends/pool.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import { readSafetensors } from "../engine/safetensors.ts";
 import { randomBatch } from "./bench_setup.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "../engine/backend.ts";
-import { createRefBackend } from "../engine/backends/ref.ts";
+import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { type PooledBackend, withPool } from "../engine/backends/pool.ts";
 import { Rng } from "../engine/rng.ts";
 import { assertClose, cpuOrSkip } from "../engine/testing.ts";

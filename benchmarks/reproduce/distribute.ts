@@ -16,7 +16,7 @@
  *   7th digit. With the thread count
  *   fixed, a run's numbers do not depend on how the runs are distributed (distribute_test.ts
  *   checks it bitwise); the GEMM `auto` picks is measured once per machine and thread count
- *   (engine/backends/gemm_choice.ts), so it is the same for every run of one T on one machine.
+ *   (engine/backends/cpu/gemm_choice.ts), so it is the same for every run of one T on one machine.
  */
 import { MODEL_NAMES } from "../../recursion/config.ts";
 import { TASK_NAMES } from "../../recursion/run/config.ts";

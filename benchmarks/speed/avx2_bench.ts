@@ -15,7 +15,7 @@
  *      -fvisibility=hidden -o /tmp/libscalar.so engine/native/*.c -lm -Wl,-z,nodelete
  */
 import { parseArgs } from "node:util";
-import { SYMBOLS } from "../../engine/backends/cpu_symbols.ts";
+import { SYMBOLS } from "../../engine/backends/cpu/symbols.ts";
 import { ensureNativeLibrary } from "../../engine/native/build.ts";
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

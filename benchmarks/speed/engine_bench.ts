@@ -9,8 +9,8 @@
  *
  *   deno task bench [--threads N] [--reps N] [--quick] [--no-torch] [--out FILE] [--help]
  */
-import { createCpuBackend } from "../../engine/backends/cpu.ts";
-import { createRefBackend } from "../../engine/backends/ref.ts";
+import { createCpuBackend } from "../../engine/backends/cpu/mod.ts";
+import { createRefBackend } from "../../engine/backends/ref/mod.ts";
 import { withPool } from "../../engine/backends/pool.ts";
 import { backward, zeroGrad } from "../../engine/autograd.ts";
 import { linear, rmsnorm, swiglu } from "../../engine/ops.ts";

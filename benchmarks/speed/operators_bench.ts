@@ -27,7 +27,7 @@
 import { backward, zeroGrad } from "../../engine/autograd.ts";
 import type { Backend } from "../../engine/backend.ts";
 import { getBackend } from "../../engine/backends/mod.ts";
-import { createRefBackend } from "../../engine/backends/ref.ts";
+import { createRefBackend } from "../../engine/backends/ref/mod.ts";
 import { Rng } from "../../engine/rng.ts";
 import { createOperator, type OperatorSpec } from "../../operators/mod.ts";
 import { operatorForwardFlops } from "../../recursion/flops.ts";

@@ -32,7 +32,7 @@
  * Exit status: 0 all rows ok, 1 a check failed, 3 (time) out of memory, 2 usage.
  */
 import { cliArgs, usageText } from "../../engine/cli.ts";
-import { createCpuBackend } from "../../engine/backends/cpu.ts";
+import { createCpuBackend } from "../../engine/backends/cpu/mod.ts";
 import { createPooledCuda } from "../../engine/backends/mod.ts";
 import { cudaMemInfo, type GemmMath } from "../../engine/backends/cuda/cuda.ts";
 import type { PooledBackend } from "../../engine/backends/pool.ts";

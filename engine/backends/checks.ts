@@ -1,5 +1,5 @@
 /**
- * Argument and size checks shared by the native backends (`cpu.ts`, `cuda/cuda.ts`): the same
+ * Argument and size checks shared by the native backends (`cpu/`, `cuda/`): the same
  * validation and the same error messages, whatever the buffers are.
  *
  * @example

@@ -21,9 +21,9 @@ import {
   TOLERANCE,
 } from "../kernels.ts";
 import { Rng } from "../rng.ts";
-import { createCpuBackend } from "./cpu.ts";
+import { createCpuBackend } from "./cpu/mod.ts";
 import { createCudaBackend } from "./cuda/cuda.ts";
-import { createRefBackend } from "./ref.ts";
+import { createRefBackend } from "./ref/mod.ts";
 
 const oracle = createRefBackend({ precision: "f64" });
 

@@ -12,9 +12,9 @@
  */
 import type { Backend } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
-import { createCpuBackend } from "./cpu.ts";
+import { createCpuBackend } from "./cpu/mod.ts";
 import { createCudaBackend, type CudaOptions } from "./cuda/cuda.ts";
-import { createRefBackend } from "./ref.ts";
+import { createRefBackend } from "./ref/mod.ts";
 import { withPool } from "./pool.ts";
 import { readSwitch } from "../switches.ts";
 

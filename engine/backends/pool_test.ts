@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRefBackend } from "./ref.ts";
+import { createRefBackend } from "./ref/mod.ts";
 import { withPool } from "./pool.ts";
 import type { Backend, Buf, DType } from "../backend.ts";
 import { OutOfMemoryError } from "../errors.ts";

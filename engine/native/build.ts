@@ -5,7 +5,7 @@
  * never loads a stale library; it gets a new file name and is compiled on first use.
  *
  * Run as a script (`deno task build:native`) it builds if needed and prints what it did; the
- * loader (`engine/backends/cpu.ts`) calls `ensureNativeLibrary()` synchronously.
+ * loader (`engine/backends/cpu/mod.ts`) calls `ensureNativeLibrary()` synchronously.
  *
  * @example
  * ```ts

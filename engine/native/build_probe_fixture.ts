@@ -1,5 +1,5 @@
 /** Child process of build_test.ts: tries to create the cpu backend and reports what happened. */
-import { createCpuBackend } from "../backends/cpu.ts";
+import { createCpuBackend } from "../backends/cpu/mod.ts";
 import { getBackend } from "../backends/mod.ts";
 
 let errorName = "", message = "";

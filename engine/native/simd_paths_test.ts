@@ -13,8 +13,8 @@ import type { Backend, Buf } from "../backend.ts";
 import { NativeUnavailableError } from "../errors.ts";
 import { Rng } from "../rng.ts";
 import { assertClose, randomArray } from "../testing.ts";
-import { createCpuBackend } from "../backends/cpu.ts";
-import { createRefBackend } from "../backends/ref.ts";
+import { createCpuBackend } from "../backends/cpu/mod.ts";
+import { createRefBackend } from "../backends/ref/mod.ts";
 
 let cpu: Backend | null = null;
 try {

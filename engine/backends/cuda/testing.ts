@@ -8,8 +8,8 @@ import type { Backend, Buf, SsdDims } from "../../backend.ts";
 import { NativeUnavailableError } from "../../errors.ts";
 import { Rng } from "../../rng.ts";
 import { assertClose, randomArray } from "../../testing.ts";
-import { createCpuBackend } from "../cpu.ts";
-import { createRefBackend } from "../ref.ts";
+import { createCpuBackend } from "../cpu/mod.ts";
+import { createRefBackend } from "../ref/mod.ts";
 import { buildCuda } from "./build.ts";
 
 /** The cpu backend, or the float64 `ref` backend where the native library is unavailable. */

@@ -6,12 +6,12 @@
  * the size checks. Skips loudly when the native library cannot be built here.
  */
 import assert from "node:assert/strict";
-import type { Backend, Buf } from "../backend.ts";
-import { NativeUnavailableError } from "../errors.ts";
-import { Rng } from "../rng.ts";
-import { assertClose, randomArray } from "../testing.ts";
-import { createCpuBackend } from "./cpu.ts";
-import { createRefBackend } from "./ref.ts";
+import type { Backend, Buf } from "../../backend.ts";
+import { NativeUnavailableError } from "../../errors.ts";
+import { Rng } from "../../rng.ts";
+import { assertClose, randomArray } from "../../testing.ts";
+import { createCpuBackend } from "./mod.ts";
+import { createRefBackend } from "../ref/mod.ts";
 
 let cpu: Backend | null = null;
 let own: Backend | null = null;
