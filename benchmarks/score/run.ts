@@ -27,7 +27,7 @@ import {
 import { type GridMetrics, GridMetricsAccumulator, parseGridExample } from "./grid_metrics.ts";
 import { LineErrors, readJsonl } from "./jsonl.ts";
 import { csvText, readCsv } from "../../engine/csv.ts";
-import { buildSubmission, type Submission } from "./submission.ts";
+import { buildSubmission, type Submission, validateSubmission } from "./submission.ts";
 import {
   ACCURACY_COLUMNS,
   accuracyRows,
@@ -127,11 +127,17 @@ export async function scoreArc(opts: ArcScoreOptions): Promise<ArcScoreRun> {
   errors.throwIfAny();
   const score = voter.result(opts.ks ?? PASS_KS);
   const diagnostics = score.testInputs.map(testInputDiagnostics);
+  const submission = buildSubmission(score);
+  // The competition format, checked before anything is written (a failure is our bug).
+  const problems = validateSubmission(submission, tasks);
+  if (problems.length) {
+    throw new Error(`submission.json would not be valid: ${problems.slice(0, 5).join("; ")}`);
+  }
   return {
     score,
     diagnostics,
     summary: summarizeDiagnostics(diagnostics),
-    submission: buildSubmission(score),
+    submission,
     info: {
       model: opts.model ?? modelNameOf(opts.predictions[0]),
       pooling: opts.predictions.length > 1 ? "pooled" : "single",
