@@ -239,7 +239,19 @@ export const CLAIM_RULE = `${VERDICT_RULE} Here the interval is the 95% Student-
   `of ${PARITY_MARGIN_POINTS} points (≈ 8 of 400 ARC tasks). "Parity or better" ` +
   `(non-inferiority, RQ1) applies the directional rule to the interval shifted by the margin: it ` +
   `AGREES when the lower bound > −${PARITY_MARGIN_POINTS} points, DISAGREES when the upper bound ` +
-  `< −${PARITY_MARGIN_POINTS}.`;
+  `< −${PARITY_MARGIN_POINTS}. A parity claim whose two models are both at 0 (or both at 100 %) ` +
+  `on every seed is INCONCLUSIVE AT THIS SCALE whatever its interval: equal at the floor says ` +
+  `nothing about keeping an ability.`;
+
+/**
+ * Whether both models sit at the metric's floor (0) or ceiling (100 %) on every shared seed — a
+ * parity there is vacuous. Means of 0 (or 100 for a percentage) over seeds imply every seed is.
+ */
+export function atBound(cmp: ComparisonResult): "floor" | "ceiling" | null {
+  if (cmp.meanA === 0 && cmp.meanB === 0) return "floor";
+  if (cmp.unit === "pct" && cmp.meanA === 100 && cmp.meanB === 100) return "ceiling";
+  return null;
+}
 
 /**
  * The published values of a claim: from benchmarks/reproduce/expected/reference where it has them.
@@ -335,6 +347,13 @@ export function evaluateClaim(
   }
   const interval = cmp.diff.tInterval;
   if (cmp.seeds.length < 2) notes.push("one shared seed: no interval over seeds");
+  const bound = c.direction === 0 || c.atLeastParity ? atBound(cmp) : null;
+  if (bound) {
+    notes.push(
+      `both models at the ${bound} (${bound === "floor" ? 0 : 100}) on every seed: parity ` +
+        `there is vacuous`,
+    );
+  }
   if (cmp.onlyA.length || cmp.onlyB.length) {
     notes.push(`unpaired seeds left out: ${[...cmp.onlyA, ...cmp.onlyB].join(" ")}`);
   }
@@ -343,7 +362,7 @@ export function evaluateClaim(
     status: "evaluated",
     comparison: cmp,
     interval,
-    verdict: claimVerdict(c, interval),
+    verdict: bound ? "inconclusive at this scale" : claimVerdict(c, interval),
     note: notes.join("; "),
   };
 }

@@ -86,6 +86,29 @@ Deno.test("claims: a known difference gives the expected verdict", async () => {
   const p1 = evaluateClaims(shifted, ref, { claims: CLAIMS.filter((c) => c.id === "rq2.pass1") });
   assert.equal(PARITY_MARGIN_POINTS, 2);
   assert.equal(p1[0].verdict, "disagrees");
+  // Both at 0 on every seed: parity (and "parity or better") is vacuous, so inconclusive.
+  const floor = studyRows({
+    ...VALUES,
+    "arc|trm-attn": {
+      ...VALUES["arc|trm-attn"],
+      "pass_at_k@1": [0, 0, 0],
+      "pass_at_k@2": [0, 0, 0],
+    },
+    "arc|tr-mamba2attn": {
+      ...VALUES["arc|tr-mamba2attn"],
+      "pass_at_k@1": [0, 0, 0],
+      "pass_at_k@2": [0, 0, 0],
+    },
+  });
+  const f = evaluateClaims(floor, ref, {
+    claims: CLAIMS.filter((c) => ["rq2.pass1", "rq1.pass2"].includes(c.id)),
+  });
+  assert.equal(f.length, 2);
+  for (const r of f) {
+    assert.equal(r.verdict, "inconclusive at this scale", r.claim.id);
+    assert.match(r.note, /both models at the floor \(0\) on every seed/);
+  }
+  // A directional claim at the floor is inconclusive by the interval rule anyway.
   // One seed: no interval, inconclusive.
   const one = studyRows().filter((r) => r.seed === 0);
   const r1 = evaluateClaims(one, ref, { claims: CLAIMS.filter((c) => c.id === "rq2.pass2") });
