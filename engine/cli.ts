@@ -24,7 +24,7 @@
  */
 import { resolve } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { readSwitch } from "./switches.ts";
+import { envIfAllowed, readSwitch } from "./switches.ts";
 
 /** The flag every command takes. */
 export const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
@@ -311,15 +311,6 @@ const LIBC_PATHS = [
   "libc.so.6", // the loader's search: only with --allow-ffi for any library
 ];
 
-function envFlag(name: string): string | undefined {
-  try {
-    return Deno.permissions.querySync({ name: "env", variable: name }).state === "granted"
-      ? Deno.env.get(name)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Makes this process receive SIGTERM when its parent dies (Linux `prctl(PR_SET_PDEATHSIG)`, via
@@ -341,7 +332,7 @@ export function dieWithParent(): { armed: boolean; note: string } {
   }
   const force = readSwitch("TRM_DIE_WITH_PARENT");
   if (force === "0") return { armed: false, note: "TRM_DIE_WITH_PARENT=0" };
-  if (force !== "1" && envFlag("INIT_CWD") === undefined) {
+  if (force !== "1" && envIfAllowed("INIT_CWD") === undefined) {
     return { armed: false, note: "not started by a task runner (INIT_CWD unset)" };
   }
   const symbols = {

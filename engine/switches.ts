@@ -138,8 +138,11 @@ export const SWITCHES = {
 export type SwitchName = keyof typeof SWITCHES;
 export const SWITCH_NAMES = Object.keys(SWITCHES) as SwitchName[];
 
-/** The raw value, or undefined when unset or when this process may not read it. */
-function rawSwitch(name: string): string | undefined {
+/**
+ * An environment variable's value, or undefined when unset or when this process may not read it
+ * (no --allow-env for it: asking would prompt or throw).
+ */
+export function envIfAllowed(name: string): string | undefined {
   try {
     if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
       return undefined;
@@ -168,7 +171,7 @@ export function switchError(name: SwitchName, value: string): string | null {
  * switch and its allowed values when the value is not one of them.
  */
 export function readSwitch(name: SwitchName): string | undefined {
-  const v = rawSwitch(name);
+  const v = envIfAllowed(name);
   if (v === undefined || v === "") return undefined;
   const err = switchError(name, v);
   if (err) throw new RangeError(err);
@@ -185,7 +188,7 @@ export function readIntSwitch(name: SwitchName): number | undefined {
 export function switchesSet(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of SWITCH_NAMES) {
-    const v = rawSwitch(n);
+    const v = envIfAllowed(n);
     if (v !== undefined && v !== "") out[n] = v;
   }
   return out;

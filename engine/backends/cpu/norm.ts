@@ -56,7 +56,7 @@ export function cpuNorm(ctx: CpuContext): FamilyMethods<"norm"> {
       nat().trm_add_rmsnorm_backward(rows, cols, O, R, DY, DS);
     },
     gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
-      const K = "gatedRmsnorm", n = rows * cols, g = gatedGroups(K, cols, group);
+      const K = "gatedRmsnorm", n = rows * cols, g = gatedGroups(cols, group);
       const [Y, Z, O, R] = grid(K, rows, cols, [
         ["y", y, n],
         ["z", z, n],
@@ -67,7 +67,7 @@ export function cpuNorm(ctx: CpuContext): FamilyMethods<"norm"> {
       nat().trm_gated_rmsnorm(rows, cols, group, Y, Z, W, eps, O, R);
     },
     gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
-      const K = "gatedRmsnormBackward", n = rows * cols, g = gatedGroups(K, cols, group);
+      const K = "gatedRmsnormBackward", n = rows * cols, g = gatedGroups(cols, group);
       const [Y, Z, R, DO, DY, DZ] = grid(K, rows, cols, [
         ["y", y, n],
         ["z", z, n],

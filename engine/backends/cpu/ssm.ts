@@ -17,7 +17,7 @@ export function cpuSsm(ctx: CpuContext): FamilyMethods<"ssm"> {
    * native arguments: the seven dims, then x, dt, A, Bm, Cm, D.
    */
   function ssdInputs(K: string, dims: SsdDims, x: Buf, dt: Buf, A: Buf, Bm: Buf, Cm: Buf, D: Buf) {
-    const z = ssdSizes(K, dims);
+    const z = ssdSizes(dims);
     const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
     const [X, DT, AA, BB, CC, DD] = sized(K, z.sizes, [
       ["x", x, z.x],

@@ -55,7 +55,7 @@ export function cudaNorm(ctx: CudaContext): FamilyMethods<"norm"> {
     },
     gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
       const K = "gatedRmsnorm", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
-      const n = rows * cols, g = gatedGroups(K, cols, group);
+      const n = rows * cols, g = gatedGroups(cols, group);
       const [Y, Z, W, O, R] = ptrs(K, sizes, [
         ["y", y, n],
         ["z", z, n],
@@ -67,7 +67,7 @@ export function cudaNorm(ctx: CudaContext): FamilyMethods<"norm"> {
     },
     gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
       const K = "gatedRmsnormBackward", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
-      const n = rows * cols, g = gatedGroups(K, cols, group);
+      const n = rows * cols, g = gatedGroups(cols, group);
       const [Y, Z, W, R, DO, DY, DZ, DW] = ptrs(K, sizes, [
         ["y", y, n],
         ["z", z, n],

@@ -13,7 +13,7 @@ export function cudaSsm(ctx: CudaContext): FamilyMethods<"ssm"> {
 
   /** The shared SSD checks, plus the kernel's headDim limit; adds the dims as BigInt args. */
   function ssdSizes(kernel: string, dims: SsdDims) {
-    const z = ssdCounts(kernel, dims);
+    const z = ssdCounts(dims);
     const { batch, seq, heads, headDim, groups, dState, chunk } = dims;
     if (headDim > 1024) throw new RangeError(`${kernel}: headDim above 1024: ${z.sizes}`);
     const dimArgs = [batch, seq, heads, headDim, groups, dState, chunk].map(B);

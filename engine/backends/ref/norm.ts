@@ -74,7 +74,7 @@ export function refNorm(_ctx: RefContext): FamilyMethods<"norm"> {
     },
     gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
       const Y = f(y), Z = f(z), W = f(weight), O = f(out), R = f(rstd);
-      const groups = gatedGroups("gatedRmsnorm", cols, group);
+      const groups = gatedGroups(cols, group);
       for (let r = 0; r < rows; r++) {
         for (let g = 0; g < groups; g++) {
           const c0 = r * cols + g * group;
@@ -94,7 +94,7 @@ export function refNorm(_ctx: RefContext): FamilyMethods<"norm"> {
     gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
       const Y = f(y), Z = f(z), W = f(weight), R = f(rstd), DO = f(dout);
       const DY = f(dy), DZ = f(dz), DW = f(dweight);
-      const groups = gatedGroups("gatedRmsnormBackward", cols, group);
+      const groups = gatedGroups(cols, group);
       const acc = new Float64Array(cols);
       for (let r = 0; r < rows; r++) {
         for (let g = 0; g < groups; g++) {

@@ -99,15 +99,6 @@ interface SsdInputs {
   D: F;
 }
 
-function checkSsd(dims: SsdDims): void {
-  const { heads, groups, chunk } = dims;
-  if (!(groups >= 1 && heads % groups === 0) || !(chunk >= 1)) {
-    throw new RangeError(
-      `ssdScan: heads must be a multiple of groups and chunk >= 1: heads=${heads}, ` +
-        `groups=${groups}, chunk=${chunk}`,
-    );
-  }
-}
 
 /**
  * The SSD recurrence S_t = exp(Δ_t·A)·S_{t−1} + Δ_t·x_t⊗B_t for one (batch, head), in float64.
@@ -146,7 +137,6 @@ function ssdRecurrence(
   init: F | null,
   out: { y: F; fin: F | null },
 ): void {
-  checkSsd(dims);
   const { batch, seq, heads: H, headDim: P, groups: G, dState: N } = dims;
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < H; h++) {
@@ -177,7 +167,6 @@ function ssdAdjoint(
   dFinal: F | null,
   out: { dx: F; ddt: F; dA: F; dB: F; dC: F; dD: F; dInit: F | null },
 ): void {
-  checkSsd(dims);
   const { batch, seq, heads: H, headDim: P, groups: G, dState: N } = dims;
   const PN = P * N;
   out.dB.fill(0, 0, batch * seq * G * N);
