@@ -10,6 +10,7 @@
  */
 import { type Node, Tensor, zeros } from "./tensor.ts";
 import { fmtShape } from "./errors.ts";
+import { currentPrecision } from "./bf16.ts";
 
 let gradEnabled = true;
 
@@ -43,6 +44,10 @@ export function withGrad<T>(fn: () => T): T {
  * Records `out = op(inputs)` when gradients are enabled and any input requires grad; marks `out`
  * as requiring grad in that case. Returns `out`.
  *
+ * In bf16 mode (engine/bf16.ts `withPrecision("bf16", …)`) every f32 output an op computes is
+ * first rounded to bf16 in place, recorded or not (views share their base's values and are left
+ * as they are), and the node is marked so that `backward` rounds its gradients too.
+ *
  * A backward rule must return, per input, null, a tensor it allocated, or `grad` itself (or a
  * view of it): `backward` owns what it returns and releases it once consumed.
  */
@@ -52,10 +57,22 @@ export function record(
   inputs: readonly Tensor[],
   backward: (grad: Tensor) => (Tensor | null)[],
 ): Tensor {
+  const bf16 = currentPrecision() === "bf16";
+  if (bf16) roundOutput(out);
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
-  out.node = { op, inputs, backward } satisfies Node;
+  out.node = (bf16 ? { op, inputs, backward, bf16 } : { op, inputs, backward }) satisfies Node;
   return out;
+}
+
+/** Rounds an op's computed f32 output to bf16 in place (not a view: its base holds the values). */
+function roundOutput(t: Tensor): void {
+  if (t.dtype === "f32" && !t.base && t.size > 0) t.backend.roundBf16(t.size, t.buf, t.buf);
+}
+
+/** Rounds a gradient to bf16 in place (a view rounds its own elements of the shared storage). */
+function roundGrad(t: Tensor): void {
+  if (t.size > 0) t.backend.roundBf16(t.size, t.buf, t.buf);
 }
 
 /** Adds `g` into `acc` in place (both on one backend, same size). */
@@ -118,7 +135,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
   const grads = new Map<Tensor, Tensor>([[root, grad]]);
   for (let j = order.length - 1; j >= 0; j--) {
     const t = order[j];
-    const g = grads.get(t);
+    let g = grads.get(t);
     grads.delete(t);
     if (!g) continue;
     const node = t.node;
@@ -135,7 +152,14 @@ export function backward(root: Tensor, grad?: Tensor): void {
       }
       continue;
     }
-    const gin = node.backward(g);
+    let gin: (Tensor | null)[];
+    if (node.bf16) {
+      const mine = own(g); // the caller's gradient is never rounded in place
+      roundGrad(mine);
+      gin = node.backward(mine);
+      g = mine;
+      for (const gi of gin) if (gi) roundGrad(gi);
+    } else gin = node.backward(g);
     t.node = null; // release the graph as it is consumed
     // A gradient's storage (g's, or one the rule made) may be handed on once without a copy; a
     // second taker gets its own copy, since accumulation writes in place. Storage no input took

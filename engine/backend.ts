@@ -130,6 +130,12 @@ export interface Backend {
   ): void;
   /** out[b, c, r] = x[b, r, c]: per-batch transpose of rows × cols matrices. */
   transpose(batch: number, rows: number, cols: number, x: Buf, out: Buf): void;
+  /**
+   * out = x rounded to the nearest bfloat16 value, ties to even (engine/bf16.ts `roundBf16`), over
+   * n elements, kept in f32 storage: the engine's bf16 mode. NaN stays NaN, ±∞ stay, magnitudes at
+   * or past the midpoint above bf16's largest finite value become ±∞ (in place allowed).
+   */
+  roundBf16(n: number, x: Buf, out: Buf): void;
 
   // ---------------------------------------------------------------- normalisation, softmax
   /**

@@ -311,7 +311,6 @@ const LIBC_PATHS = [
   "libc.so.6", // the loader's search: only with --allow-ffi for any library
 ];
 
-
 /**
  * Makes this process receive SIGTERM when its parent dies (Linux `prctl(PR_SET_PDEATHSIG)`, via
  * FFI to libc), so that killing `deno task X` (even with SIGKILL) ends the `deno run` it started

@@ -9,6 +9,11 @@
  * same declarations. Each kernel belongs to one family (KERNEL_FAMILIES); every backend implements
  * a family in one module of its folder (engine/backends/families_test.ts checks they match).
  *
+ * The table also gives each kernel's native signature (engine/backends/ffi.ts derives the FFI
+ * symbols of the cpu and cuda libraries from it): sizes are int64, buffers pointers, and `ffi`
+ * types every other native scalar; `native` declares where an entry point is not the parameter
+ * list 1:1 (engine/backends/symbols_test.ts checks every signature against the C sources).
+ *
  * @example
  * ```ts
  * import { createRefBackend } from "./backends/ref/mod.ts";
@@ -75,6 +80,26 @@ export const KERNEL_FAMILIES = [
 /** A kernel family: the module of every backend that implements its kernels. */
 export type KernelFamily = (typeof KERNEL_FAMILIES)[number];
 
+/** The FFI type of a native scalar that is neither a size ("i64") nor a buffer (a pointer). */
+export type FfiScalar = "i32" | "u32" | "i64" | "f32" | "f64";
+
+/** A kernel's native entry points, where they are not the default. */
+export interface NativeDecl {
+  /**
+   * Native parameters in order, where not `params` 1:1: names of sizes, buffers or `ffi` scalars
+   * (SSD: the dims' fields in place of `dims`).
+   */
+  params?: readonly string[];
+  /**
+   * The cpu library's function `trm_<snake_case name>`: false = none (the kernel runs in
+   * TypeScript on host arrays); result "i64" = it returns the position of the first bad index
+   * (−1: none); else it returns void.
+   */
+  cpu?: false | { result: "i64" };
+  /** The CUDA library's export, where not `trm_cuda_<snake_case name>` (every one returns i32). */
+  cuda?: { symbol: string };
+}
+
 export interface KernelDecl {
   /** The family whose backend module implements it. */
   family: KernelFamily;
@@ -90,6 +115,10 @@ export interface KernelDecl {
   check?: (a: Args) => string | null;
   /** An empty problem: buffers are not length-checked (a kernel with nothing to do). */
   empty?: (a: Args) => boolean;
+  /** The FFI type of each native scalar that is neither a size nor a buffer (by name). */
+  ffi?: Record<string, FfiScalar>;
+  /** The native entry points, where not the defaults (NativeDecl). */
+  native?: NativeDecl;
 }
 
 const n = (a: Args) => a.n;
@@ -107,6 +136,10 @@ const i32 = (len: (a: Args) => number, o: Partial<BufDecl> = {}): BufDecl => ({
   ...o,
 });
 const out = { out: true };
+/** The unary kernels' op: its code (UNARY_CODE of engine/backends/ffi.ts). */
+const op = { op: "i32" } as const;
+/** RMSNorm's epsilon. */
+const eps = { eps: "f64" } as const;
 
 /** Strided token operand of attention/rope: (tokens − 1)·ld + heads·headDim elements. */
 const strided = (ld: string) => (a: Args) => (a.batch * a.seq - 1) * a[ld] + a.heads * a.headDim;
@@ -137,7 +170,7 @@ const ssdBc = (a: Args) => a.batch * a.seq * a.groups * a.dState;
 const ssdState = (a: Args) => a.batch * a.heads * a.headDim * a.dState;
 const heads = (a: Args) => a.heads;
 
-const ssdIn: Record<string, BufDecl> = {
+const ssdIn = {
   x: f32(ssdX),
   dt: f32(ssdDt),
   A: f32(heads),
@@ -145,7 +178,7 @@ const ssdIn: Record<string, BufDecl> = {
   Cm: f32(ssdBc),
   D: f32(heads),
   init: f32(ssdState, { optional: true }),
-};
+} satisfies Record<string, BufDecl>;
 
 /** Every kernel of the backend contract (backend.ts), by method name. */
 export const KERNELS = {
@@ -154,6 +187,9 @@ export const KERNELS = {
     params: ["n", "src", "dst"],
     ints: ["n"],
     bufs: { src: { dtype: "any", len: n }, dst: { dtype: "any", len: n, out: true } },
+    // cuda: trm_cuda_copy(src, dst, bytes) moves 4-byte elements as bits
+    ffi: { bytes: "i64" },
+    native: { params: ["src", "dst", "bytes"], cpu: false },
     tol: "exact",
   },
   copy2d: {
@@ -176,6 +212,9 @@ export const KERNELS = {
     params: ["n", "value", "dst"],
     ints: ["n"],
     bufs: { dst: { dtype: "any", len: n, out: true } },
+    // cuda: the 4-byte pattern (f32 bits or the i32)
+    ffi: { value: "u32" },
+    native: { cpu: false },
     tol: "exact",
   },
   gemm: {
@@ -221,6 +260,7 @@ export const KERNELS = {
         : null;
     },
     empty: (a) => a.m === 0 || a.n === 0 || a.batch === 0,
+    ffi: { transA: "i32", transB: "i32", alpha: "f32", beta: "f32" },
     tol: "reduction",
   },
   axpby: {
@@ -229,6 +269,7 @@ export const KERNELS = {
     ints: ["n"],
     bufs: { x: f32(n), y: f32(n), out: f32(n, out) },
     inPlace: [["out", "x"], ["out", "y"]],
+    ffi: { alpha: "f32", beta: "f32" },
     tol: "elementwise",
   },
   mul: {
@@ -261,6 +302,7 @@ export const KERNELS = {
     bufs: { x: f32(n), out: f32(n, out) },
     inPlace: [["out", "x"]],
     check: (a) => (UNARY_OPS.includes(a.op) ? null : `unknown op: ${a.op}`),
+    ffi: op,
     tol: "elementwise",
   },
   unaryBackward: {
@@ -270,6 +312,7 @@ export const KERNELS = {
     bufs: { x: f32(n), dy: f32(n), dx: f32(n, out) },
     inPlace: [["dx", "dy"]],
     check: (a) => (UNARY_OPS.includes(a.op) ? null : `unknown op: ${a.op}`),
+    ffi: op,
     tol: "elementwise",
   },
   swiglu: {
@@ -298,6 +341,15 @@ export const KERNELS = {
     bufs: { x: f32((a) => a.batch * rc(a)), out: f32((a) => a.batch * rc(a), out) },
     tol: "exact",
   },
+  roundBf16: {
+    family: "elementwise",
+    params: ["n", "x", "out"],
+    ints: ["n"],
+    bufs: { x: f32(n), out: f32(n, out) },
+    inPlace: [["out", "x"]],
+    tol: "exact",
+  },
+
   rmsnorm: {
     family: "norm",
     params: ["rows", "cols", "x", "weight", "eps", "out", "rstd"],
@@ -308,6 +360,7 @@ export const KERNELS = {
       out: f32(rc, out),
       rstd: f32(rows, out),
     },
+    ffi: eps,
     tol: "reduction",
   },
   rmsnormBackward: {
@@ -330,6 +383,7 @@ export const KERNELS = {
     params: ["rows", "cols", "x", "y", "eps", "out", "rstd"],
     ints: ["rows", "cols"],
     bufs: { x: f32(rc), y: f32(rc), out: f32(rc, out), rstd: f32(rows, out) },
+    ffi: eps,
     tol: "reduction",
   },
   addRmsnormBackward: {
@@ -352,6 +406,7 @@ export const KERNELS = {
       rstd: f32((a) => a.rows * groups(a), out),
     },
     check: gatedCheck,
+    ffi: eps,
     tol: "reduction",
   },
   gatedRmsnormBackward: {
@@ -402,6 +457,8 @@ export const KERNELS = {
     params: ["n", "dim", "ids", "table", "out"],
     ints: ["n", "dim"],
     bufs: { ids: i32(n), table: f32((a) => a.dim), out: f32((a) => a.n * a.dim, out) },
+    ffi: { tableRows: "i64" }, // the table's row count (ids are checked against it)
+    native: { params: ["n", "dim", "ids", "table", "tableRows", "out"], cpu: { result: "i64" } },
     tol: "exact",
   },
   embeddingBackward: {
@@ -409,6 +466,8 @@ export const KERNELS = {
     params: ["n", "dim", "ids", "dy", "dtable"],
     ints: ["n", "dim"],
     bufs: { ids: i32(n), dy: f32((a) => a.n * a.dim), dtable: f32((a) => a.dim, out) },
+    ffi: { tableRows: "i64" },
+    native: { params: ["n", "dim", "ids", "dy", "dtable", "tableRows"], cpu: { result: "i64" } },
     tol: "reduction",
   },
   rope: {
@@ -441,6 +500,7 @@ export const KERNELS = {
         ? "token stride below heads·headDim"
         : null,
     empty: noTokens,
+    ffi: { inverse: "i32" },
     tol: "elementwise",
   },
   attention: {
@@ -456,6 +516,7 @@ export const KERNELS = {
     },
     check: attnCheck,
     empty: noTokens,
+    ffi: { scale: "f32" },
     tol: "reduction",
   },
   attentionBackward: {
@@ -491,6 +552,7 @@ export const KERNELS = {
     },
     check: attnCheck,
     empty: noTokens,
+    ffi: { scale: "f32" },
     tol: "reduction",
   },
   stablemaxXent: {
@@ -502,6 +564,8 @@ export const KERNELS = {
       labels: i32((a) => a.batch * a.seq),
       loss: f32((a) => a.batch, out),
     },
+    ffi: { ignoreLabel: "i32" },
+    native: { cpu: { result: "i64" } },
     tol: "reduction",
   },
   stablemaxXentBackward: {
@@ -514,6 +578,8 @@ export const KERNELS = {
       dloss: f32((a) => a.batch),
       dlogits: f32((a) => a.batch * a.seq * a.vocab, out),
     },
+    ffi: { ignoreLabel: "i32" },
+    native: { cpu: { result: "i64" } },
     tol: "reduction",
   },
   bceWithLogits: {
@@ -521,6 +587,7 @@ export const KERNELS = {
     params: ["n", "x", "target", "out"],
     ints: ["n"],
     bufs: { x: f32(n), target: f32(n), out: f32(n, out) },
+    native: { cuda: { symbol: "trm_cuda_bce" } },
     tol: "elementwise",
   },
   bceWithLogitsBackward: {
@@ -528,6 +595,7 @@ export const KERNELS = {
     params: ["n", "x", "target", "dy", "dx"],
     ints: ["n"],
     bufs: { x: f32(n), target: f32(n), dy: f32(n), dx: f32(n, out) },
+    native: { cuda: { symbol: "trm_cuda_bce_backward" } },
     tol: "elementwise",
   },
   sum: {
@@ -550,6 +618,7 @@ export const KERNELS = {
     params: ["n", "p", "g", "m", "v", "lr", "wd", "beta1", "beta2", "bc1", "bc2"],
     ints: ["n"],
     bufs: { p: f32(n, out), g: f32(n), m: f32(n, out), v: f32(n, out) },
+    ffi: { lr: "f64", wd: "f64", beta1: "f64", beta2: "f64", bc1: "f64", bc2: "f64" },
     tol: "elementwise",
   },
   signSgdRows: {
@@ -557,6 +626,11 @@ export const KERNELS = {
     params: ["n", "dim", "ids", "grads", "table", "lr", "wd"],
     ints: ["n", "dim"],
     bufs: { ids: i32(n), grads: f32((a) => a.n * a.dim), table: f32((a) => a.dim, out) },
+    ffi: { tableRows: "i64", lr: "f64", wd: "f64" },
+    native: {
+      params: ["n", "dim", "ids", "grads", "table", "tableRows", "lr", "wd"],
+      cpu: { result: "i64" },
+    },
     tol: "elementwise",
   },
   ema: {
@@ -564,6 +638,7 @@ export const KERNELS = {
     params: ["n", "shadow", "p", "decay"],
     ints: ["n"],
     bufs: { shadow: f32(n, out), p: f32(n) },
+    ffi: { decay: "f64" },
     tol: "elementwise",
   },
   conv1dCausal: {
@@ -602,6 +677,7 @@ export const KERNELS = {
       finalState: f32(ssdState, { out: true, optional: true }),
     },
     check: ssdCheck,
+    native: { params: [...SSD_INTS, "x", "dt", "A", "Bm", "Cm", "D", "init", "y", "finalState"] },
     tol: "scan",
   },
   ssdScanBackward: {
@@ -639,6 +715,13 @@ export const KERNELS = {
       dInit: f32(ssdState, { out: true, optional: true }),
     },
     check: ssdCheck,
+    native: {
+      params: [
+        ...SSD_INTS,
+        ...["x", "dt", "A", "Bm", "Cm", "D", "init", "dy", "dFinal"],
+        ...["dx", "ddt", "dA", "dBm", "dCm", "dD", "dInit"],
+      ],
+    },
     tol: "scan",
   },
 } as const satisfies Record<string, KernelDecl>;

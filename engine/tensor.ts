@@ -14,6 +14,11 @@ export interface Node {
   readonly inputs: readonly Tensor[];
   /** Gradients for each input (null where an input needs none). */
   backward(grad: Tensor): (Tensor | null)[];
+  /**
+   * Recorded in bf16 mode (engine/bf16.ts): the gradient reaching this node and the gradients its
+   * rule returns are rounded to bf16, as PyTorch keeps the gradients of bf16 tensors in bf16.
+   */
+  readonly bf16?: boolean;
 }
 
 /** Number of elements of a shape; throws RangeError for negative or fractional dims. */

@@ -15,7 +15,7 @@
  *
  * Two arithmetic modes of the host's tile products:
  * - f32 (exact products, f32 sums): checks the tiling, masking, online softmax and backward
- *   algebra tightly — f32 tolerances as engine/backends/cuda/cuda_test.ts's attention tests:
+ *   algebra tightly — f32 tolerances as engine/backends/kernels_test.ts's attention cases:
  *   atol 2e-5, rtol 1e-4 (L = 916: atol 5e-5, rtol 1e-3), relative to the output's scale
  *   (max |oracle|, ≥ 1);
  * - tf32 (operands rounded as cvt.rna.tf32.f32 does on the device, f32 sums): the numbers the GPU

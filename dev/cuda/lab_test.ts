@@ -16,7 +16,7 @@
  * test of the process: dev/gpu/check.sh runs each variant in a process of its own
  * (`--filter "[<variant>]"`).
  *
- * Tolerances: the f32 ones of cuda_test.ts (SSD: rtol 1e-3, atol 1e-4·√(batch·seq·headDim));
+ * Tolerances: the f32 ones of engine/backends/kernels_test.ts (SSD: rtol 1e-3, atol 1e-4·√(batch·seq·headDim));
  * the tf32 variants the ones of lab.ts, derived there from u = 2⁻¹¹ — attention TF32_TOL (atol 8u,
  * rtol 4u; out and lse absolute, gradients relative to their largest magnitude), chunked-tc SSD
  * SSD_TF32_TOL (atol 16u × max |oracle| per output, rtol 4u) — measured by the host simulations
@@ -242,7 +242,7 @@ function chunkedSsd(variant: "ssd-chunked" | "ssd-chunked-tc") {
   };
   gpuTest(
     variant,
-    "shapes of cuda_test.ts, chunk 256, Δ·A stress, vs mainline, bitwise reruns",
+    "shapes of kernels_test.ts, chunk 256, Δ·A stress, vs mainline, bitwise reruns",
     (be) => {
       assert.match(String(be.info.ssd), new RegExp(`^lab ${variant}:`));
       const run = (d: SsdDims, withState: boolean, stress = false, ref = oracle) =>
@@ -297,7 +297,7 @@ function chunkedSsd(variant: "ssd-chunked" | "ssd-chunked-tc") {
   );
 }
 
-// ssd first, attention last: the order of the tests that ran in cuda_test.ts before the lab
+// ssd first, attention last: the order the device tests ran in before the lab
 chunkedSsd("ssd-chunked");
 chunkedSsd("ssd-chunked-tc");
 

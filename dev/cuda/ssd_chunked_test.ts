@@ -12,7 +12,7 @@
  * Each case runs with 256 threads per block in order and in reverse order (results must be
  * bitwise equal: a step whose result depends on the order of its threads has a race) and with 37
  * threads (a partition that divides nothing). Tolerances as the GPU SSD tests of
- * engine/backends/cuda/cuda_test.ts and lab_test.ts: rtol 1e-3, atol 1e-4·√(batch·seq·headDim).
+ * engine/backends/kernels_test.ts and lab_test.ts: rtol 1e-3, atol 1e-4·√(batch·seq·headDim).
  * What this cannot show: device-only behaviour — __syncthreads placement is emulated, not
  * executed; shared-memory limits, launch configuration, CUDA's expf and FMA contraction — those
  * need the GPU test (lab_test.ts, `[ssd-chunked]`).

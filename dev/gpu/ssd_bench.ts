@@ -15,7 +15,7 @@
  * Rows appended to `--out` (default $OUT/gpu.csv, else dev/gpu/out/gpu.csv; columns
  * model,check,batch,ok,value,detail; model "ssd", batch = --batch):
  * - `ssd-chunked-vs-seq`: the chunked outputs agree with the seq ones (|Δ| ≤ 1e-4·√(batch·seq·
- *   headDim) + 1e-3·|seq|, as the SSD tests of cuda_test.ts); value: the worst ratio of |Δ| to that
+ *   headDim) + 1e-3·|seq|, as the SSD cases of kernels_test.ts); value: the worst ratio of |Δ| to that
  *   allowance (ok ≤ 1);
  * - `ssd-chunked-tc-vs-seq`: the same for chunked-tc with the tf32 allowance of
  *   dev/cuda/lab_test.ts (atol the larger of the above and SSD_TF32_TOL.atol × max |seq| of that

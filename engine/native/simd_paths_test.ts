@@ -204,7 +204,7 @@ test("unary and unaryBackward at every length 1 … 40 and on ±inf, NaN, denorm
       const special = x === EXP_SPECIAL || x === SIGMOID_SPECIAL;
       const n = x.length, dy = special ? new Float32Array(n).fill(1) : normal(rngFor(`dy ${n}`), n);
       // exp's denormal results: float64 rounded to float32 can differ by one step (1.4e-45); σ′ at
-      // large x: ref's 1 − σ cancels to 0 where ours keeps e^−x, hence atol 1e-7 as in cpu_test
+      // large x: ref's 1 − σ cancels to 0 where ours keeps e^−x, hence atol 1e-7 as in kernels_test
       const atol = op === "exp" ? 3e-45 : 1e-7, tol = { atol, rtol: 2e-6 };
       compare({ x, o: nans(n) }, ["o"], (be, b) => be.unary(op, n, b.x, b.o), tol, `${op} ${n}`);
       compare(

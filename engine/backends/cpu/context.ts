@@ -1,8 +1,9 @@
 /**
  * The context the `cpu` backend's family modules take: the native symbols accessor (it applies the
  * backend's thread count first), the OpenBLAS library and thread count for GEMM, and the helpers
- * that type buffers for FFI. Sizes and lengths are checked by the kernel table (engine/kernels.ts)
- * before a kernel runs: the helpers only check that a buffer is a host array of the right dtype.
+ * that type buffers for FFI. Sizes, dtypes and lengths are checked by the kernel table
+ * (engine/kernels.ts) before a kernel runs: the helpers only check what the table cannot, that a
+ * buffer is a host array of this backend (a Float32Array, not the ref backend's Float64Array).
  */
 import type { Buf } from "../../backend.ts";
 import type { BLAS_SYMBOLS, SYMBOLS } from "./symbols.ts";
@@ -32,22 +33,13 @@ function i(b: Buf, kernel: string, name: string): Int32Array {
   }
   return b;
 }
-/** The f32 buffers typed (`n` only documents the call). */
-function flat(kernel: string, _n: number, bufs: Record<string, Buf>): Float32Array[] {
+/** Named f32 buffers typed for FFI, in order. */
+function fs(kernel: string, bufs: Record<string, Buf>): Float32Array[] {
   return Object.entries(bufs).map(([name, b]) => f(b, kernel, name));
 }
-/** The f32 buffers typed (the sizes only document the call). */
-function grid(
-  kernel: string,
-  _rows: number,
-  _cols: number,
-  bufs: [string, Buf, number][],
-): Float32Array[] {
-  return bufs.map(([name, b]) => f(b, kernel, name));
-}
-/** The f32 buffers typed (lengths: the kernel table). */
-function sized(kernel: string, _sizes: string, bufs: [string, Buf, number][]): Float32Array[] {
-  return bufs.map(([name, b]) => f(b, kernel, name));
+/** An optional f32 buffer typed for FFI (null stays null: the kernel's NULL). */
+function fOpt(b: Buf | null | undefined, kernel: string, name: string): Float32Array | null {
+  return b ? f(b, kernel, name) : null;
 }
 /** The position a native kernel returned for the first bad index (-1: none). */
 function badIndex(r: number | bigint): number {
@@ -55,7 +47,7 @@ function badIndex(r: number | bigint): number {
 }
 
 /** The buffer-typing helpers of the context. */
-export const TYPING = { f, i, flat, grid, sized, badIndex };
+export const TYPING = { f, i, fs, fOpt, badIndex };
 
 /** What every cpu family module takes. */
 export interface CpuContext {
@@ -67,8 +59,7 @@ export interface CpuContext {
   threads: number;
   f: typeof f;
   i: typeof i;
-  flat: typeof flat;
-  grid: typeof grid;
-  sized: typeof sized;
+  fs: typeof fs;
+  fOpt: typeof fOpt;
   badIndex: typeof badIndex;
 }

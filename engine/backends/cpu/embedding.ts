@@ -6,12 +6,11 @@ import type { CpuContext } from "./context.ts";
 
 /** The embedding kernels of the cpu backend. */
 export function cpuEmbedding(ctx: CpuContext): FamilyMethods<"embedding"> {
-  const { nat, f, i, grid, badIndex } = ctx;
+  const { nat, i, fs, badIndex } = ctx;
   return {
     embedding(n, dim, ids, table, out) {
       const K = "embedding";
-      const [T, O] = grid(K, n, dim, [["table", table, dim], ["out", out, n * dim]]);
-      const ID = i(ids, K, "ids");
+      const [T, O] = fs(K, { table, out }), ID = i(ids, K, "ids");
       const rows = dim > 0 ? Math.floor(T.length / dim) : 0;
       const bad = badIndex(nat().trm_embedding(n, dim, ID, T, rows, O));
       if (bad >= 0) {
@@ -20,8 +19,7 @@ export function cpuEmbedding(ctx: CpuContext): FamilyMethods<"embedding"> {
     },
     embeddingBackward(n, dim, ids, dy, dtable) {
       const K = "embeddingBackward";
-      const [DY, DT] = grid(K, n, dim, [["dy", dy, n * dim], ["dtable", dtable, dim]]);
-      const ID = i(ids, K, "ids");
+      const [DY, DT] = fs(K, { dy, dtable }), ID = i(ids, K, "ids");
       const rows = dim > 0 ? Math.floor(DT.length / dim) : 0;
       const bad = badIndex(nat().trm_embedding_backward(n, dim, ID, DY, DT, rows));
       if (bad >= 0) {
@@ -29,10 +27,8 @@ export function cpuEmbedding(ctx: CpuContext): FamilyMethods<"embedding"> {
       }
     },
     rope(batch, seq, heads, headDim, x, ldx, cos, sin, inverse, out, ldo) {
-      const K = "rope";
-      const X = f(x, K, "x"), C = f(cos, K, "cos"), S = f(sin, K, "sin"), O = f(out, K, "out");
-      const hd = heads * headDim, tokens = batch * seq;
-      if (tokens === 0 || hd === 0) return;
+      const [X, C, S, O] = fs("rope", { x, cos, sin, out });
+      if (batch * seq === 0 || heads * headDim === 0) return;
       nat().trm_rope(batch, seq, heads, headDim, X, ldx, C, S, inverse ? 1 : 0, O, ldo);
     },
   };

@@ -2,8 +2,9 @@
  * The context the `cuda` backend's family modules take (cuda.ts makes it once per backend): the
  * library's symbols, the attention and SSD scan entry points in use (mainline or a kernel lab's),
  * cuBLAS and the GEMM math, the attention kernel's headDim limit, and the helpers that check a
- * buffer is this backend's and live and pass its device address. Sizes and lengths are checked by
- * the kernel table (engine/kernels.ts) before a kernel runs.
+ * buffer is this backend's and live and pass its device address. Sizes, dtypes and lengths are
+ * checked by the kernel table (engine/kernels.ts) before a kernel runs; what the table cannot check
+ * (that a buffer belongs to this backend and was not freed) these helpers do.
  */
 import type { Buf, DType } from "../../backend.ts";
 import type { Cublas, GemmMath } from "./cublas.ts";
@@ -44,12 +45,10 @@ export interface CudaContext {
   check: (rc: number, kernel: string) => void;
   /** The buffer as this backend's live buffer of `dtype` (default f32), else a TypeError. */
   cb: (b: Buf | null, kernel: string, name: string, dtype?: DType) => CudaBuf;
-  /** Device addresses of named f32 buffers (the lengths document the call). */
-  ptrs: (kernel: string, sizes: string, bufs: [string, Buf, number][]) => bigint[];
-  /** Device addresses of named f32 buffers (`n` documents the call). */
-  flat: (kernel: string, n: number, bufs: Record<string, Buf>) => bigint[];
-  /** The device address of an optional f32 buffer, 0 for null. */
-  opt: (b: Buf | null, kernel: string, name: string, n: number, sizes: string) => bigint;
+  /** Device addresses of named f32 buffers of this backend, in order. */
+  ptrs: (kernel: string, bufs: Record<string, Buf>) => bigint[];
+  /** The device address of an optional f32 buffer, 0 for null (the kernel's NULL). */
+  ptrOpt: (b: Buf | null | undefined, kernel: string, name: string) => bigint;
   /** cuBLAS when GEMM goes through it, else null (our own f32 GEMM kernel). */
   cublas: Cublas | null;
   /** The GEMM math. */

@@ -233,6 +233,23 @@ TRM_API int trm_cuda_mul(i64 n, u64 x, u64 y, u64 o) {
   return 0;
 }
 
+// bf16 mode (engine/bf16.ts): every element to the nearest bfloat16 value, ties to even, kept in
+// f32 storage; NaN stays a quiet NaN, overflow past the midpoint above the largest finite bf16
+// becomes inf. The same bit arithmetic as the cpu kernel (engine/native/bf16.c).
+__global__ void round_bf16_kernel(i64 n, const uint32_t *x, uint32_t *o) {
+  GRID_LOOP(i, n) {
+    const uint32_t u = x[i];
+    const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    o[i] = (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
+  }
+}
+TRM_API int trm_cuda_round_bf16(i64 n, u64 x, u64 o) {
+  if (n <= 0) return 0;
+  round_bf16_kernel<<<grid1d(n), 256>>>(n, (const uint32_t *)(uintptr_t)x, (uint32_t *)(uintptr_t)o);
+  LAUNCHED("round_bf16_kernel");
+  return 0;
+}
+
 __global__ void add_row_vector_kernel(i64 rows, i64 cols, const float *x, const float *b, float *o) {
   GRID_LOOP(i, rows * cols) o[i] = x[i] + b[i % cols];
 }

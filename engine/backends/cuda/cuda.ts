@@ -327,12 +327,9 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
   const B = BigInt;
   // Sizes and lengths are checked by the kernel table (engine/kernels.ts) before a kernel runs;
   // these helpers check that a buffer is this backend's and live, and pass its device address.
-  /** Device addresses of named f32 buffers (the lengths document the call). */
-  const ptrs = (kernel: string, _sizes: string, bufs: [string, Buf, number][]): bigint[] =>
-    bufs.map(([name, b]) => cb(b, kernel, name).ptr);
-  const flat = (kernel: string, _n: number, bufs: Record<string, Buf>): bigint[] =>
+  const ptrs = (kernel: string, bufs: Record<string, Buf>): bigint[] =>
     Object.entries(bufs).map(([name, b]) => cb(b, kernel, name).ptr);
-  const opt = (b: Buf | null, kernel: string, name: string, _n: number, _sizes: string): bigint =>
+  const ptrOpt = (b: Buf | null | undefined, kernel: string, name: string): bigint =>
     b ? cb(b, kernel, name).ptr : 0n;
 
   const maxHeadDim = L.trm_cuda_attention_max_head_dim();
@@ -343,8 +340,7 @@ export function createCudaBackend(opts: CudaOptions = {}): Backend {
     check,
     cb,
     ptrs,
-    flat,
-    opt,
+    ptrOpt,
     cublas,
     math,
     maxHeadDim,

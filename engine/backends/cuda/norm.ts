@@ -4,99 +4,54 @@
  */
 import type { FamilyMethods } from "../../kernels.ts";
 import type { CudaContext } from "./context.ts";
-import { gatedGroups } from "../checks.ts";
 
 /** The norm kernels of the cuda backend. */
 export function cudaNorm(ctx: CudaContext): FamilyMethods<"norm"> {
-  const { L, B, check, ptrs, opt } = ctx;
+  const { L, B, check, ptrs, ptrOpt } = ctx;
   return {
     rmsnorm(rows, cols, x, weight, eps, out, rstd) {
-      const K = "rmsnorm", sizes = `rows=${rows}, cols=${cols}`;
-      const [X, O, R] = ptrs(K, sizes, [
-        ["x", x, rows * cols],
-        ["out", out, rows * cols],
-        ["rstd", rstd, rows],
-      ]);
-      const W = opt(weight, K, "weight", cols, sizes);
+      const K = "rmsnorm";
+      const [X, O, R] = ptrs(K, { x, out, rstd }), W = ptrOpt(weight, K, "weight");
       check(L.trm_cuda_rmsnorm(B(rows), B(cols), X, W, eps, O, R), K);
     },
     rmsnormBackward(rows, cols, x, weight, rstd, dy, dx, dweight) {
-      const K = "rmsnormBackward", sizes = `rows=${rows}, cols=${cols}`;
-      if (!weight !== !dweight) throw new TypeError(`${K}: dweight must be given iff weight is`);
-      const [X, R, DY, DX] = ptrs(K, sizes, [
-        ["x", x, rows * cols],
-        ["rstd", rstd, rows],
-        ["dy", dy, rows * cols],
-        ["dx", dx, rows * cols],
-      ]);
-      const W = opt(weight, K, "weight", cols, sizes);
-      const DW = opt(dweight, K, "dweight", cols, sizes);
+      const K = "rmsnormBackward";
+      const [X, R, DY, DX] = ptrs(K, { x, rstd, dy, dx });
+      const W = ptrOpt(weight, K, "weight"), DW = ptrOpt(dweight, K, "dweight");
       check(L.trm_cuda_rmsnorm_backward(B(rows), B(cols), X, W, R, DY, DX, DW), K);
     },
     addRmsnorm(rows, cols, x, y, eps, out, rstd) {
-      const K = "addRmsnorm", sizes = `rows=${rows}, cols=${cols}`, n = rows * cols;
-      const [X, Y, O, R] = ptrs(K, sizes, [
-        ["x", x, n],
-        ["y", y, n],
-        ["out", out, n],
-        ["rstd", rstd, rows],
-      ]);
+      const K = "addRmsnorm";
+      const [X, Y, O, R] = ptrs(K, { x, y, out, rstd });
       check(L.trm_cuda_add_rmsnorm(B(rows), B(cols), X, Y, eps, O, R), K);
     },
     addRmsnormBackward(rows, cols, out, rstd, dy, ds) {
-      const K = "addRmsnormBackward", sizes = `rows=${rows}, cols=${cols}`, n = rows * cols;
-      const [O, R, DY, DS] = ptrs(K, sizes, [
-        ["out", out, n],
-        ["rstd", rstd, rows],
-        ["dy", dy, n],
-        ["ds", ds, n],
-      ]);
+      const K = "addRmsnormBackward";
+      const [O, R, DY, DS] = ptrs(K, { out, rstd, dy, ds });
       check(L.trm_cuda_add_rmsnorm_backward(B(rows), B(cols), O, R, DY, DS), K);
     },
     gatedRmsnorm(rows, cols, group, y, z, weight, eps, out, rstd) {
-      const K = "gatedRmsnorm", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
-      const n = rows * cols, g = gatedGroups(cols, group);
-      const [Y, Z, W, O, R] = ptrs(K, sizes, [
-        ["y", y, n],
-        ["z", z, n],
-        ["weight", weight, cols],
-        ["out", out, n],
-        ["rstd", rstd, rows * g],
-      ]);
+      const K = "gatedRmsnorm";
+      const [Y, Z, W, O, R] = ptrs(K, { y, z, weight, out, rstd });
       check(L.trm_cuda_gated_rmsnorm(B(rows), B(cols), B(group), Y, Z, W, eps, O, R), K);
     },
     gatedRmsnormBackward(rows, cols, group, y, z, weight, rstd, dout, dy, dz, dweight) {
-      const K = "gatedRmsnormBackward", sizes = `rows=${rows}, cols=${cols}, group=${group}`;
-      const n = rows * cols, g = gatedGroups(cols, group);
-      const [Y, Z, W, R, DO, DY, DZ, DW] = ptrs(K, sizes, [
-        ["y", y, n],
-        ["z", z, n],
-        ["weight", weight, cols],
-        ["rstd", rstd, rows * g],
-        ["dout", dout, n],
-        ["dy", dy, n],
-        ["dz", dz, n],
-        ["dweight", dweight, cols],
-      ]);
-      const args = [Y, Z, W, R, DO, DY, DZ, DW] as const;
-      check(L.trm_cuda_gated_rmsnorm_backward(B(rows), B(cols), B(group), ...args), K);
+      const K = "gatedRmsnormBackward";
+      const p = ptrs(K, { y, z, weight, rstd, dout, dy, dz, dweight });
+      const [Y, Z, W, R, DO, DY, DZ, DW] = p;
+      check(
+        L.trm_cuda_gated_rmsnorm_backward(B(rows), B(cols), B(group), Y, Z, W, R, DO, DY, DZ, DW),
+        K,
+      );
     },
     softmax(rows, cols, x, out) {
       const K = "softmax";
-      const [X, O] = ptrs(K, `rows=${rows}, cols=${cols}`, [["x", x, rows * cols], [
-        "out",
-        out,
-        rows * cols,
-      ]]);
+      const [X, O] = ptrs(K, { x, out });
       check(L.trm_cuda_softmax(B(rows), B(cols), X, O), K);
     },
     softmaxBackward(rows, cols, y, dy, dx) {
       const K = "softmaxBackward";
-      const [Y, DY, DX] = ptrs(K, `rows=${rows}, cols=${cols}`, [
-        ["y", y, rows * cols],
-        ["dy", dy, rows * cols],
-        ["dx", dx, rows * cols],
-      ]);
+      const [Y, DY, DX] = ptrs(K, { y, dy, dx });
       check(L.trm_cuda_softmax_backward(B(rows), B(cols), Y, DY, DX), K);
     },
   };

@@ -29,7 +29,7 @@
  * the fold merged into the partial step (no barrier) fails "thread order changed it"; dweight
  * skipping its last segment fails at 300 rows.
  *
- * What this cannot show (device only; cuda_test.ts on a GPU): rsqrtf (≤ 2 ulp) where the host uses
+ * What this cannot show (device only; engine/backends/kernels_test.ts on a GPU): rsqrtf (≤ 2 ulp) where the host uses
  * 1/sqrtf, CUDA's expf vs glibc's, FMA contraction of the device code, the launch configuration
  * (threads, dynamic shared memory, grid) and __syncthreads itself (emulated here, not executed).
  */

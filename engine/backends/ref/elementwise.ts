@@ -5,6 +5,7 @@
 import type { UnaryOp } from "../../backend.ts";
 import type { FamilyMethods } from "../../kernels.ts";
 import { f, type RefContext, sigmoid } from "./util.ts";
+import { roundBf16 } from "../../bf16.ts";
 
 function softplus(x: number): number {
   return x > 20 ? x : Math.log1p(Math.exp(x));
@@ -47,6 +48,10 @@ export function refElementwise(_ctx: RefContext): FamilyMethods<"elementwise"> {
           ? Math.exp(v)
           : sigmoid(v);
       }
+    },
+    roundBf16(n, x, out) {
+      const X = f(x), O = f(out);
+      for (let j = 0; j < n; j++) O[j] = roundBf16(X[j]);
     },
     unaryBackward(op: UnaryOp, n, x, dy, dx) {
       const X = f(x), DY = f(dy), DX = f(dx);

@@ -99,7 +99,6 @@ interface SsdInputs {
   D: F;
 }
 
-
 /**
  * The SSD recurrence S_t = exp(Δ_t·A)·S_{t−1} + Δ_t·x_t⊗B_t for one (batch, head), in float64.
  * Calls `step(t, S)` after each update with the state S_t (P × N, row-major), and returns the final
