@@ -4,20 +4,22 @@
  *
  *   deno task op-check CASE.safetensors OUT.safetensors [--backend ref|cpu|auto]
  *
- * CASE `__metadata__`: `op` (attention | swiglu | mlp_t | rmsnorm | mamba2), `config` (JSON of the
+ * CASE `__metadata__`: `op` (attention | swiglu | mlp_t | mamba2 | gla | rmsnorm), `config` (JSON of the
  * op's options, snake_case as in PyTorch; unknown keys are rejected), optional `backend`
  * (ref | cpu | auto, default auto). CASE tensors (F32 or F64; computed in the backend's
  * precision): `input` [B, L, D], `grad_output` [B, L, D] and every parameter under its PyTorch
  * state-dict name. The operator runs bare (no residual, no post-norm); OUT (F32) holds `output`,
  * `grad.input` and `grad.<param>` for every parameter.
  *
- * Config keys and defaults:
+ * Config keys and defaults (each operator's are its registry entry's, mod.ts `opCheck`):
  * - attention: hidden, num_heads (required), rope (true), rope_base (10000), prefix_len (16)
- * - swiglu: hidden (required), expansion (4)
+ * - swiglu: hidden (required), expansion (4), inter (TRM's rule)
  * - mlp_t: seq_len (required), expansion (4)
  * - rmsnorm: eps (1e-5)
  * - mamba2: d_model (required), d_state, d_conv, expand, headdim, ngroups, chunk_size,
  *   bidirectional (the module's defaults)
+ * - gla: hidden, heads (required), key_dim (value_dim/2), value_dim (hidden/heads), rope (true),
+ *   rope_base (10000), causal (false)
  *
  * @example
  * ```ts
@@ -35,52 +37,39 @@ import { fromSafeTensor, toSafeTensor } from "../engine/io.ts";
 import { Rng } from "../engine/rng.ts";
 import { readSafetensors, type SafeTensor, writeSafetensors } from "../engine/safetensors.ts";
 import { type Tensor, zeros } from "../engine/tensor.ts";
-import { createOperator, type OperatorSpec } from "./mod.ts";
+import {
+  createOperator,
+  type OpCheckKey,
+  OPERATOR_KINDS,
+  operatorEntry,
+  type OperatorKind,
+  OPERATORS,
+  type OperatorSpec,
+} from "./mod.ts";
 import { RMS_EPS, rmsNorm } from "./rmsnorm.ts";
 
-/** The ops op-check runs: the operators plus the bare RMSNorm. */
-export type OpName = "attention" | "swiglu" | "mlp_t" | "rmsnorm" | "mamba2";
+/** The ops op-check runs: the operators of the registry (mod.ts) plus the bare RMSNorm. */
+export type OpName = OperatorKind | "rmsnorm";
 
-type KeyType = "int" | "number" | "bool" | "bool|string";
-interface KeySpec {
-  type: KeyType;
-  required?: boolean;
-}
-
-/** Allowed config keys per op (snake_case, as the PyTorch side writes them). */
-export const CONFIG_KEYS: Readonly<Record<OpName, Readonly<Record<string, KeySpec>>>> = {
-  attention: {
-    hidden: { type: "int", required: true },
-    num_heads: { type: "int", required: true },
-    rope: { type: "bool" },
-    rope_base: { type: "number" },
-    prefix_len: { type: "int" },
-  },
-  swiglu: { hidden: { type: "int", required: true }, expansion: { type: "number" } },
-  mlp_t: { seq_len: { type: "int", required: true }, expansion: { type: "number" } },
+/** Allowed config keys per op (snake_case, as the PyTorch side writes them): the registry's. */
+export const CONFIG_KEYS: Readonly<Record<OpName, Readonly<Record<string, OpCheckKey>>>> = {
+  ...Object.fromEntries(OPERATOR_KINDS.map((k) => [k, OPERATORS[k].opCheck.keys])) as Record<
+    OperatorKind,
+    Readonly<Record<string, OpCheckKey>>
+  >,
   rmsnorm: { eps: { type: "number" } },
-  mamba2: {
-    d_model: { type: "int", required: true },
-    d_state: { type: "int" },
-    d_conv: { type: "int" },
-    expand: { type: "int" },
-    headdim: { type: "int" },
-    ngroups: { type: "int" },
-    chunk_size: { type: "int" },
-    bidirectional: { type: "bool|string" },
-  },
 };
 
 /** A parsed CASE: which op, its typed options, and the backend it asks for. */
 export type OpCase =
   | { op: "rmsnorm"; eps: number; backend: BackendName }
-  | { op: Exclude<OpName, "rmsnorm">; spec: OperatorSpec; backend: BackendName };
+  | { op: OperatorKind; spec: OperatorSpec; backend: BackendName };
 
 function isOpName(s: string): s is OpName {
   return Object.hasOwn(CONFIG_KEYS, s);
 }
 
-function checkValue(op: string, key: string, spec: KeySpec, v: unknown): void {
+function checkValue(op: string, key: string, spec: OpCheckKey, v: unknown): void {
   const ok = spec.type === "int"
     ? Number.isSafeInteger(v) && (v as number) > 0
     : spec.type === "number"
@@ -136,52 +125,8 @@ export function parseOpCase(metadata: Record<string, string>): OpCase {
   for (const [k, s] of Object.entries(keys)) {
     if (s.required && !(k in c)) throw new TypeError(`op-check: config of ${op} lacks "${k}"`);
   }
-  const num = (k: string) => c[k] as number | undefined;
-  switch (op) {
-    case "rmsnorm":
-      return { op, eps: num("eps") ?? RMS_EPS, backend };
-    case "attention":
-      return {
-        op,
-        backend,
-        spec: {
-          kind: op,
-          hidden: num("hidden")!,
-          numHeads: num("num_heads")!,
-          rope: (c.rope as boolean | undefined) ?? true,
-          ropeBase: num("rope_base"),
-          prefixLen: num("prefix_len"),
-        },
-      };
-    case "swiglu":
-      return {
-        op,
-        backend,
-        spec: { kind: op, hidden: num("hidden")!, expansion: num("expansion") },
-      };
-    case "mlp_t":
-      return {
-        op,
-        backend,
-        spec: { kind: op, seqLen: num("seq_len")!, expansion: num("expansion") },
-      };
-    case "mamba2":
-      return {
-        op,
-        backend,
-        spec: {
-          kind: op,
-          dModel: num("d_model")!,
-          dState: num("d_state"),
-          dConv: num("d_conv"),
-          expand: num("expand"),
-          headdim: num("headdim"),
-          ngroups: num("ngroups"),
-          chunkSize: num("chunk_size"),
-          bidirectional: c.bidirectional as boolean | "shared" | undefined,
-        },
-      };
-  }
+  if (op === "rmsnorm") return { op, eps: (c.eps as number | undefined) ?? RMS_EPS, backend };
+  return { op, backend, spec: OPERATORS[op].opCheck.spec(c) };
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -217,13 +162,10 @@ function take(
 function inputProblem(c: OpCase, shape: readonly number[]): string | null {
   if (shape.length !== 3) return "a rank-3 [B, L, D] tensor";
   if (c.op === "rmsnorm") return null;
-  const s = c.spec;
-  const need = s.kind === "mlp_t"
-    ? { axis: 1, size: s.seqLen, key: "seq_len" }
-    : { axis: 2, size: s.kind === "mamba2" ? s.dModel : s.hidden, key: "hidden" };
+  const need = operatorEntry(c.spec).input(c.spec);
   if (shape[need.axis] === need.size) return null;
   const want = need.axis === 1 ? `[B, ${need.size}, D]` : `[B, L, ${need.size}]`;
-  return `${want} (config ${s.kind === "mamba2" ? "d_model" : need.key} = ${need.size})`;
+  return `${want} (config ${need.key} = ${need.size})`;
 }
 
 /**

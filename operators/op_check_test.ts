@@ -11,7 +11,13 @@ import assert from "node:assert/strict";
 import { getBackend, nativeStatus } from "../engine/backends/mod.ts";
 import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import { readSafetensors, type SafeTensor, writeSafetensors } from "../engine/safetensors.ts";
-import { main, parseOpCase, runOpCheck } from "./op_check.ts";
+import { backward } from "../engine/autograd.ts";
+import { Rng } from "../engine/rng.ts";
+import { tensor } from "../engine/tensor.ts";
+import { randomArray } from "../engine/testing.ts";
+import { createGla } from "./gla.ts";
+import { OPERATOR_KINDS } from "./mod.ts";
+import { CONFIG_KEYS, main, parseOpCase, runOpCheck } from "./op_check.ts";
 import { assertCloseScaled, TOL_OPS_F32 } from "./testing.ts";
 
 const FIXTURES = new URL("../fixtures/ops/", import.meta.url);
@@ -193,4 +199,68 @@ Deno.test("op-check CLI: writes OUT, exit 1 on a bad CASE, 2 on bad usage", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ------------------------------------------------------------------ gla (no PyTorch peer)
+
+Deno.test("op-check gla: config mapping and defaults", () => {
+  const g = parseOpCase({
+    op: "gla",
+    config: '{"hidden": 8, "heads": 2, "key_dim": 2, "causal": true, "rope": false}',
+  });
+  assert.ok(g.op === "gla" && g.spec.kind === "gla");
+  assert.deepEqual(
+    [g.spec.hidden, g.spec.heads, g.spec.keyDim, g.spec.valueDim, g.spec.causal, g.spec.rope],
+    [8, 2, 2, undefined, true, false],
+  );
+  assert.throws(() => parseOpCase({ op: "gla", config: '{"hidden": 8}' }), /lacks "heads"/);
+  assert.throws(
+    () => parseOpCase({ op: "gla", config: '{"hidden": 8, "heads": 2, "num_heads": 2}' }),
+    /unknown config key "num_heads" for gla/,
+  );
+});
+
+Deno.test("op-check gla: a CASE gives the operator's own output and gradients", () => {
+  // benchmarks/peers/torch_ops.py has no GLA: the CASE is checked against the operator run
+  // directly (gla_test.ts checks the operator against a float64 recurrence oracle).
+  const be = createRefBackend({ precision: "f64" });
+  const cfg = { hidden: 8, heads: 2, keyDim: 4, causal: false };
+  const op = createGla(be, new Rng(7), cfg);
+  const rng = new Rng(8);
+  const xs = randomArray(rng, 2 * 5 * 8, { std: 1 }), gs = randomArray(rng, 2 * 5 * 8, { std: 1 });
+  const c: Record<string, SafeTensor> = {
+    input: { dtype: "F64", shape: [2, 5, 8], data: Float64Array.from(xs) },
+    grad_output: { dtype: "F64", shape: [2, 5, 8], data: Float64Array.from(gs) },
+  };
+  for (const [k, p] of Object.entries(op.params)) {
+    c[k] = { dtype: "F64", shape: [...p.shape], data: Float64Array.from(p.toArray()) };
+  }
+  const meta = { op: "gla", config: '{"hidden": 8, "heads": 2, "key_dim": 4}', backend: "ref" };
+  const out = runOpCheck(c, meta, { backend: be });
+  const x = tensor(be, xs, [2, 5, 8], { requiresGrad: true });
+  const y = op.forward(x);
+  backward(y, tensor(be, gs, [2, 5, 8]));
+  assert.deepEqual(Object.keys(out).sort(), [
+    "grad.decay_bias",
+    "grad.in_proj.weight",
+    "grad.input",
+    "grad.norm.weight",
+    "grad.out_proj.weight",
+    "output",
+  ]);
+  const tol = { atol: 1e-6, rtol: 1e-5 }; // OUT is F32
+  assertCloseScaled(out.output.data as Float32Array, y.toArray(), tol, "output");
+  assertCloseScaled(out["grad.input"].data as Float32Array, x.grad!.toArray(), tol, "input");
+  for (const [k, p] of Object.entries(op.params)) {
+    assertCloseScaled(out[`grad.${k}`].data as Float32Array, p.grad!.toArray(), tol, k);
+  }
+  const wrong = { ...c, input: f32([2, 5, 6]), grad_output: f32([2, 5, 6]) };
+  assert.throws(
+    () => runOpCheck(wrong, meta, { backend: be }),
+    /"input" has shape \[2, 5, 6\], expected \[B, L, 8\] \(config hidden = 8\)/,
+  );
+});
+
+Deno.test("op-check: every registry operator is an op (with rmsnorm)", () => {
+  assert.deepEqual(Object.keys(CONFIG_KEYS).sort(), [...OPERATOR_KINDS, "rmsnorm"].sort());
 });

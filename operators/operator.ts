@@ -1,13 +1,14 @@
 /**
  * The operator interface shared by every per-step operator of the recursion (attention, SwiGLU,
- * MLP-t, Mamba-2). The four models of the paper are stacks of these (recursion/), so this is the
+ * MLP-t, Mamba-2, GLA). The models are stacks of these (recursion/), so this is the
  * one shape they all have: parameters under PyTorch state-dict names (weights move between
  * frameworks unchanged), a bare forward, and the post-norm sub-layer TRM applies.
  */
 import type { Tensor } from "../engine/tensor.ts";
+import type { OperatorKind } from "./mod.ts";
 
-/** The operator kinds; a model's stack is a list of these (a discriminated union of configs). */
-export type OperatorKind = "attention" | "swiglu" | "mlp_t" | "mamba2";
+/** The operator kinds (the `kind`s of mod.ts `OperatorSpec`, one registry entry each). */
+export type { OperatorKind };
 
 export interface Operator {
   readonly kind: OperatorKind;

@@ -29,6 +29,8 @@ const SPECS: OperatorSpec[] = [
     chunkSize: 4,
     bidirectional: false,
   },
+  { kind: "gla", hidden: D, heads: 2, keyDim: 4 },
+  { kind: "gla", hidden: D, heads: 2, keyDim: 3, rope: false, causal: true },
 ];
 
 function input(seed: number): Tensor {
@@ -36,8 +38,11 @@ function input(seed: number): Tensor {
   return tensor(be, Array.from({ length: B * L * D }, () => 3 * rng.normal()), [B, L, D]);
 }
 
+/** A test name's operator: the kind, or "gla causal". */
+const label = (s: OperatorSpec) => s.kind === "gla" && s.causal ? "gla causal" : s.kind;
+
 for (const spec of SPECS) {
-  Deno.test(`${spec.kind}: preBlock is x + forward(RMSNorm(x)) and differs from block`, () => {
+  Deno.test(`${label(spec)}: preBlock is x + forward(RMSNorm(x)) and differs from block`, () => {
     const op = createOperator(be, new Rng(3), spec);
     const x = input(11);
     const got = op.preBlock(x).toArray();
@@ -52,7 +57,7 @@ for (const spec of SPECS) {
     assert.ok(got.some((v, i) => Math.abs(v - post[i]) > 1e-3), "pre-norm equals post-norm");
   });
 
-  Deno.test(`${spec.kind}: preBlock gradients match finite differences (f64)`, () => {
+  Deno.test(`${label(spec)}: preBlock gradients match finite differences (f64)`, () => {
     const op = createOperator(be, new Rng(5), spec);
     const r = gradcheckOperator(be, op, [B, L, D], "preBlock", { maxPerInput: 30 });
     assert.ok(r.checked > 0);

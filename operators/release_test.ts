@@ -11,6 +11,7 @@ import { createRefBackend } from "../engine/backends/ref/mod.ts";
 import type { Backend } from "../engine/backend.ts";
 import type { Rng } from "../engine/rng.ts";
 import { createAttention } from "./attention.ts";
+import { createGla } from "./gla.ts";
 import { createMamba2 } from "./mamba2.ts";
 import { createMlpT } from "./mlp_t.ts";
 import type { Operator } from "./operator.ts";
@@ -45,6 +46,12 @@ const OPERATORS: [string, (be: Backend, rng: Rng) => Operator, number[]][] = [
         chunkSize: 4,
         bidirectional: "shared",
       }),
+    [2, 7, 16],
+  ],
+  ["gla", (be, rng) => createGla(be, rng, { hidden: 16, heads: 2 }), [2, 7, 16]],
+  [
+    "gla causal, no RoPE",
+    (be, rng) => createGla(be, rng, { hidden: 16, heads: 2, causal: true, rope: false }),
     [2, 7, 16],
   ],
 ];

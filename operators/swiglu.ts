@@ -58,12 +58,23 @@ export interface SwiGLUConfig {
   hidden: number;
   /** Expansion factor (default 4). */
   expansion?: number;
+  /**
+   * Intermediate width, overriding TRM's rule `swigluInter(hidden, expansion)` (a parity search's
+   * knob, recursion/parity.ts `--match`; absent in the paper's models).
+   */
+  inter?: number;
 }
 
-/** SwiGLU over the feature axis: params `gate_up_proj.weight` [2·inter, W], `down_proj.weight`. */
+/**
+ * SwiGLU over the feature axis: params `gate_up_proj.weight` [2·inter, W] and `down_proj.weight`
+ * [W, inter], inter = `cfg.inter` or TRM's rule.
+ */
 export function createSwiGLU(be: Backend, rng: Rng, cfg: SwiGLUConfig): Operator {
   const w = cfg.hidden;
-  const inter = swigluInter(w, cfg.expansion);
+  const inter = cfg.inter ?? swigluInter(w, cfg.expansion);
+  if (!Number.isInteger(inter) || inter < 1) {
+    throw new RangeError(`swiglu: inter must be a positive integer: ${inter}`);
+  }
   const params = {
     "gate_up_proj.weight": lecunWeight(be, rng, 2 * inter, w),
     "down_proj.weight": lecunWeight(be, rng, w, inter),

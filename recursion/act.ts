@@ -9,6 +9,7 @@
  * gradient; the heads give logits past the prefix and the halting logit from position 0.
  */
 import { noGrad } from "../engine/autograd.ts";
+import { currentPrecision, withPrecision } from "../engine/bf16.ts";
 import { recompute } from "../engine/recompute.ts";
 import { add, scale } from "../engine/ops.ts";
 import { argmax, bceWithLogits, stablemaxXent, sum } from "../engine/ops_nn.ts";
@@ -37,6 +38,36 @@ export interface Carry {
   inputs: Int32Array;
   labels: Int32Array;
   puzzleIds: Int32Array;
+}
+
+/**
+ * Runs `fn` (forward and backward of one step, or an evaluation) in the model's forward dtype. For
+ * f32 that is `fn()`. For bf16 (ModelConfig.dtype) the weights and the H/L init states are
+ * rounded to bf16 in place for the call — every use inside sees the bf16 weight, as the official
+ * model casts each weight at use — and restored to their f32 master values afterwards (also on
+ * throw), so the optimiser and the EMA update f32 masters with gradients that reached them as bf16
+ * values; activations and their gradients are rounded as engine/autograd.ts `record` says.
+ */
+export function inModelPrecision<T>(model: TrmModel, fn: () => T): T {
+  if (model.cfg.dtype !== "bf16") return fn();
+  const be = model.backend;
+  const masters = [
+    ...Object.values(model.params),
+    model.buffers.H_init,
+    model.buffers.L_init,
+  ];
+  const saved = masters.map((p) => {
+    const s = zeros(be, p.shape);
+    be.copy(p.size, p.buf, s.buf);
+    be.roundBf16(p.size, p.buf, p.buf);
+    return s;
+  });
+  try {
+    return withPrecision("bf16", fn);
+  } finally {
+    masters.forEach((p, i) => be.copy(p.size, saved[i].buf, p.buf));
+    saved.forEach((s) => s.dispose());
+  }
 }
 
 /** A fresh carry: every slot halted, so the first step loads data and resets the states. */
@@ -149,6 +180,12 @@ export function actForward(
   const table = model.buffers["puzzle_emb.weight"];
   const puzzleRows = zeros(be, [b, cfg.hidden], { requiresGrad: training });
   be.embedding(b, cfg.hidden, ids.buf, table.buf, puzzleRows.buf);
+  const bf16 = currentPrecision() === "bf16";
+  if (bf16) {
+    // bf16 storage of what enters the recursion: the puzzle rows (a cast of the f32 table, as
+    // the official sparse embedding) and the carried states (bf16 already after the first step).
+    for (const t of [puzzleRows, carry.zH, carry.zL]) be.roundBf16(t.size, t.buf, t.buf);
+  }
 
   // The recursion calls with gradient; recomputed, each keeps only its inputs and its output.
   const params = Object.values(model.params);
@@ -181,7 +218,23 @@ export function actForward(
     return { zH, zL, ...model.heads(zH) };
   };
   const out = training ? run() : noGrad(run);
+  // The losses in f32, as the official model casts the logits to float32 for them.
+  return withPrecision(
+    "f32",
+    () => losses(model, carry, { ...out, puzzleRows }, labels, training, opts),
+  );
+}
 
+/** The heads' losses and metrics of one step (f32; see actForward). */
+function losses(
+  model: TrmModel,
+  carry: Carry,
+  out: { zH: Tensor; zL: Tensor; logits: Tensor; qHalt: Tensor; puzzleRows: Tensor },
+  labels: Tensor,
+  training: boolean,
+  opts: ActOptions,
+): ActOutput {
+  const be = model.backend, cfg = model.cfg, b = carry.steps.length;
   const lmPerSeq = stablemaxXent(out.logits, labels, IGNORE);
   const lm = sum(lmPerSeq);
   // Correctness from the argmax (a host read of B·L ints per step, like TRM's metrics).
@@ -214,7 +267,7 @@ export function actForward(
     correct,
     tokenCorrect,
     tokenCount,
-    puzzleRows,
+    puzzleRows: out.puzzleRows,
     zH: out.zH,
     zL: out.zL,
   };

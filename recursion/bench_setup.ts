@@ -37,7 +37,7 @@ export const BENCH_HYPER: Omit<TrainHyper, "batchSize"> = {
 /**
  * `model` at paper width and `task`'s shapes (16 puzzle ids) on `be`, its Trainer, and a random
  * batch of `batchSize` (tokens and labels in 1..vocab-1, puzzle ids in 1..15), all from `seed`;
- * the Trainer steps with `memory` (default the whole batch at once).
+ * the Trainer steps with `memory` (default the whole batch at once), in `dtype` (default f32).
  */
 export function benchSetup(
   be: Backend,
@@ -46,8 +46,10 @@ export function benchSetup(
   batchSize: number,
   seed: number,
   memory: Readonly<MemoryPlan> = WHOLE_BATCH,
+  dtype: "f32" | "bf16" = "f32",
 ): { cfg: ModelConfig; model: TrmModel; trainer: Trainer; batch: ActBatch } {
-  const cfg = paperConfig(model, { ...TASK_SHAPES[task], numPuzzleIds: 16 });
+  const paper = paperConfig(model, { ...TASK_SHAPES[task], numPuzzleIds: 16 });
+  const cfg: ModelConfig = dtype === "bf16" ? { ...paper, dtype } : paper;
   const b = batchSize;
   const rng = new Rng(seed);
   const m = createTrm(be, rng.fork("model"), cfg);

@@ -2,37 +2,17 @@
  * FLOP counts for benchmarks (convention: matmul-like work only, 2 FLOPs per multiply-add; a
  * backward costs 2× its forward). These define the "GEMM-bound floor" a step is compared with.
  */
-import { swigluInter } from "../operators/swiglu.ts";
-import type { OperatorSpec } from "../operators/mod.ts";
+import { operatorForwardFlops as registryFlops, type OperatorSpec } from "../operators/mod.ts";
 import { type ModelConfig, operatorStack } from "./config.ts";
 
-/** Forward FLOPs of one operator on an input [b, l, width]. */
+/** Forward FLOPs of one operator on an input [b, l, width] (each kind's formula: its registry entry). */
 export function operatorForwardFlops(
   spec: OperatorSpec,
   b: number,
   l: number,
   width: number,
 ): number {
-  const t = b * l;
-  switch (spec.kind) {
-    case "attention": {
-      const d = spec.hidden;
-      return 8 * t * d * d + 4 * b * l * l * d; // qkv + o projections; QKᵀ and PV
-    }
-    case "swiglu":
-      return 6 * t * spec.hidden * swigluInter(spec.hidden, spec.expansion);
-    case "mlp_t":
-      // Mixes along the sequence (its width is l), for every one of the `width` feature columns.
-      return 6 * b * width * l * swigluInter(l, spec.expansion);
-    case "mamba2": {
-      const d = spec.dModel, n = spec.dState ?? 128, e = spec.expand ?? 2;
-      const p = spec.headdim ?? 64, g = spec.ngroups ?? 1, k = spec.dConv ?? 4;
-      const din = e * d, h = din / p, proj = 2 * din + 2 * g * n + h, conv = din + 2 * g * n;
-      // projections + the sequential recurrence (≈ 5·N·Din per token: state update 3 and readout
-      // 2 per state element) and conv; the chunked SSD does more
-      return 2 * t * d * (proj + din) + t * (5 * n * din + 2 * k * conv);
-    }
-  }
+  return registryFlops(spec, b, l, width);
 }
 
 /** Forward FLOPs of one call of the model's reasoning network on a batch of b. */

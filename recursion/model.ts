@@ -23,7 +23,13 @@ import {
 import { add } from "../engine/ops.ts";
 import type { Rng } from "../engine/rng.ts";
 import { type Tensor, tensor, zeros } from "../engine/tensor.ts";
-import { countParams, createOperator, type Operator, rmsNorm } from "../operators/mod.ts";
+import {
+  countParams,
+  createOperator,
+  type Operator,
+  operatorParamCount,
+  rmsNorm,
+} from "../operators/mod.ts";
 import { type ModelConfig, operatorStack } from "./config.ts";
 
 export interface TrmModel {
@@ -120,6 +126,21 @@ export function createTrm(be: Backend, rng: Rng, cfg: ModelConfig): TrmModel {
 /** Trainable parameter count (puzzle embeddings and H/L inits excluded, as the paper counts). */
 export function trmParamCount(m: TrmModel): number {
   return countParams(m);
+}
+
+/** Trainable parameters of the scaffold around the stack: embedding and LM head V·D each, Q head. */
+export function scaffoldParamCount(cfg: Pick<ModelConfig, "vocab" | "hidden">): number {
+  return 2 * cfg.vocab * cfg.hidden + 2 * cfg.hidden + 2;
+}
+
+/**
+ * Trainable parameter count of the model `cfg` describes, without building it (from the operator
+ * registry's counts; equal to `trmParamCount(createTrm(…, cfg))`, tested for every model).
+ */
+export function modelParamCount(cfg: ModelConfig): number {
+  let n = scaffoldParamCount(cfg);
+  for (const layer of operatorStack(cfg)) for (const spec of layer) n += operatorParamCount(spec);
+  return n;
 }
 
 /** Per-module breakdown of the trainable parameters: embedding, each sub-layer, heads. */

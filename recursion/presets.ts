@@ -37,7 +37,13 @@
  * Overrides come from a JSON file of partial settings (run/config.ts `mergeConfig`) or from a few CLI flags;
  * both go through the same checks.
  */
-import { MAMBA_DEFAULTS, MODEL_NAMES, type ModelName } from "./config.ts";
+import {
+  ALL_MODEL_NAMES,
+  GLA_PAPER,
+  type GlaSettings,
+  MAMBA_DEFAULTS,
+  type ModelName,
+} from "./config.ts";
 import {
   DEFAULT_GENERATE,
   PRESET_NAMES,
@@ -50,6 +56,22 @@ import {
 
 const PAPER_L_CYCLES: Record<TaskName, number> = { sudoku: 6, maze: 4, arc: 4 };
 
+/**
+ * GLA settings of tr-gla per preset (the other models have none, so their hashes are unchanged):
+ * the key dim the parity search (`matchWidths`, `deno task parity --match tr-gla` at paper size)
+ * picks at the preset's width — 8 heads at paper size, 4 at width 64, 2 at width 32, each of
+ * value dim W/heads; the key dim is half the value dim in every case (presets_test.ts checks each
+ * against the search) — non-causal. Counts against TRM-attn on ARC: paper 6,838,290 vs 6,829,058
+ * (+9,232, +0.14 %); cpu-mini and cpu-study (W 64, key dim 8: GLA 16,708 vs attention 16,384 per
+ * layer) 133,386 vs 132,738 (+648, +0.49 %); smoke (W 32, key dim 8) GLA 4,194 vs 4,096 per layer.
+ */
+const GLA_PRESETS: Record<PresetName, GlaSettings> = {
+  paper: GLA_PAPER,
+  "cpu-mini": { keyDim: 8, causal: false },
+  "cpu-study": { keyDim: 8, causal: false },
+  smoke: { keyDim: 8, causal: false },
+};
+
 /** The preset's configuration for a task and model. */
 export function presetConfig(
   preset: PresetName,
@@ -57,14 +79,25 @@ export function presetConfig(
   model: ModelName,
   seed = 0,
 ): RunConfig {
+  const c = basePresetConfig(preset, task, model, seed);
+  if (model !== "tr-gla") return c;
+  return { ...c, arch: { ...c.arch, gla: { ...GLA_PRESETS[preset] } } };
+}
+
+function basePresetConfig(
+  preset: PresetName,
+  task: TaskName,
+  model: ModelName,
+  seed: number,
+): RunConfig {
   if (!PRESET_NAMES.includes(preset)) {
     throw new RangeError(`unknown preset: ${preset} (expected ${PRESET_NAMES.join(", ")})`);
   }
   if (!TASK_NAMES.includes(task)) {
     throw new RangeError(`unknown task: ${task} (expected ${TASK_NAMES.join(", ")})`);
   }
-  if (!MODEL_NAMES.includes(model)) {
-    throw new RangeError(`unknown model: ${model} (expected ${MODEL_NAMES.join(", ")})`);
+  if (!ALL_MODEL_NAMES.includes(model)) {
+    throw new RangeError(`unknown model: ${model} (expected ${ALL_MODEL_NAMES.join(", ")})`);
   }
   // MLP-t replaces attention: the Sudoku MLP-t command sets positional encodings to none.
   const rope = !model.endsWith("mlp-t") && !model.endsWith("mlpt");

@@ -3,7 +3,8 @@
  * and ACT, EMA evaluation, metrics CSVs, atomic checkpoints and bit-exact resume.
  *
  *   deno task train --task sudoku --model trm-attn --preset cpu-mini --seed 0 --out runs/NAME
- *                   [--data DIR] [--resume | --force] [--backend auto|ref|cpu] [--config FILE.json]
+ *                   [--data DIR] [--resume | --force] [--backend auto|ref|cpu] [--dtype f32|bf16]
+ *                   [--config FILE.json]
  *                   [--steps N] [--batch N] [--lr X] [--l-cycles N] [--eval-every N]
  *                   [--checkpoint-every N] [--threads N] [--max-minutes M] [--log-every N]
  *                   [--micro-batches N|auto] [--recompute] [--memory-gib G]
@@ -37,7 +38,7 @@ import {
   UsageError,
 } from "../engine/cli.ts";
 import { guardResultsWrite } from "../engine/provenance.ts";
-import { MODEL_NAMES, type ModelName } from "./config.ts";
+import { ALL_MODEL_NAMES, DTYPES, type ModelName } from "./config.ts";
 import { presetConfig } from "./presets.ts";
 import {
   BACKEND_NAMES,
@@ -52,10 +53,11 @@ import {
 import { type RunControl, runTraining } from "./run/loop.ts";
 
 const USAGE = `usage: deno task train --task ${TASK_NAMES.join("|")} --model ${
-  MODEL_NAMES.join("|")
+  ALL_MODEL_NAMES.join("|")
 }
          --preset ${PRESET_NAMES.join("|")} --out DIR [--seed 0] [--data DIR] [--resume | --force]
-         [--backend ${BACKEND_NAMES.join("|")}] [--config FILE.json] [--steps N] [--batch N]
+         [--backend ${BACKEND_NAMES.join("|")}] [--dtype f32|bf16] [--config FILE.json]
+         [--steps N] [--batch N]
          [--lr X] [--l-cycles N] [--eval-every N] [--checkpoint-every N] [--threads N]
          [--max-minutes M] [--log-every N] [--dump-predictions] [--micro-batches N|auto]
          [--recompute] [--memory-gib G] [--allow-dirty] [--progress | --no-progress]
@@ -68,6 +70,9 @@ const USAGE = `usage: deno task train --task ${TASK_NAMES.join("|")} --model ${
   of the device's memory (--memory-gib G: of G GiB instead). Every run checks before training
   that a step and an evaluation of one example fit that budget (on the host: of the available
   memory), and evaluates in batches no larger than fit.
+  --dtype bf16 trains and evaluates in the official TRM's forward dtype (bf16 weights at use,
+  bf16 activations and carry, f32 losses, master weights and optimiser state; part of the
+  configuration and its hash; the rounding points in engine/bf16.ts); f32 is the default.
   --dump-predictions writes every evaluation's predictions to OUT/predictions/step-<N>.jsonl
   (the deno task score format; ARC votes can be pooled over them).`;
 
@@ -82,6 +87,7 @@ const OPTIONS = {
   resume: { type: "boolean" },
   force: { type: "boolean" },
   backend: { type: "string" },
+  dtype: { type: "string" },
   config: { type: "string" },
   steps: { type: "string" },
   batch: { type: "string" },
@@ -168,8 +174,15 @@ export async function parseCommandLine(
   set(train, "evalEvery", num(values["eval-every"], "eval-every", int));
   set(train, "checkpointEvery", num(values["checkpoint-every"], "checkpoint-every", int));
   if (Object.keys(train).length) patch.train = train;
-  const lCycles = num(values["l-cycles"], "l-cycles", int);
-  if (lCycles !== undefined) patch.arch = { lCycles };
+  const arch: Record<string, unknown> = {};
+  set(arch, "lCycles", num(values["l-cycles"], "l-cycles", int));
+  if (values.dtype !== undefined) {
+    if (!(DTYPES as readonly string[]).includes(values.dtype)) {
+      throw new UsageError(`--dtype: expected ${DTYPES.join(" or ")}, got ${values.dtype}`);
+    }
+    arch.dtype = values.dtype;
+  }
+  if (Object.keys(arch).length) patch.arch = arch;
   // Flags first, then one validation of the whole: --data may supply what --config leaves out.
   const config = mergeConfig(base, patch, "command line", { validate: false });
   validateConfig(config, values.config ? `${values.config} with the command line` : "config");

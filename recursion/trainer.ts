@@ -17,6 +17,7 @@ import {
   carrySlice,
   decideHalting,
   initialCarry,
+  inModelPrecision,
   loadHalted,
   type StepOutcome,
 } from "./act.ts";
@@ -121,14 +122,14 @@ export class Trainer {
     let metrics!: StepMetrics;
     scoped(() => {
       zeroGrad(this.trainable);
-      let outcome: StepOutcome, puzzleGrad: Tensor | null;
-      if (this.memory.microBatches === 1) {
+      // Forward and backward in the model's dtype (bf16: rounded weights, restored after).
+      const [outcome, puzzleGrad] = inModelPrecision(model, (): [StepOutcome, Tensor | null] => {
+        if (this.memory.microBatches !== 1) return this.microBatched();
         const out = actForward(model, carry, true, { recompute: this.memory.recompute });
         backward(out.total!);
         advanceCarry(model, carry, out, true, this.rng);
-        outcome = out;
-        puzzleGrad = out.puzzleRows.grad;
-      } else [outcome, puzzleGrad] = this.microBatched();
+        return [out, out.puzzleRows.grad];
+      });
       this.opt.update(hyper.lr * factor);
       if (puzzleGrad) this.updatePuzzleRows(puzzleGrad, hyper.puzzleLr * factor);
       this.ema.update();
@@ -271,26 +272,27 @@ export interface EvalBatchResult {
  * (Q ignored), predictions and halting logits from the final step.
  */
 export function evaluateBatch(model: TrmModel, batch: ActBatch, rng: Rng): EvalBatchResult {
-  return noGrad(() => {
-    const carry = initialCarry(model, batch.size);
-    let last!: EvalBatchResult;
-    for (let s = 0; s < model.cfg.haltMaxSteps; s++) {
-      loadHalted(model, carry, batch);
-      scoped(() => {
-        const out = actForward(model, carry, false);
-        advanceCarry(model, carry, out, false, rng);
-        last = {
-          preds: out.preds,
-          correct: out.correct,
-          tokenCorrect: out.tokenCorrect,
-          tokenCount: out.tokenCount,
-          qHalt: out.qHalt,
-          steps: s + 1,
-        };
-        return [carry.zH, carry.zL];
-      });
-    }
-    for (const t of [carry.zH, carry.zL]) (t.base ?? t).dispose();
-    return last;
-  });
+  return inModelPrecision(model, () =>
+    noGrad(() => {
+      const carry = initialCarry(model, batch.size);
+      let last!: EvalBatchResult;
+      for (let s = 0; s < model.cfg.haltMaxSteps; s++) {
+        loadHalted(model, carry, batch);
+        scoped(() => {
+          const out = actForward(model, carry, false);
+          advanceCarry(model, carry, out, false, rng);
+          last = {
+            preds: out.preds,
+            correct: out.correct,
+            tokenCorrect: out.tokenCorrect,
+            tokenCount: out.tokenCount,
+            qHalt: out.qHalt,
+            steps: s + 1,
+          };
+          return [carry.zH, carry.zL];
+        });
+      }
+      for (const t of [carry.zH, carry.zL]) (t.base ?? t).dispose();
+      return last;
+    }));
 }

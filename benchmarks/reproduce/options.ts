@@ -9,7 +9,7 @@
  *                       [--workers N] [--threads-per-run T] [--shard i/n | --merge]
  */
 import { FlagValueError, intFlag, numberFlag, parseCli, UsageError } from "../../engine/cli.ts";
-import { MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
+import { DTYPES, MODEL_NAMES, type ModelName } from "../../recursion/config.ts";
 import type { MemoryPlan } from "../../recursion/trainer.ts";
 import type { ConfigPatch } from "./steps.ts";
 import {
@@ -115,6 +115,7 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
          [--baselines benchmarks/reproduce/expected/baselines]
          [--pooling ${POOLING_NAMES.join("|")}] [--skip-verify]
          [--micro-batches N|auto] [--recompute] [--memory-gib G] [--config FILE.json]
+         [--dtype f32|bf16]
          [--no-baseline] [--allow-dirty] [--progress | --no-progress]
          [--workers N] [--threads-per-run T] [--shard i/n | --merge]
   default: --preset cpu-mini, all three tasks, the paper's models per task, seed 0; ARC votes
@@ -127,6 +128,8 @@ export const USAGE = `usage: deno task reproduce [--preset ${PRESET_NAMES.join("
   --config FILE.json: a JSON patch merged into every run's configuration (e.g.
   {"train": {"lr": 0}}); it changes the configuration hashes, so verify names the baseline as
   another configuration's. --no-baseline: a missing baseline file is reported, not failed.
+  --dtype bf16: every run in the official forward dtype (recursion/config.ts ModelConfig.dtype;
+  a configuration patch like --config, applied after it; summary rows name the dtype).
   --allow-dirty: write into the committed results/ although the code differs from the commit
   (refused otherwise); the diff is stored beside the results and named in every row.
   --workers N: run the independent (task, model, seed) runs in N local worker processes at once;
@@ -166,6 +169,7 @@ export const OPTIONS = {
   recompute: { type: "boolean" },
   "memory-gib": { type: "string" },
   config: { type: "string" },
+  dtype: { type: "string" },
   "no-baseline": { type: "boolean" },
   "allow-dirty": { type: "boolean" },
   "skip-verify": { type: "boolean" },
@@ -254,6 +258,17 @@ export function parseReproduceArgs(args: string[]): ReproduceOptions {
       throw new RangeError(`--config: ${v.config} must hold a JSON object`);
     }
     configPatch = { patch: patch as Record<string, unknown>, source: v.config };
+  }
+  if (v.dtype !== undefined) {
+    if (!(DTYPES as readonly string[]).includes(v.dtype)) {
+      throw new RangeError(`--dtype: expected ${DTYPES.join(" or ")}, got ${v.dtype}`);
+    }
+    const p = configPatch?.patch ?? {};
+    const arch = { ...(p.arch as Record<string, unknown> | undefined), dtype: v.dtype };
+    configPatch = {
+      patch: { ...p, arch },
+      source: configPatch ? `${configPatch.source} with --dtype ${v.dtype}` : `--dtype ${v.dtype}`,
+    };
   }
   return {
     preset,

@@ -107,3 +107,19 @@ Deno.test("deno task reproduce: --help exits 0, a bad value exits 2 with one lin
     assert.match(r.stderr, /\nusage: deno task reproduce/);
   }
 });
+
+Deno.test("reproduce options: --dtype is a configuration patch, merged with --config", async () => {
+  assert.equal(parseReproduceArgs([]).configPatch, null);
+  const b = parseReproduceArgs(["--dtype", "bf16"]).configPatch!;
+  assert.deepEqual(b, { patch: { arch: { dtype: "bf16" } }, source: "--dtype bf16" });
+  assert.throws(() => parseReproduceArgs(["--dtype", "fp16"]), /--dtype: expected f32 or bf16/);
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify({ arch: { lCycles: 1 }, train: { lr: 0 } }));
+    const m = parseReproduceArgs(["--config", file, "--dtype", "bf16"]).configPatch!;
+    assert.deepEqual(m.patch, { arch: { lCycles: 1, dtype: "bf16" }, train: { lr: 0 } });
+    assert.equal(m.source, `${file} with --dtype bf16`);
+  } finally {
+    await Deno.remove(file);
+  }
+});

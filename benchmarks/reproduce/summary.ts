@@ -26,9 +26,16 @@ export const REPRO_SUMMARY_COLUMNS = [
   "commit",
   "config_hash",
   "backend",
+  "dtype",
   "device",
   "definition",
 ] as const;
+
+/**
+ * The header of summary.csv files written before the `dtype` column (commit ea65a3e and earlier):
+ * every run then trained in f32, which is what readers fill in (verify.ts `readSummary`).
+ */
+export const LEGACY_SUMMARY_COLUMNS = REPRO_SUMMARY_COLUMNS.filter((c) => c !== "dtype");
 
 export type SummaryRow = Record<typeof REPRO_SUMMARY_COLUMNS[number], Cell>;
 
@@ -109,6 +116,7 @@ export async function runSummaryRows(r: RunSpec): Promise<SummaryRow[]> {
     commit: rec.commit,
     config_hash: rec.configHash,
     backend: backendLabel(rec.backend),
+    dtype: r.config.arch.dtype ?? "f32",
     device: deviceLabel(rec.machine),
   };
   const row = (

@@ -18,6 +18,7 @@ export function summaryRow(over: Partial<SummaryRow>): SummaryRow {
     commit: "abc",
     config_hash: "h1",
     backend: "cpu",
+    dtype: "f32",
     device: "test",
     definition: "d",
     ...over,

@@ -12,10 +12,10 @@
  * (`claim-disagrees`) fails. Writes verify.csv (explicit columns) and returns how many checks
  * failed.
  */
-import { type Cell, csvText, readCsv } from "../../engine/csv.ts";
+import { type Cell, csvHeader, csvText, parseCsv } from "../../engine/csv.ts";
 import { findReference, loadReference, type ReferenceRow } from "../score/reference.ts";
 import type { PresetName, TaskName } from "../../recursion/run/config.ts";
-import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
+import { LEGACY_SUMMARY_COLUMNS, REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
 import { type BaselineRow, CHECKED, readBaseline } from "./baseline.ts";
 import { claimVerifyRows } from "../study/claims.ts";
 
@@ -115,11 +115,16 @@ function matches(c: Check, r: SummaryRow): boolean {
 
 /** Reads a summary.csv (header checked) into rows with numbers where the contract has them. */
 export async function readSummary(path: string): Promise<SummaryRow[]> {
-  return (await readCsv(path, REPRO_SUMMARY_COLUMNS)).map((r) => {
+  const text = await Deno.readTextFile(path);
+  const legacy = (csvHeader(text) ?? []).join(",") === LEGACY_SUMMARY_COLUMNS.join(",");
+  const records = parseCsv(text, legacy ? LEGACY_SUMMARY_COLUMNS : REPRO_SUMMARY_COLUMNS, path);
+  return records.map((r) => {
     const { line: _line, ...rest } = r;
     const o = rest as unknown as SummaryRow;
     return {
       ...o,
+      // Written before the dtype column: every such run trained in f32.
+      dtype: legacy ? "f32" : o.dtype,
       seed: Number(r.seed),
       params: r.params === "" ? null : Number(r.params),
       k: r.k === "" ? null : Number(r.k),

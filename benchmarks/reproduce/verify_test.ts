@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
+import { LEGACY_SUMMARY_COLUMNS, REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
+import { csvText } from "../../engine/csv.ts";
 import { summaryRow as row } from "./testing.ts";
 import {
   compareWithBaseline,
@@ -35,6 +36,7 @@ Deno.test("summary.csv header contract", () => {
     "commit",
     "config_hash",
     "backend",
+    "dtype",
     "device",
     "definition",
   ]);
@@ -186,4 +188,27 @@ Deno.test("verify at paper preset: within tolerance of a published value, pass@1
   assert.equal(by("trm-attn", 2).status, "ok");
   assert.equal(by("tr-mamba2attn", 2).status, "mismatch");
   assert.equal(by("trm-attn", 1).status, "ok");
+});
+
+Deno.test("readSummary: a summary written before the dtype column reads as f32; a bf16 row keeps bf16", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = row({ value: 12.5 });
+    const { dtype: _, ...legacyRow } = r;
+    await Deno.writeTextFile(`${dir}/old.csv`, await csvText(LEGACY_SUMMARY_COLUMNS, [legacyRow]));
+    const [old] = await readSummary(`${dir}/old.csv`);
+    assert.equal(old.dtype, "f32");
+    assert.equal(old.value, 12.5);
+    await Deno.writeTextFile(
+      `${dir}/new.csv`,
+      await csvText(REPRO_SUMMARY_COLUMNS, [{ ...r, dtype: "bf16" }]),
+    );
+    const [fresh] = await readSummary(`${dir}/new.csv`);
+    assert.equal(fresh.dtype, "bf16");
+    // Any other header is refused.
+    await Deno.writeTextFile(`${dir}/bad.csv`, "task,model\nsudoku,trm-attn\n");
+    await assert.rejects(() => readSummary(`${dir}/bad.csv`), /header must be/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -8,8 +8,13 @@
  * ours ≤ 0.8× PyTorch's f32 time and ≤ 1.3× the floor. Writes results/bench/train_step.csv.
  *
  *   deno task bench:train [--reps N] [--models a,b] [--tasks sudoku,arc] [--batch B]
- *                         [--dtypes f32,bf16] [--no-torch] [--torch-json FILE]
- *                         [--peer-cmd "CMD"] [--out FILE] [--help]
+ *                         [--dtype f32|bf16] [--dtypes f32,bf16] [--no-torch]
+ *                         [--torch-json FILE] [--peer-cmd "CMD"] [--out FILE] [--help]
+ *
+ * `--dtype` is our model's forward dtype (default f32; bf16: recursion/config.ts ModelConfig.dtype,
+ * the official forward's rounding points emulated in f32 storage — engine/bf16.ts; this CPU path
+ * has no bf16 arithmetic, so it measures the emulation's cost, not a bf16 speed-up); `--dtypes`
+ * are the PyTorch peer's.
  *
  * Side by side, in one invocation: for each (task, model) cell, after one warm-up step of ours,
  * `--reps` rounds (default 3) of: our step timed once (after the floor's 20 GEMMs, timed too), then
@@ -17,7 +22,7 @@
  * own warm-up, then one timed step in each of `--dtypes`), then the `--peer-cmd` process if given.
  * Each implementation keeps its best round; every CSV row has the ISO time its figure was measured
  * (`measured_at`) and the number of rounds it is the best of (`rounds`). Ours has one row
- * (f32) with `vs_torch_f32` and `vs_torch_bf16` (ours / the peer's time: < 1 is ours faster); every
+ * (in its --dtype) with `vs_torch_f32` and `vs_torch_bf16` (ours / the peer's time: < 1 is ours faster); every
  * peer row has `ours_over_this`, and a line "ours X s vs peer Y s: ours faster/slower by Z×" is
  * printed for every case, lost ones too.
  *
@@ -80,13 +85,14 @@ const USAGE =
 optional --peer-cmd, interleaved round by round (ours, peer, ours, peer, …), best of --reps.
 
   deno task bench:train [--reps N] [--models a,b] [--tasks sudoku,arc] [--batch B]
-                        [--dtypes f32,bf16] [--no-torch] [--torch-json FILE]
-                        [--peer-cmd "CMD"] [--out FILE]
+                        [--dtype f32|bf16] [--dtypes f32,bf16] [--no-torch]
+                        [--torch-json FILE] [--peer-cmd "CMD"] [--out FILE]
 
   --reps N          rounds per cell, best kept (default 3)
   --models LIST     default trm-attn,tr-mamba2attn
   --tasks LIST      sudoku (B=64), arc (B=4); default sudoku,arc
   --batch B         batch size of every task, ours and the PyTorch peer (default: the task's)
+  --dtype D         our forward dtype, f32 (default) or bf16 (emulated rounding in f32 storage)
   --dtypes LIST     the PyTorch peer's dtypes (default f32,bf16)
   --no-torch        no PyTorch peer
   --torch-json FILE PyTorch rows from an earlier torch_trm.py bench run instead of the live peer
@@ -197,6 +203,7 @@ async function main(): Promise<void> {
     tasks: { type: "string", default: "sudoku,arc" },
     batch: { type: "string" },
     dtypes: { type: "string", default: "f32,bf16" },
+    dtype: { type: "string", default: "f32" },
     "no-torch": { type: "boolean", default: false },
     /** PyTorch peer lines measured earlier (`torch_trm.py bench` output) instead of a new run. */
     "torch-json": { type: "string" },
@@ -213,6 +220,10 @@ async function main(): Promise<void> {
   const dtypes = args.dtypes.split(",").filter(Boolean);
   for (const d of dtypes) {
     if (d !== "f32" && d !== "bf16") throw new RangeError(`--dtypes: f32 or bf16, got ${d}`);
+  }
+  const ourDtype = args.dtype;
+  if (ourDtype !== "f32" && ourDtype !== "bf16") {
+    throw new RangeError(`--dtype: f32 or bf16, got ${ourDtype}`);
   }
   const peerCmd = args["peer-cmd"];
   const liveTorch = !args["no-torch"] && !args["torch-json"];
@@ -240,7 +251,7 @@ async function main(): Promise<void> {
     for (const model of models) {
       const b = batchOverride ?? SHAPES[task].batch;
       const cell = `${model.padEnd(14)} ${task.padEnd(6)} B=${String(b).padEnd(3)}`;
-      const { cfg, trainer, batch } = benchSetup(be, model, task, b, 0);
+      const { cfg, trainer, batch } = benchSetup(be, model, task, b, 0, undefined, ourDtype);
       const lp = cfg.seqLen + cfg.prefixLen;
       // The GEMM floor's rate: the qkv-projection shape of this batch, raw, on preallocated buffers.
       const [gm, gn, gk] = [b * lp, 3 * cfg.hidden, cfg.hidden];
@@ -263,7 +274,7 @@ async function main(): Promise<void> {
           for (let i = 0; i < 20; i++) gemm();
         });
         const tStep = timed(() => trainer.trainStep(batch));
-        console.log(`${cell} round: ours f32 ${tStep.toFixed(3)} s`);
+        console.log(`${cell} round: ours ${ourDtype} ${tStep.toFixed(3)} s`);
         return [{ key: "gemm", seconds: tGemm }, { key: "ours", seconds: tStep }];
       }];
       if (liveTorch) {
@@ -347,7 +358,7 @@ async function main(): Promise<void> {
         task,
         batch: b,
         impl: "ours",
-        dtype: "f32",
+        dtype: ourDtype,
         seconds: step.seconds,
         rounds: step.rounds,
         measured_at: step.measured_at,
@@ -362,7 +373,7 @@ async function main(): Promise<void> {
       };
       rows.push(ours);
       console.log(
-        `${cell} ours f32 ${step.seconds.toFixed(2)} s (${
+        `${cell} ours ${ourDtype} ${step.seconds.toFixed(2)} s (${
           (flops / step.seconds / 1e9).toFixed(0)
         } GFLOP/s; floor ${floor.toFixed(2)} s at sgemm ${(sgemm / 1e9).toFixed(0)} GFLOP/s → ${
           (step.seconds / floor).toFixed(2)

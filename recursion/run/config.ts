@@ -6,7 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import {
-  MODEL_NAMES,
+  ALL_MODEL_NAMES,
+  DTYPES,
   type ModelConfig,
   type ModelName,
   NORM_MODES,
@@ -104,9 +105,10 @@ function kindOf(v: unknown): string {
 
 /**
  * Keys a patch may add although the presets leave them out: ablation switches whose absence means
- * the paper's setting, so that every preset configuration keeps its hash (ModelConfig norm, stack).
+ * the paper's setting (or f32, for dtype), so that every preset configuration keeps its hash
+ * (ModelConfig norm, stack, dtype).
  */
-const OPTIONAL_STRINGS = new Set(["arch.norm", "arch.stack"]);
+const OPTIONAL_STRINGS = new Set(["arch.norm", "arch.stack", "arch.dtype"]);
 
 /**
  * Merges `patch` (partial settings, e.g. from a JSON file) into a copy of `base`. Every key must
@@ -170,6 +172,11 @@ export function mergeConfig(
     return out;
   };
   const merged = merge(base as unknown as Json, patch, "") as unknown as RunConfig;
+  // f32 is the default forward dtype: stated or not, one configuration (and one hash).
+  if (merged.arch.dtype === "f32") {
+    const { dtype: _, ...arch } = merged.arch;
+    merged.arch = arch;
+  }
   if (o.validate ?? true) validateConfig(merged, where);
   return merged;
 }
@@ -188,7 +195,9 @@ export function validateConfig(c: RunConfig, where = "config"): void {
     }
   };
   if (!TASK_NAMES.includes(c.task)) throw new RangeError(`${where}: unknown task: ${c.task}`);
-  if (!MODEL_NAMES.includes(c.model)) throw new RangeError(`${where}: unknown model: ${c.model}`);
+  if (!ALL_MODEL_NAMES.includes(c.model)) {
+    throw new RangeError(`${where}: unknown model: ${c.model}`);
+  }
   if (!PRESET_NAMES.includes(c.preset)) {
     throw new RangeError(`${where}: unknown preset: ${c.preset}`);
   }
@@ -206,6 +215,9 @@ export function validateConfig(c: RunConfig, where = "config"): void {
   }
   if (a.norm !== undefined && !NORM_MODES.includes(a.norm)) {
     throw new RangeError(`${where}: arch.norm must be one of ${NORM_MODES.join(", ")}: ${a.norm}`);
+  }
+  if (a.dtype !== undefined && !DTYPES.includes(a.dtype)) {
+    throw new RangeError(`${where}: arch.dtype must be one of ${DTYPES.join(", ")}: ${a.dtype}`);
   }
   if (a.stack !== undefined) {
     const err = stackError(c.model, a.stack);
