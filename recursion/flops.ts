@@ -2,18 +2,11 @@
  * FLOP counts for benchmarks (convention: matmul-like work only, 2 FLOPs per multiply-add; a
  * backward costs 2× its forward). These define the "GEMM-bound floor" a step is compared with.
  */
-import { operatorForwardFlops as registryFlops, type OperatorSpec } from "../operators/mod.ts";
+import { operatorForwardFlops } from "../operators/mod.ts";
 import { type ModelConfig, operatorStack } from "./config.ts";
 
 /** Forward FLOPs of one operator on an input [b, l, width] (each kind's formula: its registry entry). */
-export function operatorForwardFlops(
-  spec: OperatorSpec,
-  b: number,
-  l: number,
-  width: number,
-): number {
-  return registryFlops(spec, b, l, width);
-}
+export { operatorForwardFlops };
 
 /** Forward FLOPs of one call of the model's reasoning network on a batch of b. */
 export function netForwardFlops(cfg: ModelConfig, b: number): number {

@@ -14,8 +14,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
-import type { Entry, LeaderboardTask, PublishedRow } from "./entry.ts";
+import type { Entry, LeaderboardTask } from "./entry.ts";
 import { PUBLISHED_MARK, renderLeaderboard, writeSite } from "./render.ts";
+import { SAMPLE_PUBLISHED, sampleEntry } from "./render_fixtures.ts";
 
 const WIDTH = 1280, HEIGHT = 2000;
 /** The chart colour of the second line (the study charts' red); the page's CSS never uses it. */
@@ -46,7 +47,6 @@ if (!CHROMIUM) {
   );
 }
 
-let nextId = 1;
 function entry(
   task: LeaderboardTask,
   name: string,
@@ -54,31 +54,8 @@ function entry(
   values: number[],
   model = "trm-attn",
 ): Entry {
-  const id = nextId++;
-  return {
-    id,
-    name,
-    task,
-    preset,
-    scale: preset === "paper" ? "paper" : `${preset} (reduced; NOT the paper's setting)`,
-    model,
-    params: 6829058,
-    backend: "cpu",
-    dtype: "f32",
-    device: "test",
-    commit: "0123456789abcdef",
-    configKey: `key-${id}`,
-    seeds: values.map((v, seed) => ({
-      seed,
-      metrics: task === "arc" ? {} as Record<string, number> : { exact_accuracy: v },
-      passAtK: task === "arc"
-        ? [1, 2, 10, 100, 1000].map((k) => ({ k, value: Math.min(100, v * (1 + Math.log10(k))) }))
-        : [],
-      configHash: `h-${id}-${seed}`,
-    })),
-    submittedAt: `2026-03-01T00:00:${String(id).padStart(2, "0")}Z`,
-    bundleSha256: "0".repeat(64),
-  };
+  const scale = preset === "paper" ? "paper" : `${preset} (reduced; NOT the paper's setting)`;
+  return sampleEntry({ task, name, preset, scale, values, model, params: 6829058 });
 }
 
 const HOSTILE = `<script>document.title="pwned"</script>mallory`;
@@ -93,32 +70,7 @@ const ENTRIES: Entry[] = [
   entry("maze", "maze-only", "smoke", [7]),
 ];
 
-const PUBLISHED: PublishedRow[] = [
-  {
-    task: "arc",
-    model: "trm-attn",
-    params: "6.83M",
-    value: 43.88,
-    passAtK: [{ k: 2, value: 43.88 }, { k: 100, value: 60.5 }],
-    source: "Wang & Reid 2026",
-  },
-  {
-    task: "arc",
-    model: "tr-mamba2attn",
-    params: "6.86M",
-    value: 45.88,
-    passAtK: [{ k: 2, value: 45.88 }, { k: 100, value: 65.25 }],
-    source: "Wang & Reid 2026",
-  },
-  {
-    task: "sudoku",
-    model: "trm-mlp-t",
-    params: "5M",
-    value: 87.4,
-    passAtK: [],
-    source: "Wang & Reid 2026",
-  },
-];
+const PUBLISHED = SAMPLE_PUBLISHED;
 
 /** Runs Chromium headless on `url` with `extra` flags; its stdout. */
 async function chromium(url: string, profile: string, extra: string[]): Promise<string> {
