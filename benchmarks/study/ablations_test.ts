@@ -44,7 +44,7 @@ Deno.test("ablations: the budget patch merges in; names select; typos are refuse
   assert.throws(() => planStudy(["--ablations", "--ablation-names", "x"]), /unknown x/);
 });
 
-Deno.test("ablations: each runs through reproduce with its models, folders and Sudoku + Maze", () => {
+Deno.test("ablations: each runs through reproduce with its models, folders, Sudoku + Maze, no verify", () => {
   const plan = planStudy(["--ablations", "--ablation-names", "bidirectional", "--seeds", "0"]);
   assert.equal(plan.ablations!.length, 1);
   const args = ablationArgs(plan, plan.ablations![0]);
@@ -58,6 +58,8 @@ Deno.test("ablations: each runs through reproduce with its models, folders and S
   assert.deepEqual(o.models, ["tr-mamba2attn", "tr-mamba2mlpt"]);
   assert.deepEqual(o.tasks, ["sudoku", "maze"]);
   assert.deepEqual(o.seeds, [0]);
+  // No verify: the study's baseline is another configuration (its 'regressions' are the effect).
+  assert.equal(o.verify, false);
   assert.deepEqual([o.out, o.runs], [
     "results/cpu-study/ablations/bidirectional",
     "runs/study/ablations/bidirectional",

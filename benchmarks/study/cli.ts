@@ -238,14 +238,17 @@ export function ablationPaths(plan: StudyPlan, a: Ablation) {
 
 /**
  * An ablation's reproduce command line: the study's, with its patch as --config (the budget
- * patch merged in), its models, its own runs and out folders, and Sudoku + Maze unless --tasks
- * was given (node:util parseArgs keeps the last of a repeated flag).
+ * patch merged in), its models, its own runs and out folders, Sudoku + Maze unless --tasks
+ * was given (node:util parseArgs keeps the last of a repeated flag), and no verify: the
+ * regression baseline is the study's, another configuration, so its regressions would be the
+ * ablation's effect; the ablation report compares with the study's runs instead.
  */
 export function ablationArgs(plan: StudyPlan, a: Ablation): string[] {
   const p = ablationPaths(plan, a);
   return [
     ...plan.reproduceArgs,
     ...["--config", p.patch, "--models", a.models.join(","), "--out", p.out, "--runs", p.runs],
+    "--skip-verify",
     ...(plan.tasksGiven ? [] : ["--tasks", ABLATION_TASKS.join(",")]),
   ];
 }
