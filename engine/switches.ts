@@ -133,6 +133,18 @@ export const SWITCHES = {
     check: text,
     numeric: false,
   },
+  TRM_CHROMIUM: {
+    doc: "the browser the leaderboard page test drives (default: chromium, chromium-browser or " +
+      "google-chrome on PATH; the test is skipped, loudly, without one)",
+    check: text,
+    numeric: false,
+  },
+  TRM_LEADERBOARD_TEST_PAUSE: {
+    doc: "test only: seconds a leaderboard submission pauses inside its transaction (the kill " +
+      "test; default 0)",
+    check: int(1),
+    numeric: false,
+  },
 } as const satisfies Record<string, SwitchSpec>;
 
 export type SwitchName = keyof typeof SWITCHES;

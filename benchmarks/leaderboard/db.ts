@@ -23,7 +23,7 @@
  * (verify.ts) runs before, outside the transaction, and writes nothing.
  */
 import { DatabaseSync } from "node:sqlite";
-import { envIfAllowed } from "../../engine/switches.ts";
+import { readIntSwitch } from "../../engine/switches.ts";
 import { sha256Hex } from "../../tasks/io.ts";
 import { Refused } from "./bundle.ts";
 import type { Entry, EntrySeed, LeaderboardTask } from "./entry.ts";
@@ -240,8 +240,7 @@ export function listEntries(db: DatabaseSync): Entry[] {
 
 /** The test-only pause inside the transaction (seconds), from TRM_LEADERBOARD_TEST_PAUSE. */
 function testPause(): number {
-  const v = Number(envIfAllowed("TRM_LEADERBOARD_TEST_PAUSE") ?? "");
-  return Number.isFinite(v) && v > 0 ? v : 0;
+  return readIntSwitch("TRM_LEADERBOARD_TEST_PAUSE") ?? 0;
 }
 
 /** Options of insertEntry / submitBundle. */

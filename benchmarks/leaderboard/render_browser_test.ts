@@ -17,13 +17,14 @@ import { inflateSync } from "node:zlib";
 import type { Entry, LeaderboardTask } from "./entry.ts";
 import { PUBLISHED_MARK, renderLeaderboard, writeSite } from "./render.ts";
 import { SAMPLE_PUBLISHED, sampleEntry } from "./render_fixtures.ts";
+import { readSwitch } from "../../engine/switches.ts";
 
 const WIDTH = 1280, HEIGHT = 2000;
 /** The chart colour of the second line (the study charts' red); the page's CSS never uses it. */
 const LINE_RED = [0xd6, 0x27, 0x28];
 
 function findChromium(): string | null {
-  const explicit = Deno.env.get("TRM_CHROMIUM");
+  const explicit = readSwitch("TRM_CHROMIUM");
   if (explicit) return explicit;
   const dirs = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
   for (const name of ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]) {
