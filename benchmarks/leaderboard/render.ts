@@ -446,9 +446,10 @@ function htmlTable(t: Table, task: LeaderboardTask, preset: string): string {
 }
 
 const intro = (title: string) => [
-  `${title}: submitted runs of the four models of Wang & Reid (2026) — TRM with Transformer ` +
-  `blocks and its Mamba-2 hybrids — every score recomputed at submission from the run's ` +
-  `predictions.`,
+  `${title}: submitted runs of TRM and its operator swaps — the four models of Wang & Reid ` +
+  `(2026), TRM with Transformer blocks and its Mamba-2 hybrids, and operators added at ` +
+  `parameter parity (operators/README.md) — every score recomputed at submission from the ` +
+  `run's predictions.`,
   `Entries rank only against entries of the same task and scale preset. Every preset but ` +
   `\`paper\` is a reduced scale: its numbers are not the paper's setting and must not be read ` +
   `against the paper's. The paper's own numbers appear only in the \`paper\` sections, marked ` +
