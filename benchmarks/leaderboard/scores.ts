@@ -81,6 +81,11 @@ export function compareCell(field: string, claimed: string, recomputed: Cell): v
   }
 }
 
+/** The columns of diagnostics.csv that hold numbers (not the row's key, nor its provenance). */
+const DIAGNOSTIC_VALUES = DIAGNOSTICS_COLUMNS.filter(
+  (c) => !["model", "task", "test_index", "commit", "date", "predictions_sha256"].includes(c),
+);
+
 /**
  * Compares every claimed row of a score table with the recomputed row of the same key, column by
  * column (`columns`); a claimed key the recomputation does not give, or a key claimed twice, is
@@ -348,18 +353,13 @@ export async function verifyArcSeed(s: SeedScoreInput): Promise<SeedScores> {
   const diag = readTable(s.files, diagFile, DIAGNOSTICS_COLUMNS);
   if (diag) {
     const rows = diagnosticsRows(run.diagnostics, run.info, prov);
-    compareTable(diagFile, diag, rows, (r) => `task=${r.task} test_index=${r.test_index}`, [
-      "n_votes",
-      "distinct_candidates",
-      "entropy_nats",
-      "entropy_bits",
-      "correct_votes",
-      "correct_vote_share",
-      "correct_rank",
-      "top1_votes",
-      "top1_mean_q",
-      "pooling",
-    ]);
+    compareTable(
+      diagFile,
+      diag,
+      rows,
+      (r) => `task=${r.task} test_index=${r.test_index}`,
+      DIAGNOSTIC_VALUES,
+    );
     if (diag.length !== rows.length) {
       throw new Refused(diagFile, `${diag.length} rows, the tasks have ${rows.length} test inputs`);
     }
