@@ -155,3 +155,22 @@ export function cpuOrSkip(what: string): Backend | null {
     return null;
   }
 }
+
+/**
+ * Runs a command's `main(args, log)` in process, capturing what it logs and what it writes with
+ * console.error (restored afterwards): the exit code and both streams' lines.
+ */
+export async function captureMain(
+  main: (args: string[], log: (...a: unknown[]) => void) => Promise<number>,
+  args: string[],
+): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [], err: string[] = [];
+  const orig = console.error;
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    const code = await main(args, (...a: unknown[]) => out.push(a.join(" ")));
+    return { code, out, err };
+  } finally {
+    console.error = orig;
+  }
+}

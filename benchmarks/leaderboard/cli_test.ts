@@ -4,22 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { main } from "./cli.ts";
+import { captureMain } from "../../engine/testing.ts";
 import { editBundle, editJson, makeRun, removeTemporaries, tempDir } from "./testing.ts";
 
 const root = await tempDir("lb-cli-");
 const run = await makeRun(root, { task: "sudoku", right: 16 });
 
-async function quiet(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [], err: string[] = [];
-  const orig = console.error;
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await main(args, (...a: unknown[]) => out.push(a.join(" ")));
-    return { code, out, err };
-  } finally {
-    console.error = orig;
-  }
-}
+const quiet = (args: string[]) => captureMain(main, args);
 
 Deno.test("cli: --help 0; misuse 2 with one line naming it", async () => {
   const help = await quiet(["--help"]);

@@ -1,19 +1,10 @@
 import assert from "node:assert/strict";
 import { main } from "./cli.ts";
+import { captureMain } from "../../engine/testing.ts";
 
 const FIX = new URL("../../fixtures/score/", import.meta.url).pathname;
 
-async function quiet(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [], err: string[] = [];
-  const orig = console.error;
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await main(args, (...a: unknown[]) => out.push(a.join(" ")));
-    return { code, out, err };
-  } finally {
-    console.error = orig;
-  }
-}
+const quiet = (args: string[]) => captureMain(main, args);
 
 Deno.test("cli smoke: score arc on the fixture (2 tasks, 3 test inputs, pass@1 = 75%)", async () => {
   const out = await Deno.makeTempDir();
