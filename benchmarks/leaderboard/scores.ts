@@ -81,10 +81,15 @@ export function compareCell(field: string, claimed: string, recomputed: Cell): v
   }
 }
 
-/** The columns of diagnostics.csv that hold numbers (not the row's key, nor its provenance). */
-const DIAGNOSTIC_VALUES = DIAGNOSTICS_COLUMNS.filter(
-  (c) => !["model", "task", "test_index", "commit", "date", "predictions_sha256"].includes(c),
-);
+/** A score table's columns that hold its values: not the row's key, nor its provenance. */
+const valueColumns = (columns: readonly string[], key: readonly string[]) =>
+  columns.filter((c) =>
+    !key.includes(c) &&
+    !["definition", "commit", "date", "tasks_sha256", "predictions_sha256"].includes(c)
+  );
+/** The value columns of diagnostics.csv and pass_at_k.csv, compared claim against recomputation. */
+const DIAGNOSTIC_VALUES = valueColumns(DIAGNOSTICS_COLUMNS, ["model", "task", "test_index"]);
+const PASS_AT_K_VALUES = valueColumns(PASS_AT_K_COLUMNS, ["model", "k"]);
 
 /**
  * Compares every claimed row of a score table with the recomputed row of the same key, column by
@@ -324,17 +329,8 @@ export async function verifyArcSeed(s: SeedScoreInput): Promise<SeedScores> {
     ks,
   });
   const prov = { commit: "", date: "", predictionsSha256: "" };
-  compareTable(passFile, claimed, passAtKRows(run.score, run.info, prov), (r) => `k=${r.k}`, [
-    "pass_at_k_pct",
-    "credit",
-    "n_tasks",
-    "n_test_inputs",
-    "n_test_inputs_with_predictions",
-    "n_predictions",
-    "pooling",
-    "n_prediction_files",
-    "subset",
-  ]);
+  const recomputed = passAtKRows(run.score, run.info, prov);
+  compareTable(passFile, claimed, recomputed, (r) => `k=${r.k}`, PASS_AT_K_VALUES);
   for (const c of claimed) {
     checkNamedPredictions(`${passFile} k=${c.k} predictions_sha256`, c.predictions_sha256, s, shas);
   }
