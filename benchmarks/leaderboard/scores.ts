@@ -152,8 +152,15 @@ function checkNamedPredictions(field: string, cell: string, s: SeedScoreInput, s
 
 // ----------------------------------------------------------------------------- predictions
 
+/** One test example: its puzzle, input and label tokens. */
+interface TestExample {
+  puzzleIndex: number;
+  input: Int32Array;
+  label: Int32Array;
+}
+
 /** Every test example in the order evaluation dumps them (recursion/predictions.ts). */
-function* testExamples(ds: TaskDataset) {
+function* testExamples(ds: TaskDataset): Generator<TestExample> {
   const len = ds.test.seqLen;
   for (const b of evalBatches(ds.test, 256)) {
     for (let i = 0; i < b.valid; i++) {
@@ -200,14 +207,22 @@ function checkFileChoice(s: SeedScoreInput): void {
   }
 }
 
-// ----------------------------------------------------------------------------- Sudoku / Maze
-
-/** Recomputes accuracy.csv from the predictions and the test split's labels; compares. */
-export async function verifyGridSeed(s: SeedScoreInput): Promise<SeedScores> {
-  checkFileChoice(s);
-  const name = s.seed.predictions[0];
+/**
+ * Reads the seed's prediction file `name` row by row beside the test split's examples in order,
+ * calling `check(row value, example, "<file>:<line>", row number)` for each; refuses a file that
+ * is not JSON lines or whose row count differs from the split's. Returns the file's sha256.
+ */
+async function forEachTestRow(
+  s: SeedScoreInput,
+  name: string,
+  check: (
+    value: unknown,
+    ex: TestExample,
+    where: string,
+    row: number,
+  ) => void,
+): Promise<string> {
   const field = `${s.seed.folder}/predictions/${name}`;
-  const acc = new GridMetricsAccumulator();
   const examples = testExamples(s.ds);
   const digest = { sha256: "" };
   let rows = 0;
@@ -216,24 +231,35 @@ export async function verifyGridSeed(s: SeedScoreInput): Promise<SeedScores> {
       rows++;
       const ex = examples.next();
       if (ex.done) continue; // counted below
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw new Refused(`${field}:${line}`, "not a JSON object");
-      }
-      try {
-        // The label of the task data, whatever the row says.
-        acc.add(parseGridExample({ ...value, label: Array.from(ex.value.label) }));
-      } catch (e) {
-        throw new Refused(`${field}:${line}`, (e as Error).message);
-      }
+      check(value, ex.value, `${field}:${line}`, rows);
     }
   } catch (e) {
     if (e instanceof Refused) throw e;
     throw new Refused(field, (e as Error).message.split("\n")[0]);
   }
   const n = s.ds.test.numExamples;
-  if (rows !== n) {
-    throw new Refused(field, `${rows} predictions, the test split has ${n} examples`);
-  }
+  if (rows !== n) throw new Refused(field, `${rows} predictions, the test split has ${n} examples`);
+  return digest.sha256;
+}
+
+// ----------------------------------------------------------------------------- Sudoku / Maze
+
+/** Recomputes accuracy.csv from the predictions and the test split's labels; compares. */
+export async function verifyGridSeed(s: SeedScoreInput): Promise<SeedScores> {
+  checkFileChoice(s);
+  const name = s.seed.predictions[0];
+  const acc = new GridMetricsAccumulator();
+  const sha = await forEachTestRow(s, name, (value, ex, where) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Refused(where, "not a JSON object");
+    }
+    try {
+      // The label of the task data, whatever the row says.
+      acc.add(parseGridExample({ ...value, label: Array.from(ex.label) }));
+    } catch (e) {
+      throw new Refused(where, (e as Error).message);
+    }
+  });
   const m = acc.result();
   const file = `${s.seed.folder}/score/accuracy.csv`;
   const claimed = readTable(s.files, file, ACCURACY_COLUMNS)!;
@@ -250,9 +276,7 @@ export async function verifyGridSeed(s: SeedScoreInput): Promise<SeedScores> {
     throw new Refused(`${file} exact_accuracy_pct`, "missing: the headline score is not claimed");
   }
   for (const c of claimed) {
-    checkNamedPredictions(`${file} ${c.metric} predictions_sha256`, c.predictions_sha256, s, [
-      digest.sha256,
-    ]);
+    checkNamedPredictions(`${file} ${c.metric} predictions_sha256`, c.predictions_sha256, s, [sha]);
   }
   return {
     metrics: {
@@ -267,42 +291,24 @@ export async function verifyGridSeed(s: SeedScoreInput): Promise<SeedScores> {
 // ----------------------------------------------------------------------------- ARC
 
 /** One row per test example, in order, with its puzzle name and input tokens. */
-async function checkArcRows(s: SeedScoreInput, name: string): Promise<string> {
-  const field = `${s.seed.folder}/predictions/${name}`;
-  const examples = testExamples(s.ds);
-  const digest = { sha256: "" };
-  let rows = 0;
-  try {
-    for await (const { line, value } of readJsonl(`${s.dir}/predictions/${name}`, digest)) {
-      rows++;
-      const ex = examples.next();
-      if (ex.done) continue;
-      const v = value as { puzzle?: unknown; input?: unknown };
-      const want = s.ds.puzzleInfo("test", ex.value.puzzleIndex).name;
-      if (typeof v !== "object" || v === null || v.puzzle !== want) {
-        throw new Refused(
-          `${field}:${line}`,
-          `puzzle ${JSON.stringify(v?.puzzle)}, the test split's example ${rows} is ${want}`,
-        );
-      }
-      const input = v.input;
-      if (
-        !Array.isArray(input) || input.length !== ex.value.input.length ||
-        input.some((t, i) => t !== ex.value.input[i])
-      ) {
-        throw new Refused(
-          `${field}:${line}`,
-          `input differs from the test split's example ${rows}`,
-        );
-      }
+function checkArcRows(s: SeedScoreInput, name: string): Promise<string> {
+  return forEachTestRow(s, name, (value, ex, where, row) => {
+    const v = value as { puzzle?: unknown; input?: unknown };
+    const want = s.ds.puzzleInfo("test", ex.puzzleIndex).name;
+    if (typeof v !== "object" || v === null || v.puzzle !== want) {
+      throw new Refused(
+        where,
+        `puzzle ${JSON.stringify(v?.puzzle)}, the test split's example ${row} is ${want}`,
+      );
     }
-  } catch (e) {
-    if (e instanceof Refused) throw e;
-    throw new Refused(field, (e as Error).message.split("\n")[0]);
-  }
-  const n = s.ds.test.numExamples;
-  if (rows !== n) throw new Refused(field, `${rows} predictions, the test split has ${n} examples`);
-  return digest.sha256;
+    const input = v.input;
+    if (
+      !Array.isArray(input) || input.length !== ex.input.length ||
+      input.some((t, i) => t !== ex.input[i])
+    ) {
+      throw new Refused(where, `input differs from the test split's example ${row}`);
+    }
+  });
 }
 
 /** Recomputes the ARC score files (pass@K, diagnostics, submission) by voting; compares. */
