@@ -205,6 +205,21 @@ const SCALE_NOTE: Record<PresetName, string> = {
     "are checked only against benchmarks/reproduce/expected/baselines/smoke.",
 };
 
+const COMMAND_LABEL = "Command: ";
+
+/**
+ * The command line a result folder's README.md (resultReadme) names, or null when it names none:
+ * how the ablation report says which command made each ablation's runs.
+ */
+export function readmeCommand(readme: string): string | null {
+  for (const line of readme.split("\n")) {
+    if (!line.startsWith(COMMAND_LABEL + "`")) continue;
+    const end = line.indexOf("`", COMMAND_LABEL.length + 1);
+    if (end > 0) return line.slice(COMMAND_LABEL.length + 1, end);
+  }
+  return null;
+}
+
 /** README.md of the result folder, generated from summary.csv and verify.csv rows. */
 export function resultReadme(
   preset: PresetName,
@@ -221,7 +236,7 @@ export function resultReadme(
     "",
     SCALE_NOTE[preset],
     "",
-    `Command: \`${command}\`. Generated from \`summary.csv\` (every number with its unit, ` +
+    `${COMMAND_LABEL}\`${command}\`. Generated from \`summary.csv\` (every number with its unit, ` +
     "definition and provenance) and `verify.csv`; do not edit by hand.",
     "",
   ];

@@ -8,7 +8,8 @@ import {
   selectAblations,
   writeAblationReport,
 } from "./ablations.ts";
-import { ablationArgs, budgetPatch, planStudy } from "./cli.ts";
+import { ablationArgs, budgetPatch, main, planStudy } from "./cli.ts";
+import { resultReadme } from "../reproduce/results.ts";
 import { parseReproduceArgs } from "../reproduce/options.ts";
 import { presetConfig, STUDY } from "../../recursion/presets.ts";
 import { configHash, mergeConfig } from "../../recursion/run/config.ts";
@@ -42,6 +43,12 @@ Deno.test("ablations: the budget patch merges in; names select; typos are refuse
   assert.throws(() => selectAblations("pre-norm,prenorm"), /unknown prenorm/);
   assert.throws(() => planStudy(["--ablation-names", "pre-norm"]), /needs --ablations/);
   assert.throws(() => planStudy(["--ablations", "--ablation-names", "x"]), /unknown x/);
+  assert.throws(() => planStudy(["--report-only"]), /--report-only needs --ablations/);
+  assert.throws(
+    () => planStudy(["--ablations", "--report-only", "--ablation-names", "pre-norm"]),
+    /not with --ablation-names/,
+  );
+  assert.equal(planStudy(["--ablations", "--report-only"]).reportOnly, true);
 });
 
 Deno.test("ablations: each runs through reproduce with its models, folders, Sudoku + Maze, no verify", () => {
@@ -89,7 +96,12 @@ Deno.test("ablation rows: ablated − study per model, paired by seed, params fr
   assert.equal(att.mean_diff, (-30 - 29 - 31) / 3);
   assert.equal(att.seeds, "0 1 2");
   assert.deepEqual([att.params_a, att.params_b], [1000, 1000]);
-  const readme = ablationReadme(rows, { command: "x", commits: ["abc"], missing: ["layout-XMMS"] });
+  const readme = ablationReadme(rows, {
+    commands: new Map([["pre-norm", "deno task study --ablations"]]),
+    commits: ["abc"],
+    missing: ["layout-XMMS"],
+  });
+  assert.match(readme, /^- pre-norm: `deno task study --ablations`$/m);
   // trm-attn: all three seeds ~30 points worse, so the t interval excludes 0: marked worse.
   assert.match(readme, /\| pre-norm \| sudoku \| trm-attn \|.*\| ▼ \|/);
   // tr-mamba2attn: +1, −1, +1: the interval straddles 0: no mark.
@@ -108,15 +120,51 @@ Deno.test("ablation report: written from summary files; a dirty commit is refuse
     `${dir}/ablations/no-recursion/summary.csv`,
     studyRows({ "maze|trm-attn": { exact_accuracy: [0, 0, 1] } }),
   );
+  // Each ablation's command comes from its own README (as reproduce writes it); two ablations
+  // run by one command share a line, one without a README says so.
+  const one = "deno task study --ablations --ablation-names no-recursion,pre-norm";
+  for (const name of ["no-recursion", "pre-norm", "layout-XMMS"]) {
+    await Deno.mkdir(`${dir}/ablations/${name}`, { recursive: true });
+    await writeSummary(
+      `${dir}/ablations/${name}/summary.csv`,
+      studyRows({ "maze|trm-attn": { exact_accuracy: [0, 0, 1] } }),
+    );
+  }
+  for (const name of ["no-recursion", "pre-norm"]) {
+    await Deno.writeTextFile(
+      `${dir}/ablations/${name}/README.md`,
+      resultReadme("cpu-study", [], null, one),
+    );
+  }
   const r = await writeAblationReport({
     studySummary: `${dir}/summary.csv`,
     dir: `${dir}/ablations`,
-    command: "deno task study --ablations",
     allowDirty: false,
   });
-  assert.equal(r.rows.length, 1);
-  assert.equal(r.missing.length, ABLATIONS.length - 1);
-  assert.match(await Deno.readTextFile(`${dir}/ablations/README.md`), /no-recursion \| maze/);
+  assert.equal(r.rows.length, 3);
+  assert.equal(r.missing.length, ABLATIONS.length - 3);
+  const text = await Deno.readTextFile(`${dir}/ablations/README.md`);
+  assert.match(text, /no-recursion \| maze/);
+  assert.ok(text.includes(`- pre-norm, no-recursion: \`${one}\`\n`), text);
+  assert.ok(text.includes("- layout-XMMS: (not recorded in its README)\n"), text);
+  // --report-only through the CLI: the same report, nothing run.
+  await Deno.remove(`${dir}/ablations/README.md`);
+  await Deno.remove(`${dir}/ablations/layout-XMMS`, { recursive: true });
+  const code = await main([
+    "--ablations",
+    "--report-only",
+    "--out",
+    dir,
+    "--runs",
+    `${dir}/runs`,
+    "--no-progress",
+  ]);
+  assert.equal(code, 0);
+  const again = await Deno.readTextFile(`${dir}/ablations/README.md`);
+  assert.match(again, /Not run: bidirectional; layout-MXMS; layout-XMMS; layout-MS-XS\./);
+  assert.ok(again.includes(`- pre-norm, no-recursion: \`${one}\`\n`), again);
+  await assert.rejects(Deno.stat(`${dir}/runs`), Deno.errors.NotFound);
+  await Deno.remove(`${dir}/ablations/pre-norm`, { recursive: true });
   await writeSummary(
     `${dir}/ablations/no-recursion/summary.csv`,
     studyRows({ "maze|trm-attn": { exact_accuracy: [0, 0, 1] } }, { commit: "abc-dirty" }),
@@ -125,7 +173,6 @@ Deno.test("ablation report: written from summary files; a dirty commit is refuse
     writeAblationReport({
       studySummary: `${dir}/summary.csv`,
       dir: `${dir}/ablations`,
-      command: "x",
       allowDirty: false,
     }),
     /uncommitted code \(abc-dirty\)/,

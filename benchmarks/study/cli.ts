@@ -90,6 +90,7 @@ export const OPTIONS = {
   "no-report": { type: "boolean" },
   ablations: { type: "boolean" },
   "ablation-names": { type: "string" },
+  "report-only": { type: "boolean" },
   ...Object.fromEntries(
     PASS_THROUGH.filter(reproduceHas).map((f) => [f, REPRODUCE_OPTIONS[f as never]]),
   ),
@@ -105,7 +106,7 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
          [--out results/${PRESET}] [--runs runs/study] [--no-report] ${parallelFlags}
          [--backend auto|ref|cpu|cuda] [--allow-dirty] [--progress | --no-progress]
          [--micro-batches N|auto] [--recompute] [--memory-gib G]
-         [--ablations [--ablation-names ${ABLATION_NAMES.join(",")}]]
+         [--ablations [--ablation-names ${ABLATION_NAMES.join(",")}] [--report-only]]
   The reproduce pipeline at preset ${PRESET} (${STUDY.scaleNote}): Sudoku and
   Maze with trm-attn, trm-mlp-t, tr-mamba2attn, tr-mamba2mlpt; ARC with trm-attn, tr-mamba2attn;
   seeds 0,1,2 by default; then the study report (benchmarks/study/report.ts) into
@@ -122,7 +123,8 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
 } (unless --tasks)
   with the models it concerns, into <out>/ablations/<name>/, then <out>/ablations/README.md
   comparing each with the study's own runs (<out>/summary.csv; run the study first). Outside the
-  default budget: about 2 h per seed for all of them on 2 cores.`;
+  default budget: about 2 h per seed for all of them on 2 cores. --report-only: no runs, only that
+  report rewritten from the CSVs already under <out>/ablations/ (every ablation found there).`;
 
 /** Parsed study options: the `deno task reproduce` command line it runs, and what comes after. */
 export interface StudyPlan {
@@ -140,6 +142,8 @@ export interface StudyPlan {
   ablations: Ablation[] | null;
   /** Whether --tasks was given (the ablations' default tasks otherwise). */
   tasksGiven: boolean;
+  /** --ablations --report-only: rewrite the ablation report from existing CSVs, run nothing. */
+  reportOnly: boolean;
 }
 
 /** A number as a short label ("0.5", "2", "0.333"). */
@@ -200,6 +204,13 @@ export function planStudy(args: string[]): StudyPlan {
   if (v["ablation-names"] !== undefined && !v.ablations) {
     throw new TypeError("--ablation-names needs --ablations");
   }
+  if (v["report-only"] && !v.ablations) throw new TypeError("--report-only needs --ablations");
+  if (v["report-only"] && (v["ablation-names"] !== undefined || v["no-report"])) {
+    throw new TypeError(
+      "--report-only takes every ablation found under <out>/ablations: not with " +
+        "--ablation-names or --no-report",
+    );
+  }
   const ablations = v.ablations
     ? (() => {
       try {
@@ -212,6 +223,7 @@ export function planStudy(args: string[]): StudyPlan {
   return {
     ablations,
     tasksGiven: v.tasks !== undefined,
+    reportOnly: v["report-only"] === true,
     budget,
     report: !v["no-report"],
     allowDirty: v["allow-dirty"] === true,
@@ -290,6 +302,7 @@ export async function main(args: string[]): Promise<number> {
   if ("exit" in r) return printCliResult(r);
   const plan = await asUsage(() => planStudy(args));
   for (const dir of [plan.out, plan.runs]) assertWritable(dir);
+  if (plan.reportOnly) return await ablationReport(plan, (l) => console.log(l));
   if (plan.budgetPatch) {
     await Deno.mkdir(plan.runs, { recursive: true });
     await Deno.writeTextFile(
@@ -343,13 +356,20 @@ async function runAblations(plan: StudyPlan, args: string[]): Promise<number> {
     log("study: no ablation report: a step failed (rerun: finished steps are skipped)");
     return 1;
   }
+  return await ablationReport(plan, log);
+}
+
+/** The ablation report from the CSVs under <out>/ablations (what --report-only does alone). */
+async function ablationReport(plan: StudyPlan, log: (l: string) => void): Promise<number> {
   const r = await writeAblationReport({
     studySummary: `${plan.out}/summary.csv`,
     dir: `${plan.out}/ablations`,
-    command,
     allowDirty: plan.allowDirty,
   });
-  log(`study: ablation report in ${plan.out}/ablations/README.md (${r.rows.length} rows)`);
+  log(
+    `study: ablation report in ${plan.out}/ablations/README.md (${r.rows.length} rows; ` +
+      `not run: ${r.missing.join(", ") || "none"})`,
+  );
   return 0;
 }
 
