@@ -15,7 +15,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import type { Entry, LeaderboardTask } from "./entry.ts";
-import { PUBLISHED_MARK, renderLeaderboard, writeSite } from "./render.ts";
+import { renderLeaderboard, writeSite } from "./render.ts";
+import { PUBLISHED_MARK } from "./sections.ts";
 import { SAMPLE_PUBLISHED, sampleEntry } from "./render_fixtures.ts";
 import { readSwitch } from "../../engine/switches.ts";
 

@@ -1,5 +1,5 @@
 /**
- * render.ts on synthetic entries: rank order (mean, then submission time, then id), one section
+ * render.ts (and sections.ts, published.ts) on synthetic entries: rank order (mean, then submission time, then id), one section
  * per task and preset with the reduced presets labelled, the published rows only in the `paper`
  * sections, marked and unranked, a hostile name escaped everywhere, the t-interval of three seeds
  * against a hand-computed value, the Markdown tables equal to the HTML ones cell for cell, the
@@ -13,14 +13,13 @@ import {
   escapeHtml,
   escapeMarkdown,
   headlineText,
-  loadPublished,
   meanAndHalfWidth,
   PUBLISHED_MARK,
   rankEntries,
-  renderCommand,
-  renderLeaderboard,
   thousands,
-} from "./render.ts";
+} from "./sections.ts";
+import { loadPublished } from "./published.ts";
+import { renderCommand, renderLeaderboard } from "./render.ts";
 
 const entry = sampleEntry;
 const PUBLISHED = SAMPLE_PUBLISHED;
