@@ -34,12 +34,79 @@ function csvFiles(dir = RESULTS): string[] {
   return out.sort();
 }
 
-/** A "-dirty" commit label names its stored diff ("-dirty.<sha12>" with the patch beside it). */
+/**
+ * A "-dirty" commit label names its stored diff: "-dirty.<sha12>", with `dirty-<sha12>.patch` in
+ * the file's folder or a folder above it (guardResultsWrite stores it in the output folder).
+ */
 function assertCommitLabel(path: string, commit: string) {
   if (!commit.includes("dirty")) return;
   const m = commit.match(/-dirty\.([0-9a-f]{12})$/);
   assert.ok(m, `${path}: commit ${commit} is from uncommitted code with no diff stored`);
+  const rel = path.startsWith(ROOT) ? path.slice(ROOT.length) : path;
+  const parts = rel.split("/").slice(0, -1);
+  for (let n = parts.length; n > 0; n--) {
+    try {
+      Deno.statSync(`${ROOT}${parts.slice(0, n).join("/")}/dirty-${m[1]}.patch`);
+      return;
+    } catch { /* not in this folder: look further up */ }
+  }
+  assert.fail(`${rel}: commit ${commit}: no dirty-${m[1]}.patch beside it or above it`);
 }
+
+/**
+ * Committed files whose rows carry a bare "-dirty" label, each named with the label it may carry
+ * and why. Nothing else may: a new file with such rows fails the test below.
+ */
+const LEGACY_DIRTY: Record<string, { label: string; why: string }> = (() => {
+  const cpuMini = {
+    label: "47cd857181bf-dirty",
+    why: "the cpu-mini run predates clean provenance (README: regenerate with a clean-commit " +
+      "cpu-mini rerun and deno task rebaseline --preset cpu-mini)",
+  };
+  const files = [
+    "results/cpu-mini/summary.csv",
+    "results/cpu-mini/sudoku/accuracy.csv",
+    "results/cpu-mini/maze/accuracy.csv",
+    "results/cpu-mini/arc/diagnostics.csv",
+    "results/cpu-mini/arc/diagnostics_summary.csv",
+    "results/cpu-mini/arc/pass_at_k.csv",
+    "results/cpu-mini/arc/strata.csv",
+    "benchmarks/reproduce/expected/baselines/cpu-mini/baseline.csv",
+    "benchmarks/reproduce/expected/baselines/cpu-mini/summary.csv",
+  ];
+  const reason = (label: string) => ({
+    label,
+    why: "the commit deno task rebaseline ran from (a tree with uncommitted edits); the " +
+      "baseline rows it wrote come from clean-commit summaries, checked below",
+  });
+  return {
+    ...Object.fromEntries(files.map((f) => [f, cpuMini])),
+    "benchmarks/reproduce/expected/baselines/cpu-study/reasons.csv": reason("e5831af32a45-dirty"),
+  };
+})();
+
+Deno.test("every committed commit label is clean, names its stored diff, or is a listed legacy row", () => {
+  const files = [...csvFiles(), ...csvFiles(BASELINES)];
+  let labels = 0;
+  const seen = new Set<string>();
+  for (const path of files) {
+    const name = path.slice(ROOT.length);
+    if (!header(path).includes("commit")) continue;
+    const legacy = LEGACY_DIRTY[name];
+    for (const r of readRows(path)) {
+      labels++;
+      if (legacy && r.commit === legacy.label) {
+        seen.add(name);
+        continue;
+      }
+      assertCommitLabel(name, r.commit);
+    }
+  }
+  assert.ok(labels > 100, `only ${labels} commit labels found: is the walk broken?`);
+  // A legacy entry whose rows were regenerated clean must leave the list.
+  const stale = Object.keys(LEGACY_DIRTY).filter((f) => !seen.has(f));
+  assert.deepEqual(stale, [], "no longer dirty: remove from LEGACY_DIRTY");
+});
 
 Deno.test("results/parity.csv holds the parameter counts the code computes", () => {
   const path = `${RESULTS}parity.csv`;

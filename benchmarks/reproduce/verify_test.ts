@@ -19,6 +19,7 @@ import {
   readBaseline,
 } from "./baseline.ts";
 import { loadReference } from "../score/reference.ts";
+import { main as verifyMain } from "./verify_cli.ts";
 
 Deno.test("summary.csv header contract", () => {
   assert.deepEqual([...REPRO_SUMMARY_COLUMNS], [
@@ -137,13 +138,28 @@ Deno.test("verify: regression below the threshold, missing metric, missing basel
     assert.ok((await Deno.readTextFile(`${root}/out/verify.csv`)).includes("regression"));
     // A summary of another preset is a usage error, not a silent pass.
     await assert.rejects(verify("cpu-mini", [row({})], null, `${root}/b`), /--preset smoke/);
+    // The command: exit 1 on a regression, 0 when every check passes, 2 on a usage error
+    // (--allow-dirty comes from bench_util's parseCli).
+    const summary = async (value: number) => {
+      const path = `${root}/summary-${value}.csv`;
+      await Deno.writeTextFile(path, await csvText(REPRO_SUMMARY_COLUMNS, [row({ value })]));
+      return path;
+    };
+    const quiet = () => {};
+    const args = async (value: number) => [
+      ...["--preset", "smoke", "--summary", await summary(value)],
+      ...["--baselines", `${root}/b`, "--allow-dirty"],
+    ];
+    assert.equal(await verifyMain(await args(60), quiet), 1);
+    assert.equal(await verifyMain(await args(70), quiet), 0);
+    assert.equal(await verifyMain(["--preset", "smoke"], quiet), 2);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
 });
 
 Deno.test("committed baselines: every checked threshold lies above its floor and follows from the seeds beside it", async () => {
-  for (const preset of ["smoke", "cpu-mini"] as const) {
+  for (const preset of ["smoke", "cpu-mini", "cpu-study"] as const) {
     const dir = new URL(`./expected/baselines/${preset}`, import.meta.url).pathname;
     const base = await readBaseline(`${dir}/baseline.csv`);
     const seeds = await readSummary(`${dir}/summary.csv`);
