@@ -41,7 +41,7 @@ export function publishedRows(ref: readonly ReferenceRow[]): PublishedRow[] {
       const points = task === "arc"
         ? hybrid.filter((q) =>
           q.task === refTask && q.model === r.model && q.metric === "pass_at_k" &&
-          q.value !== null && q.k !== null && !q.notes.startsWith("CONFLICT")
+          q.value !== null && q.k !== null && !/^(CONFLICT|UNVERIFIED)/.test(q.notes)
         ).map((q) => ({ k: q.k!, value: q.value! })).sort((a, b) => a.k - b.k)
         : [];
       out.push({

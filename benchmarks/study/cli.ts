@@ -60,10 +60,7 @@ import {
 
 export const PRESET = "cpu-study" as const;
 
-/**
- * Flags of `deno task reproduce` that the study passes through unchanged, when reproduce has them
- * (the parallel ones arrive with its --workers/--shard/--merge).
- */
+/** Flags of `deno task reproduce` that the study passes through unchanged (same types). */
 const PASS_THROUGH = [
   "seeds",
   "tasks",
@@ -80,8 +77,6 @@ const PASS_THROUGH = [
   "memory-gib",
 ] as const;
 
-const reproduceHas = (flag: string) => Object.hasOwn(REPRODUCE_OPTIONS, flag);
-
 /** The flags of `deno task study` (plus --help, engine/cli.ts). */
 export const OPTIONS = {
   budget: { type: "string" },
@@ -92,15 +87,11 @@ export const OPTIONS = {
   "ablation-names": { type: "string" },
   "report-only": { type: "boolean" },
   ...Object.fromEntries(
-    PASS_THROUGH.filter(reproduceHas).map((f) => [f, REPRODUCE_OPTIONS[f as never]]),
+    PASS_THROUGH.map((f) => [f, REPRODUCE_OPTIONS[f]]),
   ),
 } as Record<string, { type: "string" | "boolean" }>;
 
-const parallelFlags = [
-  reproduceHas("workers") ? "[--workers N]" : "",
-  reproduceHas("threads-per-run") ? "[--threads-per-run T]" : "",
-  reproduceHas("shard") ? "[--shard i/n | --merge]" : "",
-].filter((f) => f).join(" ");
+const parallelFlags = "[--workers N] [--threads-per-run T] [--shard i/n | --merge]";
 
 export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc]
          [--out results/${PRESET}] [--runs runs/study] [--no-report] ${parallelFlags}
@@ -198,8 +189,7 @@ export function planStudy(args: string[]): StudyPlan {
   // measured in, and a run's numbers then do not depend on the machine's core count.
   const parallel: string[] = [];
   if (v.backend !== "cuda") {
-    if (reproduceHas("workers")) parallel.push(`--workers=${navigator.hardwareConcurrency || 1}`);
-    if (reproduceHas("threads-per-run")) parallel.push("--threads-per-run=1");
+    parallel.push(`--workers=${navigator.hardwareConcurrency || 1}`, "--threads-per-run=1");
   }
   if (v["ablation-names"] !== undefined && !v.ablations) {
     throw new TypeError("--ablation-names needs --ablations");

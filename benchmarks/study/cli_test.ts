@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { budgetPatch, main, planStudy, reproduceOptions } from "./cli.ts";
+import { budgetPatch, main, OPTIONS, planStudy, reproduceOptions } from "./cli.ts";
 import { OPTIONS as REPRODUCE_OPTIONS } from "../reproduce/options.ts";
 import { planRuns } from "../reproduce/pipeline.ts";
 import { runScript } from "../reproduce/testing.ts";
@@ -62,15 +62,20 @@ Deno.test("study options: flags pass through to reproduce; --no-report", () => {
 });
 
 Deno.test("study options: --workers, --shard and --merge reach reproduce when it has them", () => {
-  if (!reproduceHas("workers")) return; // reproduce without the parallel flags: nothing to pass
+  // Every flag the study passes through is one of reproduce's (same name, same type).
+  const own = ["budget", "out", "runs", "no-report", "ablations", "ablation-names", "report-only"];
+  for (const [f, spec] of Object.entries(OPTIONS)) {
+    if (own.includes(f)) continue;
+    assert.ok(reproduceHas(f), `--${f} is not a reproduce flag`);
+    assert.equal(spec.type, REPRODUCE_OPTIONS[f as keyof typeof REPRODUCE_OPTIONS].type, f);
+  }
+  for (const f of ["workers", "threads-per-run", "shard", "merge"]) assert.ok(reproduceHas(f), f);
   // Default: one 1-thread run per core at once (how the preset's time was measured).
   const d = reproduceOptions(planStudy([])) as unknown as Record<string, unknown>;
   assert.equal(d.workers, navigator.hardwareConcurrency);
-  if (reproduceHas("threads-per-run")) {
-    assert.equal(d.threadsPerRun, 1);
-    const t = reproduceOptions(planStudy(["--threads-per-run", "2", "--workers", "1"]));
-    assert.deepEqual([t.workers, (t as unknown as Record<string, unknown>).threadsPerRun], [1, 2]);
-  }
+  assert.equal(d.threadsPerRun, 1);
+  const t = reproduceOptions(planStudy(["--threads-per-run", "2", "--workers", "1"]));
+  assert.deepEqual([t.workers, (t as unknown as Record<string, unknown>).threadsPerRun], [1, 2]);
   const cuda = reproduceOptions(planStudy(["--backend", "cuda"]));
   assert.equal(cuda.workers, 1);
   const w = reproduceOptions(planStudy(["--workers", "2"])) as unknown as Record<string, unknown>;
