@@ -371,10 +371,11 @@ export const STUDY = {
  * ≈ 570 s; three seeds on two 1-thread workers ≈ 6550 s, plus process start-up, the memory check,
  * data, parity and scoring (≈ 200 s) and the last worker's tail (≈ 150 s): ≈ 1.9 h estimated.
  * MEASURED (results/cpu-study, commit a55b22e, the same machine, shared with development work for
- * part of the run): 2 h 21 min (8502 s); each run's training with its 4 evaluations took Sudoku
- * trm-attn 345–471 s, trm-mlp-t 522–785, tr-mamba2attn 500–544, tr-mamba2mlpt 759–884; Maze
- * 645–799, 575–602, 573–590, 624–626; ARC ≈ 220–300 — the quiet-stretch step times above
- * underestimate a run by ~30 %. To fit 2 h here, `--budget 0.8` (960 steps) is the nearest
+ * part of the run): 2 h 21 min (8502 s); each run's training with its 4 evaluations took (the last
+ * elapsed_s of each run's train/eval.csv) Sudoku trm-attn 332–470 s, trm-mlp-t 522–785,
+ * tr-mamba2attn 499–544, tr-mamba2mlpt 759–883; Maze 644–799, 574–602, 573–589, 602–626; ARC
+ * trm-attn 219–241, tr-mamba2attn 319–340 — the quiet-stretch step times above underestimate a
+ * run by ~30 %. To fit 2 h here, `--budget 0.8` (960 steps) is the nearest
  * setting (not measured). On the AVX-512 Zen 5 machines the README's cpu-mini timings
  * (Sudoku trm-attn 3000 steps and 12 evaluations in 106 s on 2 threads) suggest roughly 3× the
  * throughput (inferred, not measured).
