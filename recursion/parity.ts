@@ -74,11 +74,18 @@ export interface ParityRow {
   breakdown: string;
 }
 
-/** Builds one model at paper size (weights are drawn, on the ref backend) and counts. */
-export function parityRow(model: ModelName, task: TaskName): ParityRow {
+/**
+ * Builds one model at paper size (weights are drawn, on the ref backend) and counts; `published`:
+ * the figures to compare with (tests pass others).
+ */
+export function parityRow(
+  model: ModelName,
+  task: TaskName,
+  published: typeof PUBLISHED = PUBLISHED,
+): ParityRow {
   const m = createTrm(createRefBackend(), new Rng(0), paperConfig(model, TASK_SHAPES[task]));
   const params = trmParamCount(m);
-  const pub = PUBLISHED[`${task}/${model}`];
+  const pub = published[`${task}/${model}`];
   const breakdown = paramBreakdown(m).map((r) => `${r.module}(${r.kind})=${r.params}`).join(" ");
   return {
     model,
@@ -335,6 +342,11 @@ export async function main(args: string[]): Promise<number> {
   await Deno.writeTextFile(`${out}.tmp`, csv);
   await Deno.rename(`${out}.tmp`, out);
   console.log(`wrote ${out}`);
+  return reportMismatches(rows);
+}
+
+/** Prints a MISMATCH line (and the breakdown) per row whose count differs; the exit status. */
+export function reportMismatches(rows: readonly ParityRow[]): number {
   const bad = rows.filter((r) => r.match === "no");
   for (const r of bad) {
     console.error(`MISMATCH ${r.task}/${r.model}: ${r.params} vs ${r.expected}\n  ${r.breakdown}`);

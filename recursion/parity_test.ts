@@ -7,8 +7,11 @@ import {
   main,
   matchReport,
   matchWidths,
+  type ParityRow,
   parityRow,
   parityTableModels,
+  PUBLISHED,
+  reportMismatches,
   sameWidths,
   TASK_SHAPES,
   tieGroups,
@@ -30,6 +33,36 @@ for (
     assert.equal(r.match, "yes");
   });
 }
+
+Deno.test('parity: a count off its published figure is match "no", a MISMATCH line, exit 1', () => {
+  // A tampered figure (the published one + 1) for a real paper-size build.
+  const key = "sudoku/trm-mlp-t";
+  const figure = PUBLISHED[key]!.exact + 1;
+  const r = parityRow("trm-mlp-t", "sudoku", {
+    ...PUBLISHED,
+    [key]: { exact: figure, paper: "x" },
+  });
+  assert.equal(r.expected, figure);
+  assert.notEqual(r.params, figure);
+  assert.equal(r.match, "no");
+  // Rows that match, or have no figure, are not reported; the mismatched one is, and fails.
+  const same: ParityRow = { ...r, model: "trm-attn", expected: r.params, match: "yes" };
+  const none: ParityRow = { ...r, model: "tr-gla", expected: "", match: "no figure" };
+  const err = console.error, said: string[] = [];
+  console.error = (m: string) => said.push(m);
+  let clean: number, failing: number;
+  try {
+    clean = reportMismatches([same, none]);
+    failing = reportMismatches([same, r, none]);
+  } finally {
+    console.error = err;
+  }
+  assert.equal(clean, 0);
+  assert.equal(failing, 1);
+  assert.equal(said.length, 1, said.join("\n"));
+  assert.ok(said[0].startsWith(`MISMATCH ${key}: ${r.params} vs ${figure}\n`), said[0]);
+  assert.ok(said[0].endsWith(r.breakdown));
+});
 
 // ------------------------------------------------------------------ the parity search
 

@@ -216,7 +216,7 @@ export function ablationReadme(rows: readonly AblationRow[], o: {
     "",
     "## Exact accuracy (%), ablated − study run, paired by seed",
     "",
-    "Interval: 95 % percentile bootstrap over seeds (2000 resamples) and the Student t interval;",
+    `Interval: 95 % percentile bootstrap over seeds (${BOOTSTRAP_RESAMPLES} resamples) and the Student t interval;`,
     "a difference whose interval excludes 0 is marked ▲ (ablation better) or ▼ (worse).",
     "",
     "| ablation | task | model | params (study → ablated) | seeds | study | ablated | difference [t95] [boot95] | |",

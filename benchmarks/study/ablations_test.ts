@@ -109,6 +109,21 @@ Deno.test("ablation rows: ablated − study per model, paired by seed, params fr
   assert.match(readme, /Not run: layout-XMMS/);
 });
 
+Deno.test("ablation readme: an ablation better on every seed is marked ▲", () => {
+  const study = studyRows({ "maze|trm-attn": { exact_accuracy: [20, 30, 40] } }, { params: 800 });
+  // +25, +26, +24 points: the t interval of the difference lies well above 0.
+  const better = studyRows(
+    { "maze|trm-attn": { exact_accuracy: [45, 56, 64] } },
+    { params: 900 },
+  );
+  const rows = ablationRows(study, new Map([["no-recursion", better]]), 500);
+  const row = rows.find((r) => r.metric === "exact_accuracy" && r.a === "trm-attn")!;
+  assert.ok((row.t95_lo as number) > 0, `t95_lo ${row.t95_lo}`);
+  const readme = ablationReadme(rows, { commands: new Map(), commits: [], missing: [] });
+  assert.match(readme, /\| no-recursion \| maze \| trm-attn \| 800 → 900 \|.*\| ▲ \|$/m);
+  assert.doesNotMatch(readme, /▼ \|$/m);
+});
+
 Deno.test("ablation report: written from summary files; a dirty commit is refused", async () => {
   const dir = await Deno.makeTempDir();
   await writeSummary(

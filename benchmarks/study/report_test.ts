@@ -4,6 +4,7 @@ import { loadReference } from "../score/reference.ts";
 import { readSummary, verify } from "../reproduce/verify.ts";
 import {
   CLAIMS,
+  claimVerdict,
   claimVerifyRows,
   evaluateClaims,
   paperValues,
@@ -124,6 +125,30 @@ Deno.test("claims: a known difference gives the expected verdict", async () => {
   });
   assert.equal(r2[0].status, "not-run");
   assert.equal(r2[0].verdict, null);
+});
+
+Deno.test("claims: parity or better (non-inferiority) disagrees only below −margin", async () => {
+  const c = CLAIMS.find((x) => x.id === "rq1.pass2")!;
+  assert.ok(c.atLeastParity);
+  const m = c.margin!;
+  // The interval of b − a is shifted by the margin before the directional rule: a difference
+  // below 0 but within the margin is still "parity or better"; one entirely below −m is not.
+  assert.equal(claimVerdict(c, { lo: -m - 3, hi: -m - 0.5 }), "disagrees");
+  assert.equal(claimVerdict(c, { lo: -m + 0.25, hi: -0.5 }), "agrees");
+  assert.equal(claimVerdict(c, { lo: -m - 1, hi: -m + 1 }), "inconclusive at this scale");
+  // The same through evaluateClaims: the hybrid ~6 points under TRM-attn at pass@2 on every seed.
+  const ref = await loadReference();
+  const worse = studyRows({
+    ...VALUES,
+    "arc|tr-mamba2attn": {
+      ...VALUES["arc|tr-mamba2attn"],
+      "pass_at_k@1": [3, 4, 3.5],
+      "pass_at_k@2": [4, 6.5, 4.8],
+    },
+  });
+  const [r] = evaluateClaims(worse, ref, { claims: [c] });
+  assert.ok(r.interval!.hi < -m, `interval ${JSON.stringify(r.interval)}`);
+  assert.equal(r.verdict, "disagrees");
 });
 
 Deno.test("compare: paired by seed; unshared seeds are left out and named", () => {

@@ -15,7 +15,9 @@ case "$args" in
   --version) echo "deno 0 (fake)" ;;
   *summary.ts*) exec "$REAL_DENO" "$@" ;;
   *build.ts* | *dev/cuda/lab.ts*) echo "built (fake)" ;;
-  test*) echo "ok | 7 passed | 0 failed (1s)"; echo "$args" >> "$LOG" ;;
+  test*)
+    echo "$args" >> "$LOG"
+    echo "\${FAKE_TEST_OUT:-ok | 7 passed | 0 failed (1s)}"; exit "\${FAKE_TEST_RC:-0}" ;;
   *reproduce/cli.ts*)
     echo "verify: passed — 8 ok, 0 failed"; echo "reproduce: finished in 0.1 min; x" ;;
   *memory_plan.ts*)
@@ -47,7 +49,11 @@ for d in $(echo "$args" | sed -n 's/.*--dtypes \\([^ ]*\\).*/\\1/p' | tr , ' ');
 done
 `;
 
-async function runCheck(part: string) {
+/**
+ * Runs check.sh with the fakes; `env` adds variables: FAKE_TEST_OUT and FAKE_TEST_RC set what the
+ * fake `deno test` prints and its exit status (default: 7 passed, exit 0).
+ */
+async function runCheck(part: string, env: Record<string, string> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "trm-check-" });
   const bin = `${dir}/bin`;
   await Deno.mkdir(bin);
@@ -72,6 +78,7 @@ async function runCheck(part: string) {
       LOG: `${dir}/calls.log`,
       PART: part,
       NO_COLOR: "1",
+      ...env,
     },
   }).output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
@@ -125,3 +132,28 @@ Deno.test("check.sh PART=steps: plans reach our steps and the peer; an OOM doubl
   assert.equal(own.length, 9);
   assert.ok(own[6] !== "" && !Number.isNaN(Date.parse(own[8])), own.join(","));
 });
+
+// The negative controls of tests(): a failed run, an ignored test, a run with no test passed.
+for (
+  const [what, out, rc, detail] of [
+    ["a failing test (exit 1)", "FAILED | 6 passed | 1 failed (1s)", "1", /FAILED/],
+    [
+      "an ignored test",
+      "ok | 6 passed | 0 failed | 1 ignored (1s)",
+      "0",
+      /skipped, ignored or none ran/,
+    ],
+    ["no test run", "ok | 0 passed | 0 failed (1s)", "0", /skipped, ignored or none ran/],
+  ] as const
+) {
+  Deno.test(`check.sh PART=kernels: ${what} makes a not-ok row and a failed check`, async () => {
+    const r = await runCheck("kernels", { FAKE_TEST_OUT: out, FAKE_TEST_RC: rc });
+    assert.equal(r.code, 1, r.text);
+    for (const c of ["cuda-tests-own", "cuda-tests-auto", "operator-tests-cuda"]) {
+      const row = r.has("", c, "");
+      assert.equal(row?.[3], "false", `${c}\n${r.text}`);
+      assert.match(row![5], detail, c);
+    }
+    assert.match(r.text, /FAIL +cuda-tests-own/);
+  });
+}
