@@ -20,6 +20,8 @@ import {
 } from "./baseline.ts";
 import { loadReference } from "../score/reference.ts";
 import { main as verifyMain } from "./verify_cli.ts";
+import { presetFloors } from "./rebaseline.ts";
+import type { TaskName } from "../../recursion/run/config.ts";
 
 Deno.test("summary.csv header contract", () => {
   assert.deepEqual([...REPRO_SUMMARY_COLUMNS], [
@@ -226,5 +228,23 @@ Deno.test("readSummary: a summary written before the dtype column reads as f32; 
     await assert.rejects(() => readSummary(`${dir}/bad.csv`), /header must be/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("committed baselines: every floor is the one measured on the preset's test split now", async () => {
+  // A floor set too high would silently make a row report-only ("cannot fail"): recompute them.
+  for (const preset of ["smoke", "cpu-study"] as const) {
+    const dir = new URL(`./expected/baselines/${preset}`, import.meta.url).pathname;
+    const base = await readBaseline(`${dir}/baseline.csv`);
+    const tasks = [...new Set(base.map((b) => String(b.task)))] as TaskName[];
+    const floors = await presetFloors(preset, tasks);
+    for (const b of base) {
+      const f = floors[b.task as TaskName]![b.metric as "exact_accuracy" | "cell_accuracy"];
+      assert.ok(f, `${preset} ${b.task} ${b.metric}: no floor measured`);
+      assert.ok(
+        Math.abs(f.value - (b.floor as number)) < 1e-9,
+        `${preset} ${b.task}/${b.model} ${b.metric}: floor ${b.floor} committed, ${f.value} measured`,
+      );
+    }
   }
 });
