@@ -237,7 +237,9 @@ export function resultReadme(
     SCALE_NOTE[preset],
     "",
     `${COMMAND_LABEL}\`${command}\`. Generated from \`summary.csv\` (every number with its unit, ` +
-    "definition and provenance) and `verify.csv`; do not edit by hand.",
+    `definition and provenance)${
+      verifyRows === null ? " (verify not run)" : " and `verify.csv`"
+    }; do not edit by hand.`,
     "",
   ];
   const tasks = [...new Set(summary.map((r) => String(r.task)))];
