@@ -23,6 +23,7 @@ import {
 } from "../score/tables.ts";
 import { EVAL_COLUMNS } from "../../recursion/run/record.ts";
 import type { PresetName } from "../../recursion/run/config.ts";
+import { presetConfig } from "../../recursion/presets.ts";
 import { lineChart, type Series } from "./svg.ts";
 import { type RunSpec, scoreDir, trainDir } from "./steps.ts";
 import { REPRO_SUMMARY_COLUMNS, type SummaryRow } from "./summary.ts";
@@ -184,14 +185,21 @@ function fmt(v: Cell, unit: Cell): string {
   return x.toFixed(3);
 }
 
+/** Evaluations of a run of `preset` on `task` (its steps ÷ its evaluation cadence). */
+function evaluations(preset: PresetName, task: "arc"): number {
+  const t = presetConfig(preset, task, "trm-attn", 0).train;
+  return Math.floor((t.steps ?? 0) / (t.evalEvery ?? Infinity));
+}
+
 /** What the README says about a preset's scale. */
 const SCALE_NOTE: Record<PresetName, string> = {
   paper: "The paper's setting (TRM's README); compared with " +
     "benchmarks/reproduce/expected/reference by verify.",
   "cpu-mini": "A reduced scale for 2 CPU cores: small generated 4×4 Sudoku and 8×8 Maze, 16 " +
     "ARC-AGI-1 evaluation tasks whose grids fit a 10×10 canvas × 16 versions, width 64, " +
-    "T = n = 2, 8 ACT steps (recursion/presets.ts); ARC votes pooled over the run's 6 " +
-    "evaluations. It shows that the pipeline trains, evaluates and votes and that the models " +
+    "T = n = 2, 8 ACT steps (recursion/presets.ts); ARC votes pooled over the run's " +
+    `${evaluations("cpu-mini", "arc")} evaluations. It shows that the pipeline trains, ` +
+    "evaluates and votes and that the models " +
     "learn; its numbers are NOT comparable with the paper's and are checked only against " +
     "benchmarks/reproduce/expected/baselines/cpu-mini.",
   "cpu-study": "A reduced scale for 2 CPU cores built to compare the four models over seeds " +
