@@ -183,6 +183,8 @@ export function ablationReadme(rows: readonly AblationRow[], o: {
   commands: ReadonlyMap<string, string | null>;
   commits: string[];
   missing: string[];
+  /** Ablations whose folder holds a verify.csv (runs made before ablations skipped verify). */
+  verified?: string[];
 }): string {
   // One line per distinct command, naming the ablations it ran (in ABLATIONS order).
   const byCommand = new Map<string, string[]>();
@@ -235,6 +237,15 @@ export function ablationReadme(rows: readonly AblationRow[], o: {
     );
   }
   if (o.missing.length) lines.push("", "Not run: " + o.missing.join("; ") + ".");
+  if (o.verified?.length) {
+    lines.push(
+      "",
+      `${o.verified.map((n) => `\`${n}/verify.csv\``).join(", ")}: written before ablation runs ` +
+        "skipped verify; it compares the ablated runs with the study's baseline, another " +
+        "configuration, so its failed rows are the ablation's effect, not regressions. The " +
+        "comparison above is the check.",
+    );
+  }
   lines.push("", "All metrics (cell accuracy, ACT steps too): `ablations.csv`.", "");
   return lines.join("\n");
 }
@@ -262,7 +273,7 @@ export async function writeAblationReport(o: {
   const study = await readSummary(o.studySummary);
   const ablated = new Map<string, SummaryRow[]>();
   const commands = new Map<string, string | null>();
-  const missing: string[] = [];
+  const missing: string[] = [], verified: string[] = [];
   for (const a of ABLATIONS) {
     try {
       ablated.set(a.name, await readSummary(`${o.dir}/${a.name}/summary.csv`));
@@ -273,6 +284,7 @@ export async function writeAblationReport(o: {
     }
     const readme = await readIfExists(`${o.dir}/${a.name}/README.md`);
     commands.set(a.name, readme === null ? null : readmeCommand(readme));
+    if (await readIfExists(`${o.dir}/${a.name}/verify.csv`) !== null) verified.push(a.name);
   }
   const commits = [
     ...new Set([...study, ...[...ablated.values()].flat()].map((r) => String(r.commit))),
@@ -291,6 +303,6 @@ export async function writeAblationReport(o: {
   await Deno.mkdir(o.dir, { recursive: true });
   const csv = `${o.dir}/ablations.csv`, readme = `${o.dir}/README.md`;
   await Deno.writeTextFile(csv, await csvText(ABLATION_COLUMNS, rows));
-  await Deno.writeTextFile(readme, ablationReadme(rows, { commands, commits, missing }));
+  await Deno.writeTextFile(readme, ablationReadme(rows, { commands, commits, missing, verified }));
   return { rows, written: [csv, readme], missing };
 }

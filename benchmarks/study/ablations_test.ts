@@ -162,6 +162,19 @@ Deno.test("ablation report: written from summary files; a dirty commit is refuse
   assert.match(text, /no-recursion \| maze/);
   assert.ok(text.includes(`- pre-norm, no-recursion: \`${one}\`\n`), text);
   assert.ok(text.includes("- layout-XMMS: (not recorded in its README)\n"), text);
+  assert.ok(!text.includes("verify.csv"), "no ablation folder holds a verify.csv here");
+  // An ablation folder with a verify.csv (runs before ablations skipped verify) is explained.
+  await Deno.writeTextFile(`${dir}/ablations/pre-norm/verify.csv`, "task\n");
+  await writeAblationReport({
+    studySummary: `${dir}/summary.csv`,
+    dir: `${dir}/ablations`,
+    allowDirty: false,
+  });
+  assert.match(
+    await Deno.readTextFile(`${dir}/ablations/README.md`),
+    /`pre-norm\/verify\.csv`: written before ablation runs skipped verify; .*not regressions/,
+  );
+  await Deno.remove(`${dir}/ablations/pre-norm/verify.csv`);
   // --report-only through the CLI: the same report, nothing run.
   await Deno.remove(`${dir}/ablations/README.md`);
   await Deno.remove(`${dir}/ablations/layout-XMMS`, { recursive: true });
