@@ -13,6 +13,7 @@ import { STUDY } from "../../recursion/presets.ts";
 import { type Cell, csvText } from "../../engine/csv.ts";
 import { readSummary } from "../reproduce/verify.ts";
 import { readmeCommand } from "../reproduce/results.ts";
+import { exists } from "../../tasks/io.ts";
 import type { SummaryRow } from "../reproduce/summary.ts";
 import { guardResultsWrite, insideResults } from "../../engine/provenance.ts";
 import { BOOTSTRAP_RESAMPLES, compareModels, signed } from "./compare.ts";
@@ -186,15 +187,15 @@ export function ablationReadme(rows: readonly AblationRow[], o: {
   /** Ablations whose folder holds a verify.csv (runs made before ablations skipped verify). */
   verified?: string[];
 }): string {
-  // One line per distinct command, naming the ablations it ran (in ABLATIONS order).
-  const byCommand = new Map<string, string[]>();
+  // One line per distinct command (null: none recorded), naming the ablations it ran.
+  const byCommand = new Map<string | null, string[]>();
   for (const a of ABLATIONS) {
     if (!o.commands.has(a.name)) continue;
-    const c = o.commands.get(a.name) ?? "(not recorded in its README)";
+    const c = o.commands.get(a.name)!;
     byCommand.set(c, [...(byCommand.get(c) ?? []), a.name]);
   }
   const commandLines = [...byCommand].map(([c, names]) =>
-    `- ${names.join(", ")}: ${c.startsWith("(") ? c : `\`${c}\``}`
+    `- ${names.join(", ")}: ${c === null ? "(not recorded in its README)" : `\`${c}\``}`
   );
   const lines = [
     "# cpu-study ablations",
@@ -250,16 +251,6 @@ export function ablationReadme(rows: readonly AblationRow[], o: {
   return lines.join("\n");
 }
 
-/** A file's text, or null when it does not exist. */
-async function readIfExists(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
 /**
  * Writes `<dir>/ablations.csv` and `<dir>/README.md` from the study's summary and each ablation's
  * `<dir>/<name>/summary.csv` (those absent are listed as not run); each ablation's command line
@@ -282,9 +273,12 @@ export async function writeAblationReport(o: {
       missing.push(a.name);
       continue;
     }
-    const readme = await readIfExists(`${o.dir}/${a.name}/README.md`);
-    commands.set(a.name, readme === null ? null : readmeCommand(readme));
-    if (await readIfExists(`${o.dir}/${a.name}/verify.csv`) !== null) verified.push(a.name);
+    const readme = `${o.dir}/${a.name}/README.md`;
+    commands.set(
+      a.name,
+      await exists(readme) ? readmeCommand(await Deno.readTextFile(readme)) : null,
+    );
+    if (await exists(`${o.dir}/${a.name}/verify.csv`)) verified.push(a.name);
   }
   const commits = [
     ...new Set([...study, ...[...ablated.values()].flat()].map((r) => String(r.commit))),
