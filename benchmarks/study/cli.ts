@@ -61,7 +61,7 @@ import {
 export const PRESET = "cpu-study" as const;
 
 /** Flags of `deno task reproduce` that the study passes through unchanged (same types). */
-const PASS_THROUGH = [
+export const PASS_THROUGH = [
   "seeds",
   "tasks",
   "backend",
