@@ -5,6 +5,7 @@ import {
   ablationReadme,
   ablationRows,
   ABLATIONS,
+  PAIRED_STUDY,
   selectAblations,
   writeAblationReport,
 } from "./ablations.ts";
@@ -175,6 +176,35 @@ Deno.test("ablation report: written from summary files; a dirty commit is refuse
     /`pre-norm\/verify\.csv`: written before ablation runs skipped verify; .*not regressions/,
   );
   await Deno.remove(`${dir}/ablations/pre-norm/verify.csv`);
+  // Each ablation keeps the study rows it was first paired with: a changed study summary (a
+  // rerun of the study) leaves the comparison as it was until the snapshot is removed.
+  const snapshot = `${dir}/ablations/no-recursion/${PAIRED_STUDY}`;
+  const before = await Deno.readTextFile(`${dir}/ablations/ablations.csv`);
+  assert.match(await Deno.readTextFile(snapshot), /^task,/);
+  const studyText = await Deno.readTextFile(`${dir}/summary.csv`);
+  await writeSummary(
+    `${dir}/summary.csv`,
+    studyRows({ "maze|trm-attn": { exact_accuracy: [1, 1, 1] } }),
+  );
+  await writeAblationReport({
+    studySummary: `${dir}/summary.csv`,
+    dir: `${dir}/ablations`,
+    allowDirty: false,
+  });
+  assert.equal(await Deno.readTextFile(`${dir}/ablations/ablations.csv`), before);
+  for (const name of ["no-recursion", "pre-norm", "layout-XMMS"]) {
+    await Deno.remove(`${dir}/ablations/${name}/${PAIRED_STUDY}`);
+  }
+  await writeAblationReport({
+    studySummary: `${dir}/summary.csv`,
+    dir: `${dir}/ablations`,
+    allowDirty: false,
+  });
+  assert.notEqual(await Deno.readTextFile(`${dir}/ablations/ablations.csv`), before);
+  await Deno.writeTextFile(`${dir}/summary.csv`, studyText);
+  for (const name of ["no-recursion", "pre-norm", "layout-XMMS"]) {
+    await Deno.remove(`${dir}/ablations/${name}/${PAIRED_STUDY}`);
+  }
   // --report-only through the CLI: the same report, nothing run.
   await Deno.remove(`${dir}/ablations/README.md`);
   await Deno.remove(`${dir}/ablations/layout-XMMS`, { recursive: true });

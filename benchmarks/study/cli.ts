@@ -54,6 +54,7 @@ import {
   ABLATION_NAMES,
   ABLATION_TASKS,
   ablationPatch,
+  PAIRED_STUDY,
   selectAblations,
   writeAblationReport,
 } from "./ablations.ts";
@@ -113,9 +114,11 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
   ABLATION_TASKS.join(" and ")
 } (unless --tasks)
   with the models it concerns, into <out>/ablations/<name>/, then <out>/ablations/README.md
-  comparing each with the study's own runs (<out>/summary.csv; run the study first). Outside the
-  default budget: about 2 h per seed for all of them on 2 cores. --report-only: no runs, only that
-  report rewritten from the CSVs already under <out>/ablations/ (every ablation found there).`;
+  comparing each with the study's own runs (<out>/summary.csv; run the study first), paired by
+  seed; the study rows an ablation was first paired with stay in <out>/ablations/<name>/
+  paired_study.csv (a rerun of that ablation renews them). Outside the default budget: about 2 h
+  per seed for all of them on a 2-core Zen 3. --report-only: no runs, only that report rewritten
+  from the CSVs already under <out>/ablations/ (every ablation found there).`;
 
 /** Parsed study options: the `deno task reproduce` command line it runs, and what comes after. */
 export interface StudyPlan {
@@ -337,6 +340,10 @@ async function runAblations(plan: StudyPlan, args: string[]): Promise<number> {
   let failed = 0;
   for (const [i, { a, opts }] of prepared.entries()) {
     log(`study: ablation ${i + 1}/${list.length} ${a.name} (${a.models.join(", ")}): ${a.what}`);
+    // Its runs are (re)made now: the report pairs them with the study as it is now.
+    await Deno.remove(`${opts.out}/${PAIRED_STUDY}`).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
     const res = await reproduce(opts, log, command);
     failed += res.failed;
   }
