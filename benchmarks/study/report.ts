@@ -424,11 +424,15 @@ export function studyReadme(
   L.push("");
   const trainSeconds = rows.filter((r) => r.metric === "train_seconds")
     .reduce((a, r) => a + (typeof r.value === "number" ? r.value : 0), 0);
+  // The machine the time was measured on (the rows' device labels): times differ ~3× between
+  // the 2-core machines this study has run on.
+  const devices = [...new Set(rows.map((r) => String(r.device)).filter((d) => d))];
+  const on = devices.length ? ` on ${devices.join("; ")}` : "";
   if (typeof o.wallSeconds === "number" && Number.isFinite(o.wallSeconds)) {
     L.push(
       `Measured wall time of the study: **${hms(o.wallSeconds)}** (${
         Math.round(o.wallSeconds)
-      } s; sum of the runs' optimiser-step times ${hms(trainSeconds)}).`,
+      } s${on}; sum of the runs' optimiser-step times ${hms(trainSeconds)}).`,
     );
   } else {
     L.push(

@@ -245,7 +245,7 @@ Deno.test("writeStudyReport: files, intervals, differences, RQ table with verdic
       lines[2],
       /^\*\*Reduced scale \(cpu-study.*our own generated data.*NOT the paper's numbers/,
     );
-    assert.match(readme, /Measured wall time of the study: \*\*1 h 02 min\*\* \(3725 s/);
+    assert.match(readme, /Measured wall time of the study: \*\*1 h 02 min\*\* \(3725 s on test;/);
     assert.ok(readme.includes(VERDICT_RULE));
     const table = lines.findIndex((l) => l.startsWith("| question | claim |"));
     const rule = lines.findIndex((l) => l.startsWith("**Rule.**"));
