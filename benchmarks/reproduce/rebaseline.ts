@@ -103,6 +103,9 @@ export async function main(args: string[], log = console.log): Promise<number> {
   }
   const dir = `${v.baselines}/${preset}`;
   await guardResultsWrite(dir, { allowDirty: v["allow-dirty"], what: "rebaseline" });
+  // The commit label of this re-baseline, read before its own files are written: they sit under
+  // the code paths, so reading it afterwards would always say "-dirty".
+  const commit = gitCommit();
   const tasks = [...new Set(rows.map((r) => r.task as TaskName))];
   const floors = await presetFloors(preset, tasks);
   const baseline = buildBaseline(preset, rows, floors, minSeeds);
@@ -116,7 +119,7 @@ export async function main(args: string[], log = console.log): Promise<number> {
     {
       date: new Date().toISOString(),
       preset,
-      commit: gitCommit(),
+      commit,
       summary: v.summary.join(" "),
       seeds: [...new Set(rows.map((r) => r.seed))].join(" "),
       reason: v.reason.trim(),
