@@ -341,8 +341,9 @@ export const STUDY = {
 
 /**
  * `cpu-study`: the paper's questions (TRM-attn vs TR-mamba2attn, and the MLP-t pair) asked at a
- * scale that 2 CPU cores finish in about 2 hours — 30 runs: all four models on Sudoku and Maze,
- * trm-attn and tr-mamba2attn on ARC, seeds 0, 1, 2 (`deno task study`, benchmarks/study/cli.ts).
+ * scale that 2 CPU cores of a recent machine finish within 2 hours — 10 runs a seed: all four
+ * models on Sudoku and Maze, trm-attn and tr-mamba2attn on ARC; the seeds are the study CLI's
+ * (`deno task study`, benchmarks/study/cli.ts `STUDY_SEEDS`).
  * Calibrated so that TRM-attn is neither saturated nor at zero on Sudoku and Maze: the only
  * target was held-out exact accuracy of trm-attn between roughly 20 % and 80 % within the time
  * (nothing was tuned towards the paper's numbers or towards any model ranking). Its numbers are

@@ -3,10 +3,12 @@
  * (benchmarks/reproduce/cli.ts: prepare → parity → train → evaluate → score → tables → verify) at
  * preset `cpu-study` (recursion/presets.ts, calibrated so that TRM-attn is neither saturated nor
  * at zero on Sudoku and Maze), with all four models on Sudoku and Maze and TRM-attn vs
- * TR-mamba2attn on ARC, over seeds 0, 1, 2 by default; then the study report
+ * TR-mamba2attn on ARC, over seeds 0–4 by default (five fit the 2 h target on a 2-core AVX-512
+ * Zen 5: 1 h 43 min measured, in two invocations over one runs folder; they do not on the 2-core
+ * Zen 3, where three seeds of the earlier design took 2 h 21 min); then the study report
  * (benchmarks/study/report.ts `writeStudyReport`) unless --no-report.
  *
- *   deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc] [--out results/cpu-study]
+ *   deno task study [--budget X] [--seeds 0,1,2,3,4] [--tasks sudoku,maze,arc] [--out results/cpu-study]
  *                   [--runs runs/study] [--no-report] [--workers N] [--threads-per-run T]
  *                   [--shard i/n | --merge] [--backend auto|ref|cpu|cuda] [--allow-dirty]
  *                   [--progress | --no-progress] [--micro-batches N|auto] [--recompute]
@@ -92,18 +94,23 @@ export const OPTIONS = {
   ),
 } as Record<string, { type: "string" | "boolean" }>;
 
+/** The study's seeds by default (the ablations' too: each pairs with the study run of its seed). */
+export const STUDY_SEEDS = "0,1,2,3,4";
+
 const parallelFlags = "[--workers N] [--threads-per-run T] [--shard i/n | --merge]";
 
-export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tasks sudoku,maze,arc]
+export const USAGE =
+  `usage: deno task study [--budget X] [--seeds ${STUDY_SEEDS}] [--tasks sudoku,maze,arc]
          [--out results/${PRESET}] [--runs runs/study] [--no-report] ${parallelFlags}
          [--backend auto|ref|cpu|cuda] [--allow-dirty] [--progress | --no-progress]
          [--micro-batches N|auto] [--recompute] [--memory-gib G]
          [--ablations [--ablation-names ${ABLATION_NAMES.join(",")}] [--report-only]]
   The reproduce pipeline at preset ${PRESET} (${STUDY.scaleNote}): Sudoku and
   Maze with trm-attn, trm-mlp-t, tr-mamba2attn, tr-mamba2mlpt; ARC with trm-attn, tr-mamba2attn;
-  seeds 0,1,2 by default; then the study report (benchmarks/study/report.ts) into
+  seeds ${STUDY_SEEDS} by default; then the study report (benchmarks/study/report.ts) into
   <out>/study/ unless --no-report. Default: one 1-thread run per core at once (--workers <cores>
-  --threads-per-run 1; not with --backend cuda); about 2 h on 2 cores (recursion/presets.ts).
+  --threads-per-run 1; not with --backend cuda); measured 1 h 43 min on a 2-core AVX-512 Zen 5
+  (seeds 0-2 alone: 1 h 03 min; about 3× as long on a 2-core AVX2 Zen 3: README).
   --budget X (default 1): every run's steps × X (${STUDY.steps} at X = 1; the evaluation and
   checkpoint cadence scale with them, so each run evaluates as often); data, models and optimiser
   settings stay. The other flags go to deno task reproduce (deno task reproduce --help). Verify
@@ -111,8 +118,8 @@ export const USAGE = `usage: deno task study [--budget X] [--seeds 0,1,2] [--tas
   (--no-baseline).
   --ablations: instead of the study, its ablations (benchmarks/study/ablations.ts; all, or those
   --ablation-names lists), each a configuration patch run on ${
-  ABLATION_TASKS.join(" and ")
-} (unless --tasks)
+    ABLATION_TASKS.join(" and ")
+  } (unless --tasks)
   with the models it concerns, into <out>/ablations/<name>/, then <out>/ablations/README.md
   comparing each with the study's own runs (<out>/summary.csv; run the study first), paired by
   seed; the study rows an ablation was first paired with stay in <out>/ablations/<name>/
@@ -224,7 +231,17 @@ export function planStudy(args: string[]): StudyPlan {
     runs,
     budgetPatch: patch ? { file, patch } : null,
     reproduceArgs: [
-      ...["--preset", PRESET, "--seeds", "0,1,2", "--out", out, "--runs", runs, "--no-baseline"],
+      ...[
+        "--preset",
+        PRESET,
+        "--seeds",
+        STUDY_SEEDS,
+        "--out",
+        out,
+        "--runs",
+        runs,
+        "--no-baseline",
+      ],
       ...(patch ? ["--config", file] : []),
       ...parallel,
       ...pass, // after the defaults: a later --seeds wins (node:util parseArgs keeps the last)

@@ -8,19 +8,19 @@ import { mergeConfig } from "../../recursion/run/config.ts";
 
 const reproduceHas = (flag: string) => Object.hasOwn(REPRODUCE_OPTIONS, flag);
 
-Deno.test("study options: defaults map to reproduce at cpu-study, 3 seeds, no baseline", () => {
+Deno.test("study options: defaults map to reproduce at cpu-study, 5 seeds, no baseline", () => {
   const plan = planStudy([]);
   assert.deepEqual([plan.budget, plan.report, plan.budgetPatch], [1, true, null]);
   const o = reproduceOptions(plan);
   assert.equal(o.preset, "cpu-study");
-  assert.deepEqual(o.seeds, [0, 1, 2]);
+  assert.deepEqual(o.seeds, [0, 1, 2, 3, 4]);
   assert.deepEqual(o.tasks, ["sudoku", "maze", "arc"]);
   assert.equal(o.models, null);
   assert.deepEqual([o.out, o.runs], ["results/cpu-study", "runs/study"]);
   assert.deepEqual([o.verify, o.noBaseline, o.configPatch], [true, true, null]);
-  // All four models on Sudoku and Maze, the attention pair on ARC: 30 runs.
+  // All four models on Sudoku and Maze, the attention pair on ARC: 10 runs a seed, 50 in all.
   const runs = planRuns(o);
-  assert.equal(runs.length, 30);
+  assert.equal(runs.length, 50);
   const models = (
     task: string,
   ) => [...new Set(runs.filter((r) => r.task === task).map((r) => r.model))];
