@@ -67,6 +67,8 @@ export interface StudyReportOptions {
   out: string;
   /** Measured wall time of the whole study, in seconds, when the caller recorded it. */
   wallSeconds?: number | null;
+  /** How the wall time was measured, when not by one invocation (appended to its line). */
+  wallNote?: string;
   /** Accept rows of uncommitted code (`-dirty` commits); their label stays in the report. */
   allowDirty?: boolean;
   /** The command that produced the study, quoted in the README. */
@@ -400,7 +402,12 @@ export function studyReadme(
   differences: readonly DifferenceRow[],
   rq: readonly RqRow[],
   plots: readonly string[],
-  o: { wallSeconds?: number | null; command?: string; warnings: readonly string[] },
+  o: {
+    wallSeconds?: number | null;
+    wallNote?: string;
+    command?: string;
+    warnings: readonly string[];
+  },
 ): string {
   const preset = String(rows[0]?.preset ?? "");
   const seeds = [...new Set(rows.map((r) => Number(r.seed)))].sort((a, b) => a - b);
@@ -432,7 +439,8 @@ export function studyReadme(
     L.push(
       `Measured wall time of the study: **${hms(o.wallSeconds)}** (${
         Math.round(o.wallSeconds)
-      } s${on}; sum of the runs' optimiser-step times ${hms(trainSeconds)}).`,
+      } s${on}; sum of the runs' optimiser-step times ${hms(trainSeconds)})` +
+        (o.wallNote ? ` — ${o.wallNote}.` : "."),
     );
   } else {
     L.push(
@@ -601,6 +609,7 @@ export async function writeStudyReport(o: StudyReportOptions): Promise<StudyRepo
       "README.md",
       studyReadme(rows, intervals, differences, rq, plots, {
         wallSeconds: o.wallSeconds,
+        wallNote: o.wallNote,
         command: o.command,
         warnings,
       }),

@@ -255,6 +255,22 @@ Deno.test("writeStudyReport: files, intervals, differences, RQ table with verdic
     assert.match(readme, /Config hashes.*sudoku\/trm-mlp-t h-sudoku-trm/);
     assert.match(readme, /Device: test/);
     assert.match(readme, /!\[arc\/pass_at_k\.svg\]\(arc\/pass_at_k\.svg\)/);
+    assert.match(readme, /optimiser-step times [^)]*\)\.\n/, "no note: the line ends there");
+    // A wall time measured over several invocations says how.
+    const noted = `${out}-noted`;
+    await writeStudyReport({
+      summary,
+      runs,
+      out: noted,
+      wallSeconds: 3725,
+      wallNote: "the sum of two invocations",
+      resamples: 200,
+    });
+    assert.match(
+      await Deno.readTextFile(`${noted}/README.md`),
+      /\(3725 s on test; sum of the runs' optimiser-step times [^)]*\) — the sum of two invocations\./,
+    );
+    await Deno.remove(noted, { recursive: true });
     // Plots: bands with 3 seeds.
     const svg = await Deno.readTextFile(`${out}/arc/pass_at_k.svg`);
     assert.match(svg, /<polygon class="band"/);
