@@ -429,11 +429,12 @@ export function studyReadme(
     );
   }
   L.push("");
+  const uniq = (f: (r: SummaryRow) => string) => [...new Set(rows.map(f))];
   const trainSeconds = rows.filter((r) => r.metric === "train_seconds")
     .reduce((a, r) => a + (typeof r.value === "number" ? r.value : 0), 0);
   // The machine the time was measured on (the rows' device labels): times differ ~3× between
   // the 2-core machines this study has run on.
-  const devices = [...new Set(rows.map((r) => String(r.device)).filter((d) => d))];
+  const devices = uniq((r) => String(r.device)).filter((d) => d);
   const on = devices.length ? ` on ${devices.join("; ")}` : "";
   if (typeof o.wallSeconds === "number" && Number.isFinite(o.wallSeconds)) {
     L.push(
@@ -531,7 +532,6 @@ export function studyReadme(
       "",
     );
   }
-  const uniq = (f: (r: SummaryRow) => string) => [...new Set(rows.map(f))];
   const hashes = new Map<string, Set<string>>();
   for (const r of rows) {
     const k = `${r.task}/${r.model}`;
