@@ -143,12 +143,12 @@ const METRICS = ["exact_accuracy", "cell_accuracy", "mean_act_steps"];
 
 /**
  * ablations.csv rows: for each ablation, task and model it ran, the difference ablated − study
- * run of the same model, paired by seed (bootstrap over seeds), on each of METRICS. `study`: the
- * study's rows, one set for every ablation or each ablation's own (its paired_study.csv). A model
- * the study lacks, or an ablation not run, gives no row.
+ * run of the same model, paired by seed (bootstrap over seeds), on each of METRICS. `study`: by
+ * ablation name, the study rows it is paired with (its paired_study.csv). A model the study
+ * lacks, or an ablation not run, gives no row.
  */
 export function ablationRows(
-  study: readonly SummaryRow[] | ReadonlyMap<string, readonly SummaryRow[]>,
+  study: ReadonlyMap<string, readonly SummaryRow[]>,
   ablated: ReadonlyMap<string, readonly SummaryRow[]>,
   resamples = BOOTSTRAP_RESAMPLES,
 ): AblationRow[] {
@@ -156,7 +156,7 @@ export function ablationRows(
   for (const a of ABLATIONS) {
     const rows = ablated.get(a.name);
     if (!rows) continue;
-    const base = Array.isArray(study) ? study : (study as Map<string, SummaryRow[]>).get(a.name);
+    const base = study.get(a.name);
     if (!base) continue;
     const relabelled = rows.map((r) => ({ ...r, model: ablatedLabel(String(r.model), a.name) }));
     const all = [...base, ...relabelled];

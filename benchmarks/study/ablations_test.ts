@@ -88,7 +88,7 @@ Deno.test("ablation rows: ablated − study per model, paired by seed, params fr
     "sudoku|trm-attn": { exact_accuracy: [20, 31, 39] },
     "sudoku|tr-mamba2attn": { exact_accuracy: [41, 49, 61] },
   }, { params: 1000 });
-  const rows = ablationRows(study, new Map([["pre-norm", pre]]), 500);
+  const rows = ablationRows(new Map([["pre-norm", study]]), new Map([["pre-norm", pre]]), 500);
   const exact = rows.filter((r) => r.metric === "exact_accuracy");
   assert.equal(exact.length, 2);
   const att = exact.find((r) => r.a === "trm-attn")!;
@@ -117,7 +117,11 @@ Deno.test("ablation readme: an ablation better on every seed is marked ▲", () 
     { "maze|trm-attn": { exact_accuracy: [45, 56, 64] } },
     { params: 900 },
   );
-  const rows = ablationRows(study, new Map([["no-recursion", better]]), 500);
+  const rows = ablationRows(
+    new Map([["no-recursion", study]]),
+    new Map([["no-recursion", better]]),
+    500,
+  );
   const row = rows.find((r) => r.metric === "exact_accuracy" && r.a === "trm-attn")!;
   assert.ok((row.t95_lo as number) > 0, `t95_lo ${row.t95_lo}`);
   const readme = ablationReadme(rows, { commands: new Map(), commits: [], missing: [] });
