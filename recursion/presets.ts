@@ -374,8 +374,7 @@ export const STUDY = {
  *
  * Time of the earlier design (ARC batch 8) on a 2-core AVX2 AMD EPYC (Zen 3, family 25, after
  * the AVX2 kernels of commit adab765; one 1-thread run per core, two at once, as `deno task study`
- * runs them; medians of the logged
- * step times in quiet stretches of a shared machine, ±10 %): ms per training step —
+ * runs them; medians of the logged step times in quiet stretches of a shared machine, ±10 %): ms per training step —
  * Sudoku trm-attn 204–223, trm-mlp-t 341, tr-mamba2attn 344, tr-mamba2mlpt 448; Maze 5×5 275–305,
  * 368, 434, 508; ARC (batch 8) trm-attn 108, tr-mamba2attn 133 (batch 16: 228 / 260; batch 32:
  * 519 / 578); one evaluation: Sudoku 3.7–7.2 s, Maze 5×5 ≈ 5–8 s, ARC 28–35 s. Per seed: training
@@ -388,8 +387,8 @@ export const STUDY = {
  * tr-mamba2attn 499–544, tr-mamba2mlpt 759–883; Maze 644–799, 574–602, 573–589, 602–626; ARC
  * trm-attn 219–241, tr-mamba2attn 319–340 — the quiet-stretch step times above underestimate a
  * run by ~30 %. On that machine the current design (ARC batch 32: ≈ 4× batch 8's ARC step time)
- * would take about 2.5 h; `--budget 0.8` (960 steps) is the nearest setting to 2 h there (not
- * measured).
+ * would take about 3 h for three seeds and 5 h for the default five (by the ~3× ratio to the Zen
+ * 5's measured time; not measured): no seed count of it fits 2 h there.
  *
  * Calibration (trm-attn, held-out exact accuracy of the EMA weights, all 8 ACT steps; "@k" is
  * the evaluation at step k — the lr is constant after warm-up, so a run's first k steps are a
