@@ -76,8 +76,9 @@ const LEGACY_DIRTY: Record<string, { label: string; why: string }> = (() => {
   ];
   const reason = (label: string) => ({
     label,
-    why: "the commit deno task rebaseline ran from (a tree with uncommitted edits); the " +
-      "baseline rows it wrote come from clean-commit summaries, checked below",
+    why: "the commit deno task rebaseline ran from, read after it had written its own baseline " +
+      "files (under the code paths, so always -dirty; fixed in 2b51e82); the baseline rows it " +
+      "wrote come from clean-commit summaries, checked below",
   });
   return {
     ...Object.fromEntries(files.map((f) => [f, cpuMini])),
